@@ -1,0 +1,30 @@
+"""The cellops error tree. Every boundary maps its own failures onto it with `raise ... from`.
+
+    CellopsError
+    ├── SourceError          the fleet repo cannot be read (missing path, unknown revision)
+    └── RevisionRejected     a revision failed validation; carries every problem found
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from cellops.model.problems import Problem, Severity
+
+
+class CellopsError(Exception):
+    """Base of every error cellops raises on purpose."""
+
+
+class SourceError(CellopsError):
+    """The fleet repo, or a revision in it, cannot be read."""
+
+
+class RevisionRejected(CellopsError):
+    """A revision is invalid. It is rejected whole and touches no cell."""
+
+    def __init__(self, revision: str, problems: tuple[Problem, ...]) -> None:
+        self.revision = revision
+        self.problems = problems
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        super().__init__(f"revision {revision[:12]} rejected with {len(errors)} error(s)")

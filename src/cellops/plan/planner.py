@@ -1,0 +1,121 @@
+"""Order the affected cells into waves from the fleet's rollout policy.
+
+Rules, in order:
+- quarantined cells are never planned (they are listed as skipped);
+- each declared wave takes, from the cells not yet planned, those its `selector` matches,
+  or `percent` of them (rounded up, at least one) in name order;
+- if the first (canary) wave picks nothing and `canaryFallback` is on, the first cell in
+  name order is the canary, alone, so a bad change still stops at one cell;
+- cells left after the last declared wave form a final wave named `remainder`;
+- a wave larger than its `maxConcurrent` is split into batches of at most that many cells;
+  each batch is one step of the rollout;
+- inside a cell, services are applied dependencies first and deleted dependants first.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cellops.diff.changeset import Action, CellChanges, Change, ChangeSet
+from cellops.plan.ordering import order_changes
+from cellops.spec.cell import CellState
+from cellops.spec.fleet import RolloutPolicy, WaveSpec
+
+REMAINDER = "remainder"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    cell: str
+    changes: tuple[Change, ...]  # in the order they must be applied
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One step of a rollout: the cells of one batch of one declared wave."""
+
+    index: int
+    name: str
+    batch: int  # 1-based, within the declared wave
+    batches: int
+    bake: float
+    canary: bool
+    cells: tuple[PlannedCell, ...]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    cell: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str
+    waves: tuple[Wave, ...]
+    skipped: tuple[Skipped, ...]
+    policy: RolloutPolicy
+
+    @property
+    def cells(self) -> list[str]:
+        return [c.cell for wave in self.waves for c in wave.cells]
+
+    def count(self, action: Action) -> int:
+        return sum(
+            1 for w in self.waves for c in w.cells for ch in c.changes if ch.action is action
+        )
+
+
+def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
+    skipped = tuple(
+        Skipped(c.cell, "quarantined") for c in changes.affected if c.state is CellState.QUARANTINED
+    )
+    remaining = [c for c in changes.affected if c.state is not CellState.QUARANTINED]
+    groups: list[tuple[WaveSpec, list[CellChanges]]] = []
+    for position, wave in enumerate(policy.waves):
+        picked = _pick(wave, remaining)
+        if position == 0 and not picked and policy.canary_fallback and remaining:
+            picked = remaining[:1]
+        taken = {c.cell for c in picked}
+        remaining = [c for c in remaining if c.cell not in taken]
+        groups.append((wave, picked))
+    if remaining:
+        last = policy.waves[-1]
+        tail = WaveSpec(
+            name=REMAINDER, percent=100, max_concurrent=last.max_concurrent, bake=last.bake
+        )
+        groups.append((tail, remaining))
+    return Plan(changes.revision, tuple(_batches(groups)), skipped, policy)
+
+
+def _pick(wave: WaveSpec, remaining: list[CellChanges]) -> list[CellChanges]:
+    if wave.selector is not None:
+        selector = wave.selector
+        return [c for c in remaining if all(c.labels.get(k) == v for k, v in selector.items())]
+    assert wave.percent is not None
+    count = math.ceil(len(remaining) * wave.percent / 100)
+    return remaining[:count]
+
+
+def _batches(groups: list[tuple[WaveSpec, list[CellChanges]]]) -> list[Wave]:
+    waves: list[Wave] = []
+    for wave, cells in groups:
+        if not cells:
+            continue
+        size = wave.max_concurrent or len(cells)
+        chunks = [cells[i : i + size] for i in range(0, len(cells), size)]
+        for number, chunk in enumerate(chunks, start=1):
+            waves.append(
+                Wave(
+                    index=len(waves),
+                    name=wave.name,
+                    batch=number,
+                    batches=len(chunks),
+                    bake=wave.bake,
+                    canary=not waves,
+                    cells=tuple(PlannedCell(c.cell, order_changes(c.changes)) for c in chunk),
+                )
+            )
+    return waves

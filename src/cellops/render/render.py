@@ -1,0 +1,95 @@
+"""Render a revision into the desired state of every cell.
+
+Work is shared: the workload hash is computed once per effective spec (cells with the same
+overrides share it) and combined once per distinct backend setting, so a fleet of 1,000
+cells costs a few thousand hashes, not one per cell and service.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cellops.render.desired import DesiredCell, DesiredFleet, DesiredService
+from cellops.render.hashing import canonical_json, content_hash
+from cellops.spec.cell import CellSpec, LocalBackend
+from cellops.spec.revision import Revision
+from cellops.spec.service import ServiceSpec
+
+# Placement and relations, not what runs: changing them alone restarts nothing.
+_NOT_WORKLOAD = {"cells", "overrides", "contracts", "depends_on"}
+
+
+def render(revision: Revision) -> DesiredFleet:
+    closure = _dependency_closure(
+        {name: doc.spec.depends_on for name, doc in revision.services.items()}
+    )
+    backends = {name: _backend_key(cell.spec) for name, cell in revision.cells.items()}
+    shared: dict[tuple[int, str], DesiredService] = {}
+    services: dict[str, dict[str, DesiredService]] = {name: {} for name in revision.cells}
+    for name, cells in revision.placement.items():
+        workload: dict[int, str] = {}
+        for cell, spec in cells.items():
+            backend = backends[cell]
+            key = (id(spec), backend)
+            desired = shared.get(key)
+            if desired is None:
+                if id(spec) not in workload:
+                    workload[id(spec)] = _workload_hash(spec)
+                code = _code(revision, name, revision.cells[cell].spec)
+                desired = DesiredService(
+                    name=name,
+                    hash=content_hash(workload[id(spec)], code or "", backend),
+                    spec=spec,
+                    code=code,
+                    depends_on=closure[name],
+                )
+                shared[key] = desired
+            services[cell][name] = desired
+        shared.clear()  # keys use id(spec); specs of the next service are other objects
+    return DesiredFleet(
+        revision=revision.id,
+        cells={
+            name: DesiredCell(
+                name=name,
+                labels=dict(cell.metadata.labels),
+                state=cell.spec.state,
+                spec=cell.spec,
+                services=services[name],
+            )
+            for name, cell in revision.cells.items()
+        },
+    )
+
+
+def _workload_hash(spec: ServiceSpec) -> str:
+    data = spec.model_dump(mode="json", exclude=_NOT_WORKLOAD, by_alias=True)
+    return content_hash(canonical_json(data))
+
+
+def _backend_key(cell: CellSpec) -> str:
+    return canonical_json(cell.backend.model_dump(mode="json", by_alias=True))
+
+
+def _code(revision: Revision, service: str, cell: CellSpec) -> str | None:
+    if isinstance(cell.backend, LocalBackend):
+        return revision.app_tree(service)
+    return revision.manifests_tree(service)
+
+
+def _dependency_closure(graph: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """Every service each one needs, transitively. The spec layer has refused cycles."""
+    done: dict[str, frozenset[str]] = {}
+
+    def visit(node: str, trail: frozenset[str]) -> frozenset[str]:
+        if node in done:
+            return done[node]
+        found: set[str] = set()
+        for dep in graph.get(node, []):
+            if dep in graph and dep not in trail:
+                found.add(dep)
+                found |= visit(dep, trail | {dep})
+        done[node] = frozenset(found)
+        return done[node]
+
+    return {node: tuple(sorted(visit(node, frozenset({node})))) for node in graph}

@@ -1,0 +1,84 @@
+"""A fleet repo in Git, read with pygit2: resolve revisions, read the tree of a commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from cellops.model.errors import SourceError
+from cellops.model.snapshot import Snapshot
+from cellops.source.tree import Kind, Node, build_snapshot
+
+_KINDS = {
+    pygit2.enums.FileMode.BLOB: Kind.FILE,
+    pygit2.enums.FileMode.BLOB_EXECUTABLE: Kind.FILE,
+    pygit2.enums.FileMode.TREE: Kind.DIR,
+    pygit2.enums.FileMode.LINK: Kind.LINK,
+}
+
+
+class GitTree:
+    """The `Tree` of one commit."""
+
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree) -> None:
+        self._repo = repo
+        self._tree = tree
+
+    def root(self) -> Node:
+        return Node("", Kind.DIR, str(self._tree.id), self._tree)
+
+    def children(self, node: Node) -> list[Node]:
+        tree = node.handle
+        assert isinstance(tree, pygit2.Tree)
+        return [
+            Node(entry.name or "", _KINDS.get(entry.filemode, Kind.OTHER), str(entry.id), entry)
+            for entry in tree
+        ]
+
+    def size(self, node: Node) -> int:
+        return int(self._blob(node).size)
+
+    def read(self, node: Node) -> bytes:
+        return bytes(self._blob(node).data)
+
+    def _blob(self, node: Node) -> pygit2.Blob:
+        obj = node.handle
+        assert isinstance(obj, pygit2.Blob)
+        return obj
+
+
+class GitSource:
+    """A local Git repository holding a fleet."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        found = pygit2.discover_repository(str(self.path))
+        if found is None:
+            raise SourceError(
+                f"{self.path}: not a Git repository (run 'git init' or 'cellops init')"
+            )
+        self._repo = pygit2.Repository(found)
+        self._link_memo: dict[str, list[str]] = {}
+
+    def resolve(self, rev: str) -> str:
+        """The commit id that `rev` (a branch, tag, 'HEAD~2', an id) names."""
+        return str(self._commit(rev).id)
+
+    def parent(self, rev: str) -> str | None:
+        parents = self._commit(rev).parents
+        return str(parents[0].id) if parents else None
+
+    def snapshot(self, rev: str = "HEAD") -> Snapshot:
+        commit = self._commit(rev)
+        tree = GitTree(self._repo, commit.tree)
+        return build_snapshot(tree, str(commit.id), commit.message.strip(), self._link_memo)
+
+    def _commit(self, rev: str) -> pygit2.Commit:
+        try:
+            obj = self._repo.revparse_single(rev)
+            commit = obj.peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise SourceError(f"{self.path}: unknown revision {rev!r}") from exc
+        assert isinstance(commit, pygit2.Commit)
+        return commit

@@ -1,0 +1,104 @@
+"""`kind: Cell` (cells/<name>.yaml): backend, labels, capacity and state of one cell.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from cellops.spec.base import Metadata, SpecModel
+from cellops.spec.fields import DnsLabel, Quantity
+
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+class CellState(StrEnum):
+    ACTIVE = "active"
+    DRAINING = "draining"  # still updated; its tenants are being moved away
+    QUARANTINED = "quarantined"  # frozen: never part of a rollout plan
+
+
+class LocalBackend(SpecModel):
+    """OS processes on this machine, bound to the cell's own loopback address."""
+
+    type: Literal["local"] = "local"
+    address: str | None = Field(
+        default=None, description="loopback address in 127.0.0.0/8; derived from the name if unset"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address") from None
+        network = ipaddress.IPv4Network("127.0.0.0/8")
+        if address not in network or address in (
+            network.network_address,
+            network.broadcast_address,
+        ):
+            raise ValueError(
+                f"{value!r} is not a usable loopback address (127.0.0.1-127.255.255.254)"
+            )
+        return value
+
+
+class KubernetesBackend(SpecModel):
+    """A namespace (or a whole cluster) per cell."""
+
+    type: Literal["kubernetes"]
+    kubeconfig: str | None = Field(default=None, description="path; default: the usual lookup")
+    context: str | None = Field(default=None, description="kubeconfig context; default: current")
+    namespace: DnsLabel | None = Field(default=None, description="default: cell-<name>")
+    iam_role_arn: str | None = Field(
+        default=None, description="IAM role for the cell's workloads (EKS IRSA annotation)"
+    )
+
+    @field_validator("iam_role_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not _IAM_ROLE_ARN.match(value):
+            raise ValueError(
+                f"{value!r} is not an IAM role ARN: expected arn:aws:iam::<account>:role/<name>"
+            )
+        return value
+
+
+def _backend_shorthand(value: object) -> object:
+    """`backend: local` is short for `backend: {type: local}`."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+Backend = Annotated[
+    LocalBackend | KubernetesBackend,
+    Field(discriminator="type"),
+    BeforeValidator(_backend_shorthand),
+]
+
+
+class Capacity(SpecModel):
+    max_tenants: int | None = Field(default=None, ge=0)
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class CellSpec(SpecModel):
+    backend: Backend = Field(default_factory=LocalBackend)
+    capacity: Capacity = Field(default_factory=Capacity)
+    state: CellState = CellState.ACTIVE
+
+
+class CellDocument(SpecModel):
+    api_version: Literal["cellops.dev/v1"] = Field(alias="apiVersion")
+    kind: Literal["Cell"]
+    metadata: Metadata
+    spec: CellSpec = Field(default_factory=CellSpec)

@@ -1,0 +1,304 @@
+"""Rules that span documents: image policy, backends, dependencies, contracts, addresses.
+
+Each check returns problems; none stops the others, so a user sees every error at once.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cellops.model.problems import Problem
+from cellops.spec.cell import CellDocument, LocalBackend
+from cellops.spec.documents import Parsed
+from cellops.spec.fleet import FleetDocument
+from cellops.spec.image import parse_image
+from cellops.spec.messages import field_path, warning
+from cellops.spec.placement import Placement
+from cellops.spec.selection import CellIndex
+from cellops.spec.service import ServiceDocument
+from cellops.spec.yamldoc import PathItem
+
+
+@dataclass(frozen=True)
+class Context:
+    fleet: Parsed[FleetDocument]
+    cells: Mapping[str, Parsed[CellDocument]]
+    services: Mapping[str, Parsed[ServiceDocument]]
+    placement: Placement
+    trees: Mapping[str, str]
+    index: CellIndex
+    previous_providers: Mapping[str, Mapping[str, str]]  # cell -> contract -> service
+
+    def service(self, name: str) -> ServiceDocument:
+        model = self.services[name].model
+        assert model is not None
+        return model
+
+    def problem(self, service: str, where: tuple[PathItem, ...], message: str) -> Problem:
+        parsed = self.services[service]
+        return Problem(parsed.path, parsed.line(*where), field_path(where), message)
+
+
+def run_checks(ctx: Context) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in (
+        check_images,
+        check_backends,
+        check_dependencies,
+        check_contracts,
+        check_addresses,
+        check_waves,
+    ):
+        problems.extend(check(ctx))
+    return problems
+
+
+def check_images(ctx: Context) -> list[Problem]:
+    fleet = ctx.fleet.model
+    assert fleet is not None
+    policy = fleet.spec.image_policy
+    problems = []
+    for name, parsed in ctx.services.items():
+        spec = ctx.service(name).spec
+        images: list[tuple[tuple[PathItem, ...], object]] = [(("spec", "image"), spec.image)]
+        images += [
+            (("spec", "overrides", i, "patch", "image"), o.patch.get("image"))
+            for i, o in enumerate(spec.overrides)
+        ]
+        for where, image in images:
+            if image is None:
+                continue
+            if not isinstance(image, str):
+                problems.append(ctx.problem(name, where, "expected an image reference string"))
+                continue
+            problems += [ctx.problem(name, where, m) for m in _image_problems(image, policy)]
+        del parsed
+    return problems
+
+
+def _image_problems(image: str, policy: object) -> list[str]:
+    require_digest = getattr(policy, "require_digest", True)
+    allowed: list[str] = getattr(policy, "allowed_registries", [])
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return [str(exc)]
+    problems = []
+    if require_digest and ref.digest is None:
+        problems.append(
+            f"{image!r} is not pinned by digest: expected {ref.registry}/{ref.repository}"
+            "@sha256:<digest> (the fleet's imagePolicy.requireDigest is on)"
+        )
+    if allowed and ref.registry not in allowed:
+        problems.append(
+            f"registry {ref.registry!r} is not allowed: expected one of {', '.join(allowed)}"
+        )
+    return problems
+
+
+def check_backends(ctx: Context) -> list[Problem]:
+    """Local cells run `run` from app/; Kubernetes cells run `image`."""
+    problems = []
+    for name, cells in ctx.placement.items():
+        missing_run, missing_image = [], []
+        for cell, spec in cells.items():
+            cell_model = ctx.cells[cell].model
+            assert cell_model is not None
+            if isinstance(cell_model.spec.backend, LocalBackend):
+                if spec.run is None:
+                    missing_run.append(cell)
+            elif spec.image is None:
+                missing_image.append(cell)
+        if missing_run:
+            problems.append(
+                ctx.problem(
+                    name,
+                    ("spec",),
+                    (
+                        f"runs in local cells ({_few(missing_run)}) but has no run: expected"
+                        " run.command to start it from its app/ folder"
+                    ),
+                )
+            )
+        elif any(isinstance(_backend(ctx, c), LocalBackend) for c in cells):
+            if f"services/{name}/app" not in ctx.trees:
+                problems.append(
+                    ctx.problem(
+                        name,
+                        ("spec", "run"),
+                        (
+                            f"runs in local cells but services/{name}/app/ does not exist: expected"
+                            " the service's code there"
+                        ),
+                    )
+                )
+        if missing_image:
+            problems.append(
+                ctx.problem(
+                    name,
+                    ("spec",),
+                    (f"runs in kubernetes cells ({_few(missing_image)}) but has no image"),
+                )
+            )
+    return problems
+
+
+def _backend(ctx: Context, cell: str) -> object:
+    model = ctx.cells[cell].model
+    assert model is not None
+    return model.spec.backend
+
+
+def check_dependencies(ctx: Context) -> list[Problem]:
+    problems = []
+    for name in ctx.services:
+        for i, dep in enumerate(ctx.service(name).spec.depends_on):
+            where = ("spec", "dependsOn", i)
+            if dep == name:
+                problems.append(ctx.problem(name, where, "a service cannot depend on itself"))
+            elif dep not in ctx.services:
+                problems.append(ctx.problem(name, where, f"unknown service {dep!r}"))
+            else:
+                absent = sorted(set(ctx.placement[name]) - set(ctx.placement[dep]))
+                if absent:
+                    problems.append(
+                        ctx.problem(
+                            name,
+                            where,
+                            (f"depends on {dep!r}, which does not run in cells {_few(absent)}"),
+                        )
+                    )
+    cycle = _find_cycle({n: ctx.service(n).spec.depends_on for n in ctx.services})
+    if cycle:
+        first = cycle[0]
+        problems.append(
+            ctx.problem(
+                first, ("spec", "dependsOn"), ("dependency cycle: " + " -> ".join([*cycle, first]))
+            )
+        )
+    return problems
+
+
+def _find_cycle(graph: Mapping[str, list[str]]) -> list[str]:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for dep in graph.get(node, []):
+            if dep == node or dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                return path[path.index(dep) :]
+            if dep not in state and (found := visit(dep)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def check_contracts(ctx: Context) -> list[Problem]:
+    providers: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for name, cells in ctx.placement.items():
+        for contract in ctx.service(name).spec.contracts.provides:
+            for cell in cells:
+                providers[cell][contract].append(name)
+    problems = []
+    for name, cells in ctx.placement.items():
+        provides = ctx.service(name).spec.contracts.provides
+        for i, contract in enumerate(provides):
+            shared = sorted(c for c in cells if len(providers[c][contract]) > 1)
+            if shared:
+                others = sorted(set(providers[shared[0]][contract]) - {name})
+                problems.append(
+                    ctx.problem(
+                        name,
+                        ("spec", "contracts", "provides", i),
+                        (
+                            f"{contract} is also provided by {', '.join(others)} in cells"
+                            f" {_few(shared)}: expected one provider per cell"
+                        ),
+                    )
+                )
+        for i, contract in enumerate(ctx.service(name).spec.contracts.consumes):
+            lacking = sorted(c for c in cells if not providers[c].get(contract))
+            if lacking:
+                problems.append(
+                    ctx.problem(
+                        name,
+                        ("spec", "contracts", "consumes", i),
+                        _no_provider(ctx, name, contract, lacking),
+                    )
+                )
+    return problems
+
+
+def _no_provider(ctx: Context, consumer: str, contract: str, cells: list[str]) -> str:
+    removed = sorted(
+        {
+            ctx.previous_providers[c][contract]
+            for c in cells
+            if contract in ctx.previous_providers.get(c, {})
+        }
+    )
+    if removed:
+        return (
+            f"{contract} is removed from cells {_few(cells)} (it was provided by"
+            f" {', '.join(removed)}) but {consumer} still consumes it"
+        )
+    return f"{contract} has no provider in cells {_few(cells)}, where {consumer} runs"
+
+
+def check_addresses(ctx: Context) -> list[Problem]:
+    seen: dict[str, str] = {}
+    problems = []
+    for name, parsed in sorted(ctx.cells.items()):
+        backend = parsed.model.spec.backend if parsed.model else None
+        if isinstance(backend, LocalBackend) and backend.address:
+            if backend.address in seen:
+                where = ("spec", "backend", "address")
+                problems.append(
+                    Problem(
+                        parsed.path,
+                        parsed.line(*where),
+                        field_path(where),
+                        (
+                            f"address {backend.address} is already used by cell"
+                            f" {seen[backend.address]}"
+                        ),
+                    )
+                )
+            seen.setdefault(backend.address, name)
+    return problems
+
+
+def check_waves(ctx: Context) -> list[Problem]:
+    fleet = ctx.fleet.model
+    assert fleet is not None
+    problems = []
+    for i, wave in enumerate(fleet.spec.rollout.waves):
+        if wave.selector is not None and not ctx.index.match_labels(wave.selector):
+            where = ("spec", "rollout", "waves", i, "selector")
+            problems.append(
+                warning(
+                    ctx.fleet.path,
+                    ctx.fleet.line(*where),
+                    field_path(where),
+                    f"wave {wave.name!r} selects no cell",
+                )
+            )
+    return problems
+
+
+def _few(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

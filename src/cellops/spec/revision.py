@@ -1,0 +1,43 @@
+"""A revision: one commit of the fleet repo, parsed and validated.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cellops.model.problems import Problem
+from cellops.spec.cell import CellDocument
+from cellops.spec.fleet import FleetDocument
+from cellops.spec.service import ServiceDocument, ServiceSpec
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A valid revision.
+
+    placement: for each service, the cells it runs in and its effective spec there (fleet
+        defaults, then the service, then every override that selects the cell, in order).
+        Cells with the same overrides share one spec object.
+    trees: content hashes of `services/<name>/app` and `services/<name>/manifests`.
+    """
+
+    id: str
+    fleet: FleetDocument
+    cells: Mapping[str, CellDocument]
+    services: Mapping[str, ServiceDocument]
+    placement: Mapping[str, Mapping[str, ServiceSpec]]
+    trees: Mapping[str, str]
+    warnings: tuple[Problem, ...] = ()
+    message: str = ""
+
+    def app_tree(self, service: str) -> str | None:
+        return self.trees.get(f"services/{service}/app")
+
+    def manifests_tree(self, service: str) -> str | None:
+        return self.trees.get(f"services/{service}/manifests")
+
+    def services_in(self, cell: str) -> list[str]:
+        return [name for name, cells in self.placement.items() if cell in cells]
