@@ -82,3 +82,23 @@ class GitSource:
             raise SourceError(f"{self.path}: unknown revision {rev!r}") from exc
         assert isinstance(commit, pygit2.Commit)
         return commit
+
+
+def create_repository(path: Path, message: str) -> str:
+    """`git init` at `path` and commit everything in it; returns the commit id."""
+    pygit2.init_repository(str(path), initial_head="main")
+    return commit_all(path, message)
+
+
+def commit_all(path: Path, message: str) -> str:
+    """Commit the whole working tree of the repo at `path` (like `git add -A && git commit`)."""
+    repo = pygit2.Repository(str(path))
+    try:
+        author = repo.default_signature
+    except (KeyError, pygit2.GitError):  # no user.name/user.email configured
+        author = pygit2.Signature("cellops", "cellops@localhost")
+    repo.index.add_all()
+    repo.index.write()
+    tree = repo.index.write_tree()
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    return str(repo.create_commit("HEAD", author, author, message, tree, parents))

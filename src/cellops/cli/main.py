@@ -1,0 +1,55 @@
+"""The `cellops` command: typer app, error mapping to exit codes."""
+
+from __future__ import annotations
+
+import typer
+
+from cellops import __version__
+from cellops.cli import demo, init, plan, render, schema, validate
+from cellops.cli.output import Exit, errors
+from cellops.model.errors import CellopsError, SourceError
+
+app = typer.Typer(
+    name="cellops",
+    help=(
+        "cellops: a control plane for cell-based architecture, driven by GitOps.\n\n"
+        "The fleet repo (a Git repository) holds cells, services and rollout policy."
+        " These commands read it: validate a revision, plan its rollout in waves, render"
+        " what one cell should run."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("demo")(demo.demo)
+app.command("init")(init.init)
+app.command("validate")(validate.validate)
+app.command("plan")(plan.plan)
+app.command("render")(render.render_cell)
+app.command("schema")(schema.schema)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cellops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    del version
+
+
+def main() -> None:
+    try:
+        app()
+    except SourceError as exc:
+        errors.print(f"✗ {exc}", markup=False)
+        raise SystemExit(Exit.SOURCE) from None
+    except CellopsError as exc:
+        errors.print(f"✗ {exc}", markup=False)
+        raise SystemExit(Exit.REJECTED) from None

@@ -1,0 +1,106 @@
+"""`cellops plan`: which cells a commit changes, in which waves, in which order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cellops.cli.common import RepoArgument, open_repo
+from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
+from cellops.diff import Action
+from cellops.model.errors import RevisionRejected
+from cellops.pipeline import Compiler, PlanResult
+from cellops.spec.fields import format_duration
+
+
+def plan(
+    repo: Path = RepoArgument,
+    to_rev: str = typer.Option("HEAD", "--to", help="The revision to roll out."),
+    from_rev: str | None = typer.Option(
+        None, "--from", help="The revision running now (default: the parent of --to)."
+    ),
+    output: Format = OutputOption,
+) -> None:
+    """Plan the rollout from one revision to another: waves, cells, services, actions.
+
+    With no --from, the plan starts from the parent commit of --to (from nothing for the
+    first commit). Exit status: 0 planned, 1 a revision is invalid, 3 unreadable.
+    """
+    source = open_repo(repo)
+    base = from_rev if from_rev is not None else source.parent(to_rev)
+    try:
+        result = Compiler(source).plan(to_rev, base)
+    except RevisionRejected as rejected:
+        if output is Format.TEXT:
+            print_problems(rejected.problems)
+            console.print(f"[red]✗[/] revision {short(rejected.revision)} is rejected")
+        else:
+            emit({"rejected": rejected.revision,
+                  "problems": [p.as_dict() for p in rejected.problems]}, output)
+        raise typer.Exit(Exit.REJECTED) from None
+    if output is Format.TEXT:
+        _print(result)
+    else:
+        emit(plan_document(result), output)
+
+
+def plan_document(result: PlanResult) -> dict[str, object]:
+    plan = result.plan
+    return {
+        "from": result.before.id if result.before else None,
+        "to": result.after.id,
+        "waves": [
+            {
+                "index": w.index, "name": w.name, "batch": w.batch, "batches": w.batches,
+                "canary": w.canary, "bake": format_duration(w.bake),
+                "cells": [
+                    {"cell": c.cell, "changes": [
+                        {"service": ch.service, "action": str(ch.action),
+                         "from": ch.from_hash, "to": ch.to_hash}
+                        for ch in c.changes
+                    ]}
+                    for c in w.cells
+                ],
+            }
+            for w in plan.waves
+        ],
+        "skipped": [{"cell": s.cell, "reason": s.reason} for s in plan.skipped],
+        "summary": _counts(result),
+        "warnings": [p.as_dict() for p in result.after.warnings],
+    }
+
+
+def _counts(result: PlanResult) -> dict[str, int]:
+    counts = {str(a): result.plan.count(a) for a in Action if a is not Action.UNCHANGED}
+    counts["unchanged"] = result.changes.count(Action.UNCHANGED)
+    counts["waves"] = len(result.plan.waves)
+    counts["cells"] = len(result.plan.cells)
+    counts["skipped"] = len(result.plan.skipped)
+    return counts
+
+
+def _print(result: PlanResult) -> None:
+    print_problems(result.after.warnings)
+    before = short(result.before.id) if result.before else "(nothing)"
+    console.print(f"Plan [bold]{before}[/] → [bold]{short(result.after.id)}[/]")
+    if result.plan.waves:
+        table = Table("wave", "cells", "changes", "bake", show_lines=False)
+        for wave in result.plan.waves:
+            label = wave.name + (f" {wave.batch}/{wave.batches}" if wave.batches > 1 else "")
+            if wave.canary and wave.name != "canary":
+                label += " (canary)"
+            for i, cell in enumerate(wave.cells):
+                changes = ", ".join(f"{ch.service} {ch.action}" for ch in cell.changes)
+                table.add_row(label if i == 0 else "", cell.cell, changes,
+                              format_duration(wave.bake) if i == 0 else "")
+        console.print(table)
+    for skipped in result.plan.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.cell}: {skipped.reason}")
+    c = _counts(result)
+    console.print(
+        f"{c['waves']} wave(s), {c['cells']} cell(s): {c['created']} created,"
+        f" {c['configured']} configured, {c['deleted']} deleted, {c['unchanged']} unchanged,"
+        f" {c['skipped']} cell(s) skipped"
+    )

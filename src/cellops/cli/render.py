@@ -1,0 +1,79 @@
+"""`cellops render`: the desired state of one cell at one revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cellops.cli.common import RepoArgument, RevOption, open_repo
+from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
+from cellops.model.errors import RevisionRejected
+from cellops.render import DesiredCell, render
+from cellops.source.worktree import read_worktree
+from cellops.spec.loader import load_revision
+
+
+def render_cell(
+    repo: Path = RepoArgument,
+    cell: str = typer.Option(..., "--cell", "-c", help="The cell to render."),
+    rev: str = RevOption,
+    path: Path | None = typer.Option(
+        None, "--path", "-p", help="Render the files in this folder as they are (no commit)."
+    ),
+    output: Format = OutputOption,
+) -> None:
+    """Show what one cell should run: each service's effective spec and content hash."""
+    snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
+    try:
+        revision = load_revision(snapshot)
+    except RevisionRejected as rejected:
+        print_problems(rejected.problems)
+        raise typer.Exit(Exit.REJECTED) from None
+    desired = render(revision).cells.get(cell)
+    if desired is None:
+        known = ", ".join(revision.cells)
+        console.print(f"[red]✗[/] no cell {cell!r} at {short(revision.id)} (cells: {known})",
+                      markup=True)
+        raise typer.Exit(Exit.USAGE)
+    if output is Format.TEXT:
+        _print(desired, revision.id)
+    else:
+        emit(cell_document(desired, revision.id), output)
+
+
+def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:
+    return {
+        "cell": cell.name,
+        "revision": revision,
+        "labels": dict(cell.labels),
+        "state": str(cell.state),
+        "backend": cell.spec.backend.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "services": {
+            name: {
+                "hash": service.hash,
+                "code": service.code,
+                "dependsOn": list(service.depends_on),
+                "spec": service.spec.model_dump(
+                    mode="json", by_alias=True, exclude_none=True,
+                    exclude={"cells", "overrides"},
+                ),
+            }
+            for name, service in cell.services.items()
+        },
+    }
+
+
+def _print(cell: DesiredCell, revision: str) -> None:
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(cell.labels.items()))
+    console.print(
+        f"Cell [bold]{cell.name}[/] at {short(revision)} ({cell.spec.backend.type},"
+        f" {cell.state}; {labels})"
+    )
+    table = Table("service", "hash", "replicas", "image", "code")
+    for name, service in cell.services.items():
+        table.add_row(name, service.hash[:12], str(service.spec.replicas),
+                      service.spec.image or "-", (service.code or "-")[:12])
+    console.print(table)
+    console.print("Use -o yaml for the full effective spec of each service.")
