@@ -60,7 +60,8 @@ def test_bad_revision_is_rejected_with_file_and_line(case: Path, tmp_path: Path)
     assert errors, "rejected without an error"
     for expected in spec["expect"]:
         matches = [
-            p for p in errors
+            p
+            for p in errors
             if p.file == expected["file"]
             and p.line == expected.get("line")
             and expected["message"].lower() in p.message.lower()

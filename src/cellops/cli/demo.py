@@ -32,20 +32,41 @@ def demo(
     try:
         first = create_repository(repo, "Initial fleet")
         compiler = Compiler(GitSource(repo))
-        ok &= _step("1. The first commit: every cell is created, canary first", compiler,
-                    first, None, expect_cells=6)
+        ok &= _step(
+            "1. The first commit: every cell is created, canary first",
+            compiler,
+            first,
+            None,
+            expect_cells=6,
+        )
         _edit(repo / "services/payments/app/server.py", 'VERSION = "1.0.0"', 'VERSION = "1.1.0"')
         second = commit_all(repo, "payments 1.1.0")
-        ok &= _step("2. New payments code: one service changes in every cell", compiler,
-                    second, first, expect_cells=6)
-        _edit(repo / "services/ledger/service.yaml", "  replicas: 2\n",
-              "  replicas: 2\n  overrides:\n    - cells: {selector: {region: us-east-1}}\n"
-              "      patch: {replicas: 4}\n")
+        ok &= _step(
+            "2. New payments code: one service changes in every cell",
+            compiler,
+            second,
+            first,
+            expect_cells=6,
+        )
+        _edit(
+            repo / "services/ledger/service.yaml",
+            "  replicas: 2\n",
+            "  replicas: 2\n  overrides:\n    - cells: {selector: {region: us-east-1}}\n"
+            "      patch: {replicas: 4}\n",
+        )
         third = commit_all(repo, "ledger: 4 replicas in us-east-1")
-        ok &= _step("3. An override for one region: only its cells change", compiler,
-                    third, second, expect_cells=3)
-        _edit(repo / "services/payments/service.yaml", "consumes: [ledger/v1]",
-              "consumes: [ledger/v2]")
+        ok &= _step(
+            "3. An override for one region: only its cells change",
+            compiler,
+            third,
+            second,
+            expect_cells=3,
+        )
+        _edit(
+            repo / "services/payments/service.yaml",
+            "consumes: [ledger/v1]",
+            "consumes: [ledger/v2]",
+        )
         fourth = commit_all(repo, "payments: consume ledger/v2 (nobody provides it)")
         ok &= _rejected("4. A bad commit: rejected, no cell touched", compiler, fourth, third)
     finally:
@@ -56,8 +77,9 @@ def demo(
     if not ok:
         console.print("[red]✗ the demo did not behave as expected[/]")
         raise typer.Exit(Exit.REJECTED)
-    console.print("\n[green]✓ demo complete[/]: every revision validated, planned or rejected"
-                  " as expected")
+    console.print(
+        "\n[green]✓ demo complete[/]: every revision validated, planned or rejected as expected"
+    )
 
 
 def _step(title: str, compiler: Compiler, to: str, base: str | None, expect_cells: int) -> bool:

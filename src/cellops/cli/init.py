@@ -29,9 +29,12 @@ def init(
     if directory.exists() and any(directory.iterdir()):
         errors.print(f"✗ {directory} is not empty; choose a new folder", markup=False)
         raise typer.Exit(Exit.USAGE)
-    shutil.copytree(example_fleet(), directory, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        example_fleet(),
+        directory,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     commit = create_repository(directory, "Initial fleet (cellops init)")
     console.print(f"[green]✓[/] fleet repo created in {directory} at {commit[:12]}")
-    console.print(f"  next: cellops validate {directory} && cellops plan {directory}",
-                  markup=False)
+    console.print(f"  next: cellops validate {directory} && cellops plan {directory}", markup=False)

@@ -37,8 +37,13 @@ def plan(
             print_problems(rejected.problems)
             console.print(f"[red]✗[/] revision {short(rejected.revision)} is rejected")
         else:
-            emit({"rejected": rejected.revision,
-                  "problems": [p.as_dict() for p in rejected.problems]}, output)
+            emit(
+                {
+                    "rejected": rejected.revision,
+                    "problems": [p.as_dict() for p in rejected.problems],
+                },
+                output,
+            )
         raise typer.Exit(Exit.REJECTED) from None
     if output is Format.TEXT:
         _print(result)
@@ -53,14 +58,25 @@ def plan_document(result: PlanResult) -> dict[str, object]:
         "to": result.after.id,
         "waves": [
             {
-                "index": w.index, "name": w.name, "batch": w.batch, "batches": w.batches,
-                "canary": w.canary, "bake": format_duration(w.bake),
+                "index": w.index,
+                "name": w.name,
+                "batch": w.batch,
+                "batches": w.batches,
+                "canary": w.canary,
+                "bake": format_duration(w.bake),
                 "cells": [
-                    {"cell": c.cell, "changes": [
-                        {"service": ch.service, "action": str(ch.action),
-                         "from": ch.from_hash, "to": ch.to_hash}
-                        for ch in c.changes
-                    ]}
+                    {
+                        "cell": c.cell,
+                        "changes": [
+                            {
+                                "service": ch.service,
+                                "action": str(ch.action),
+                                "from": ch.from_hash,
+                                "to": ch.to_hash,
+                            }
+                            for ch in c.changes
+                        ],
+                    }
                     for c in w.cells
                 ],
             }
@@ -93,8 +109,12 @@ def _print(result: PlanResult) -> None:
                 label += " (canary)"
             for i, cell in enumerate(wave.cells):
                 changes = ", ".join(f"{ch.service} {ch.action}" for ch in cell.changes)
-                table.add_row(label if i == 0 else "", cell.cell, changes,
-                              format_duration(wave.bake) if i == 0 else "")
+                table.add_row(
+                    label if i == 0 else "",
+                    cell.cell,
+                    changes,
+                    format_duration(wave.bake) if i == 0 else "",
+                )
         console.print(table)
     for skipped in result.plan.skipped:
         console.print(f"[yellow]skipped[/] {skipped.cell}: {skipped.reason}")

@@ -34,8 +34,9 @@ def render_cell(
     desired = render(revision).cells.get(cell)
     if desired is None:
         known = ", ".join(revision.cells)
-        console.print(f"[red]✗[/] no cell {cell!r} at {short(revision.id)} (cells: {known})",
-                      markup=True)
+        console.print(
+            f"[red]✗[/] no cell {cell!r} at {short(revision.id)} (cells: {known})", markup=True
+        )
         raise typer.Exit(Exit.USAGE)
     if output is Format.TEXT:
         _print(desired, revision.id)
@@ -56,7 +57,9 @@ def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:
                 "code": service.code,
                 "dependsOn": list(service.depends_on),
                 "spec": service.spec.model_dump(
-                    mode="json", by_alias=True, exclude_none=True,
+                    mode="json",
+                    by_alias=True,
+                    exclude_none=True,
                     exclude={"cells", "overrides"},
                 ),
             }
@@ -73,7 +76,12 @@ def _print(cell: DesiredCell, revision: str) -> None:
     )
     table = Table("service", "hash", "replicas", "image", "code")
     for name, service in cell.services.items():
-        table.add_row(name, service.hash[:12], str(service.spec.replicas),
-                      service.spec.image or "-", (service.code or "-")[:12])
+        table.add_row(
+            name,
+            service.hash[:12],
+            str(service.spec.replicas),
+            service.spec.image or "-",
+            (service.code or "-")[:12],
+        )
     console.print(table)
     console.print("Use -o yaml for the full effective spec of each service.")

@@ -31,26 +31,48 @@ def validate(
     try:
         revision = load_revision(snapshot)
     except RevisionRejected as rejected:
-        _report(snapshot.revision, False, rejected.problems, 0, 0, output)
+        _report(snapshot.revision, False, rejected.problems, fmt=output)
         raise typer.Exit(Exit.REJECTED) from None
-    _report(revision.id, True, revision.warnings, len(revision.cells), len(revision.services),
-            output)
+    _report(
+        revision.id,
+        True,
+        revision.warnings,
+        cells=len(revision.cells),
+        services=len(revision.services),
+        fmt=output,
+    )
 
 
 def _report(
-    rev: str, valid: bool, found: tuple[Problem, ...], cells: int, services: int, fmt: Format
+    rev: str,
+    valid: bool,
+    found: tuple[Problem, ...],
+    *,
+    cells: int = 0,
+    services: int = 0,
+    fmt: Format,
 ) -> None:
     if fmt is not Format.TEXT:
-        emit({"revision": rev, "valid": valid, "cells": cells, "services": services,
-              "problems": [p.as_dict() for p in found]}, fmt)
+        emit(
+            {
+                "revision": rev,
+                "valid": valid,
+                "cells": cells,
+                "services": services,
+                "problems": [p.as_dict() for p in found],
+            },
+            fmt,
+        )
         return
     print_problems(found)
     errors = sum(1 for p in found if p.severity is Severity.ERROR)
     warnings = len(found) - errors
     if valid:
         extra = f", {warnings} warning(s)" if warnings else ""
-        console.print(f"[green]✓[/] revision {short(rev)} is valid: {cells} cells,"
-                      f" {services} services{extra}")
+        console.print(
+            f"[green]✓[/] revision {short(rev)} is valid: {cells} cells, {services} services{extra}"
+        )
     else:
-        console.print(f"[red]✗[/] revision {short(rev)} is rejected: {errors} error(s),"
-                      f" {warnings} warning(s)")
+        console.print(
+            f"[red]✗[/] revision {short(rev)} is rejected: {errors} error(s), {warnings} warning(s)"
+        )

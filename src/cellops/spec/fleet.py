@@ -27,8 +27,10 @@ class WaveSpec(SpecModel):
 
     @model_validator(mode="after")
     def _one_way_to_pick(self) -> Self:
-        if (self.selector is None) == (self.percent is None):
-            raise ValueError("expected exactly one of selector, percent")
+        if self.selector is None and self.percent is None:
+            raise ValueError("expected one of selector, percent")
+        if self.selector is not None and self.percent is not None:
+            raise FieldError(("percent",), "expected exactly one of selector, percent, not both")
         return self
 
 

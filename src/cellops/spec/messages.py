@@ -51,7 +51,7 @@ def _document_path(loc: tuple[int | str, ...]) -> tuple[PathItem, ...]:
         if isinstance(item, int)
         or (
             not item.startswith(("function-", "lax-", "strict-"))
-            and item not in ("local", "kubernetes", "str", "int")
+            and item not in ("local", "kubernetes", "str", "int", "[key]")
         )
     )
 
@@ -84,17 +84,34 @@ def _message(detail: typing.Any, model: type[BaseModel], loc: tuple[PathItem, ..
             "float": "a number",
             "model": "a mapping",
         }[kind.split("_")[0]]
-        hint = " (quote it in YAML)" if kind == "string_type" and _scalar(value) else ""
+        quotable = kind == "string_type" and _scalar(value) and not isinstance(value, bool)
+        hint = " (quote it in YAML)" if quotable else ""
         return f"expected {expected}, got {_describe(value)}{hint}"
     if kind == "value_error":
         return str(detail["msg"]).removeprefix("Value error, ")
     if kind == "literal_error":
         return f"expected {detail['ctx']['expected']}, got {_describe(value)}"
     if kind == "union_tag_invalid":
-        return f"unknown type {value!r}: expected {detail['ctx']['expected_tags']}"
+        tag = detail["ctx"].get("tag", value)
+        return f"unknown type {tag!r}: expected {detail['ctx']['expected_tags']}"
+    if kind in _BOUNDS:
+        symbol, key = _BOUNDS[kind]
+        return f"expected a number {symbol} {detail['ctx'][key]}, got {value!r}"
+    if kind == "enum":
+        return f"expected {detail['ctx']['expected']}, got {_describe(value)}"
+    if kind == "too_short":
+        return f"expected at least {detail['ctx']['min_length']} item(s), got none"
     if kind == "int_from_float":
         return f"expected an integer, got {value!r}"
     return f"{detail['msg']} (got {_describe(value)})"
+
+
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
 
 
 def _scalar(value: object) -> bool:

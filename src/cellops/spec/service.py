@@ -178,16 +178,18 @@ class ServiceSpec(SpecModel):
         names = [p.name for p in self.ports]
         numbers = [str(p.port) for p in self.ports]
         for label, values in (("name", names), ("port", numbers)):
-            duplicates = sorted({v for v in values if values.count(v) > 1})
-            if duplicates:
-                raise FieldError(("ports",), f"duplicate port {label}: {', '.join(duplicates)}")
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    raise FieldError(("ports", index, label), f"duplicate port {label}: {value}")
         for kind in ("readiness", "liveness", "startup"):
             probe = getattr(self.probes, kind)
             port = probe.port() if probe is not None else None
             if isinstance(port, str) and port not in names:
                 known = ", ".join(names) or "none declared"
+                handler = "http" if probe.http is not None else "tcp"
                 raise FieldError(
-                    ("probes", kind), f"port {port!r} is not one of the declared ports ({known})"
+                    ("probes", kind, handler, "port"),
+                    f"port {port!r} is not one of the declared ports ({known})",
                 )
         return self
 

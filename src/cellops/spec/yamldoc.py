@@ -81,14 +81,32 @@ def parse_yaml(path: str, data: bytes) -> ParsedYaml:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise YamlError(Problem(path, line, "", f"invalid YAML: {exc.problem}")) from exc
+        raise YamlError(Problem(path, *_syntax_error(text, exc))) from exc
     if len(nodes) > 1:
         line = nodes[1].start_mark.line + 1
         raise YamlError(Problem(path, line, "", "expected one YAML document, found several"))
     root = nodes[0] if nodes else None
     return ParsedYaml(_build(path, root) if root is not None else None, Locator(root))
+
+
+def _syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
+    """(line, field, message) for a YAML syntax error, with the parser's context.
+
+    When the parser only noticed the problem at the end of the file (an unclosed quote or
+    bracket), the line where the construct began is the useful one.
+    """
+    problem, context = exc.problem_mark, exc.context_mark
+    mark = problem or context
+    message = f"invalid YAML: {exc.problem}"
+    if context is not None and exc.context:
+        message += f" ({exc.context} on line {context.line + 1})"
+        if problem is not None and "end of stream" in (exc.problem or ""):
+            mark = context
+    line = mark.line + 1 if mark is not None else 1
+    lines = text.splitlines()
+    if 0 < line <= len(lines) and "\t" in lines[line - 1]:
+        message += "; tabs cannot indent YAML, use spaces"
+    return line, "", message
 
 
 _scalars = SafeConstructor()
