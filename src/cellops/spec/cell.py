@@ -81,7 +81,10 @@ def _backend_shorthand(value: object) -> object:
 Backend = Annotated[
     LocalBackend | KubernetesBackend,
     Field(discriminator="type"),
-    BeforeValidator(_backend_shorthand),
+    BeforeValidator(
+        _backend_shorthand,
+        json_schema_input_type=Literal["local", "kubernetes"] | LocalBackend | KubernetesBackend,
+    ),
 ]
 
 
