@@ -336,10 +336,34 @@ def validate(repo: Path, head: str) -> Compiler:
     return compiler
 
 
+class GcTimer:
+    """Time spent in the cyclic garbage collector while active (via gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections += 1
+
+
 @dataclass(frozen=True)
 class ColdRun:
     seconds: float  # inside the child: import cellops + plan
     import_seconds: float
+    gc_seconds: float
     process_seconds: float  # seen from the parent: interpreter start to exit
     rss_mib: float
     cells: int
@@ -354,15 +378,16 @@ def max_rss_mib() -> float:
 def cold_child(repo: str, rev: str, profile_out: str | None) -> None:
     """Runs in a fresh interpreter: import cellops, plan `rev` from nothing, report JSON."""
     profiler = cProfile.Profile() if profile_out else None
-    start = time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    from cellops.pipeline import Compiler
-    from cellops.source.git import GitSource
+    with GcTimer() as gc_timer:
+        start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        from cellops.pipeline import Compiler
+        from cellops.source.git import GitSource
 
-    imported = time.perf_counter()
-    result = Compiler(GitSource(repo)).plan(rev, None)
-    end = time.perf_counter()
+        imported = time.perf_counter()
+        result = Compiler(GitSource(repo)).plan(rev, None)
+        end = time.perf_counter()
     if profiler is not None and profile_out is not None:
         profiler.disable()
         profiler.dump_stats(profile_out)
@@ -370,6 +395,7 @@ def cold_child(repo: str, rev: str, profile_out: str | None) -> None:
     report = {
         "seconds": end - start,
         "import_seconds": imported - start,
+        "gc_seconds": gc_timer.seconds,
         "rss_mib": max_rss_mib(),
         "cells": cells,
         "changes": changes,
@@ -396,6 +422,7 @@ def run_cold(repo: Path, rev: str, timeout: float, profile_out: Path | None = No
     return ColdRun(
         seconds=float(data["seconds"]),
         import_seconds=float(data["import_seconds"]),
+        gc_seconds=float(data["gc_seconds"]),
         process_seconds=elapsed,
         rss_mib=float(data["rss_mib"]),
         cells=int(data["cells"]),
@@ -407,6 +434,7 @@ def run_cold(repo: Path, rev: str, timeout: float, profile_out: Path | None = No
 class IncrementalRun:
     service: str
     seconds: float
+    gc_seconds: float
     cells: int
     changes: int
     expected_cells: int
@@ -418,7 +446,9 @@ def changed_service(step: int, services: int) -> str:
     return service_name((step * 7) % services)
 
 
-def check_incremental(result: PlanResult, service: str, seconds: float) -> IncrementalRun:
+def check_incremental(
+    result: PlanResult, service: str, seconds: float, gc_seconds: float
+) -> IncrementalRun:
     from cellops.diff import Action
 
     cells, changes = plan_counts(result)
@@ -429,7 +459,7 @@ def check_incremental(result: PlanResult, service: str, seconds: float) -> Incre
         and changes == expected
         and all(ch.service == service and ch.action is Action.CONFIGURED for ch in entries)
     )
-    return IncrementalRun(service, seconds, cells, changes, expected, ok)
+    return IncrementalRun(service, seconds, gc_seconds, cells, changes, expected, ok)
 
 
 def incremental_step(
@@ -439,15 +469,16 @@ def incremental_step(
 
     bump_service(repo, service)
     head = commit_all(repo, f"{service}: bump {BUMP_KEY}")
-    gc.collect()
-    start = time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    result = compiler.plan(head, previous)
-    if profiler is not None:
-        profiler.disable()
-    seconds = time.perf_counter() - start
-    return check_incremental(result, service, seconds), head
+    gc.collect()  # garbage of the previous step is not this step's cost
+    with GcTimer() as gc_timer:
+        start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        result = compiler.plan(head, previous)
+        if profiler is not None:
+            profiler.disable()
+        seconds = time.perf_counter() - start
+    return check_incremental(result, service, seconds, gc_timer.seconds), head
 
 
 def run_incremental(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cellops.diff import ChangeSet, Ledger, diff, ledger_of
+from cellops.model.errors import RevisionRejected
 from cellops.plan import Plan, plan
 from cellops.render import DesiredFleet, render
 from cellops.source.base import SnapshotSource
@@ -35,6 +36,24 @@ class Compiler:
     def revision(self, rev: str, previous: Revision | None = None) -> Revision:
         """Read and validate `rev`; raises RevisionRejected or SourceError."""
         return load_revision(self.source.snapshot(rev), previous=previous, cache=self.cache)
+
+    def last_valid_ancestor(self, rev: str, limit: int = 100) -> tuple[str | None, list[str]]:
+        """The nearest ancestor of `rev` that validates, and the invalid ones passed over.
+
+        A fleet keeps running its last accepted revision when a commit is rejected, so
+        that ancestor, not merely the parent, is what a new commit is rolled out from.
+        """
+        skipped: list[str] = []
+        parent = self.source.parent(rev)
+        while parent is not None and len(skipped) < limit:
+            try:
+                self.revision(parent)
+            except RevisionRejected:
+                skipped.append(parent)
+                parent = self.source.parent(parent)
+            else:
+                return parent, skipped
+        return None, skipped
 
     def plan(self, to_rev: str, from_rev: str | None) -> PlanResult:
         """The plan that takes a fleet running `from_rev` (None: nothing) to `to_rev`."""

@@ -178,3 +178,14 @@ def test_demo_runs_to_a_successful_end() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo complete" in result.stdout
     assert "is rejected; the fleet stays on" in result.stdout
+
+
+def test_plan_after_a_rejected_commit_starts_from_the_last_valid_one(fleet: FleetRepo) -> None:
+    fleet.replace("services/api/service.yaml", "replicas: 2", "replicas: lots")
+    fleet.commit("broken")
+    fleet.replace("services/api/service.yaml", "replicas: lots", "replicas: 5")
+    fleet.commit("fixed, and five replicas")
+    result = run("plan", fleet.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 invalid ancestor(s) passed over" in result.stdout
+    assert "0 created, 2 configured" in result.stdout  # us-1 keeps its override of 3

@@ -25,13 +25,21 @@ def plan(
 ) -> None:
     """Plan the rollout from one revision to another: waves, cells, services, actions.
 
-    With no --from, the plan starts from the parent commit of --to (from nothing for the
-    first commit). Exit status: 0 planned, 1 a revision is invalid, 3 unreadable.
+    With no --from, the plan starts from the nearest valid ancestor of --to (its parent,
+    unless that was rejected), or from nothing for the first commit.
+    Exit status: 0 planned, 1 a revision is invalid, 3 unreadable.
     """
-    source = open_repo(repo)
-    base = from_rev if from_rev is not None else source.parent(to_rev)
+    compiler = Compiler(open_repo(repo))
+    base = from_rev
+    if base is None:
+        base, skipped = compiler.last_valid_ancestor(to_rev)
+        if skipped and output is Format.TEXT:
+            console.print(
+                f"[yellow]note:[/] {len(skipped)} invalid ancestor(s) passed over (the fleet"
+                f" keeps its last valid revision); planning from {short(base)}"
+            )
     try:
-        result = Compiler(source).plan(to_rev, base)
+        result = compiler.plan(to_rev, base)
     except RevisionRejected as rejected:
         if output is Format.TEXT:
             print_problems(rejected.problems)
