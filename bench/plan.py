@@ -13,6 +13,9 @@ dir, checks that it validates, then measures:
   service runs, with exactly one change each.
 
 Run: .venv/bin/python bench/plan.py [--cells N --services M | --sizes 100x10,1000x50]
+     [--repeat R] [--profile [TOP]] [--strict]
+Exit status: 1 if the fleet or a plan is not what was expected; with --strict, 2 if a
+target is missed (otherwise a missed target is only marked FAIL in the table).
 No network; temp dirs are removed; every child process has a timeout.
 """
 
@@ -414,7 +417,7 @@ def run_cold(repo: Path, rev: str, timeout: float, profile_out: Path | None = No
             command, capture_output=True, text=True, timeout=timeout, check=False, env=env
         )
     except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"cold run took more than {timeout:.0f} s (killed)") from exc
+        raise BenchError(f"cold run took more than {timeout:g} s (killed)") from exc
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise BenchError(f"cold run failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
@@ -568,6 +571,14 @@ class Result:
     def incremental_ms(self) -> float:
         return statistics.median(r.seconds for r in self.incremental) * 1000
 
+    @property
+    def meets_targets(self) -> bool:
+        return (
+            self.cold_seconds <= COLD_TARGET_S
+            and self.cold_rss <= RSS_TARGET_MIB
+            and self.incremental_ms <= INCREMENTAL_TARGET_MS
+        )
+
 
 def mark(value: float, limit: float) -> str:
     return "✓ pass" if value <= limit else "✗ FAIL"
@@ -619,19 +630,21 @@ def table(results: Sequence[Result]) -> str:
 
 def details(result: Result) -> str:
     cold = result.cold
-    samples = ", ".join(f"{r.seconds:.2f}" for r in cold)
-    inc = ", ".join(
-        f"{r.service} {r.seconds * 1000:.1f} ms ({r.cells}/{r.expected_cells} cells,"
-        f" {r.changes} changes)"
-        for r in result.incremental
-    )
-    return (
-        f"{result.size.label}: cold runs {samples} s; of which import"
-        f" {statistics.median(r.import_seconds for r in cold):.2f} s (median); whole child"
-        f" process {statistics.median(r.process_seconds for r in cold):.2f} s (median, with"
-        f" interpreter start); cold plan {cold[0].cells} cells / {cold[0].changes} changes\n"
-        f"  incremental: {inc}"
-    )
+    lines = [
+        f"{result.size.label}:",
+        f"  cold runs (s): {', '.join(f'{r.seconds:.2f}' for r in cold)}; medians: import"
+        f" cellops {statistics.median(r.import_seconds for r in cold):.2f} s, garbage"
+        f" collector {statistics.median(r.gc_seconds for r in cold):.2f} s, whole child process"
+        f" with interpreter start {statistics.median(r.process_seconds for r in cold):.2f} s",
+        f"  cold plan: {cold[0].cells} cells, {cold[0].changes} changes",
+    ]
+    for r in result.incremental:
+        lines.append(
+            f"  incremental {r.service}: {r.seconds * 1000:.1f} ms (garbage collector"
+            f" {r.gc_seconds * 1000:.1f} ms); {r.cells} cells, {r.changes} changes; expected"
+            f" {r.expected_cells} cells {'ok' if r.ok else 'WRONG'}"
+        )
+    return "\n".join(lines)
 
 
 def machine() -> str:
@@ -707,6 +720,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="TOP",
         help="also cProfile one cold and one incremental run; print the top TOP (15) functions",
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 2 when a target is missed"
+    )
     parser.add_argument("--cold-child", nargs=2, metavar=("REPO", "REV"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -742,8 +758,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for result in results:
         print(details(result))
-    failed = any(not r.ok for result in results for r in result.incremental)
-    return 1 if failed else 0
+    if any(not r.ok for result in results for r in result.incremental):
+        return 1
+    return 2 if args.strict and not all(r.meets_targets for r in results) else 0
 
 
 if __name__ == "__main__":
