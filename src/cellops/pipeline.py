@@ -7,6 +7,7 @@ loop and the CLI both go through here.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from cellops.diff import ChangeSet, Ledger, diff, ledger_of
@@ -29,13 +30,33 @@ class PlanResult:
 
 
 class Compiler:
-    def __init__(self, source: SnapshotSource) -> None:
+    def __init__(self, source: SnapshotSource, remember: int = 4) -> None:
         self.source = source
         self.cache = ParseCache()
+        # Recent revisions and their renders, by commit id: the revision planned last is
+        # the `from` of the next plan, and both are immutable once computed.
+        self._recent: OrderedDict[str, tuple[Revision, DesiredFleet]] = OrderedDict()
+        self._remember = remember
 
     def revision(self, rev: str, previous: Revision | None = None) -> Revision:
         """Read and validate `rev`; raises RevisionRejected or SourceError."""
-        return load_revision(self.source.snapshot(rev), previous=previous, cache=self.cache)
+        return self._compiled(rev, previous)[0]
+
+    def desired(self, rev: str) -> DesiredFleet:
+        return self._compiled(rev, None)[1]
+
+    def _compiled(self, rev: str, previous: Revision | None) -> tuple[Revision, DesiredFleet]:
+        commit = self.source.resolve(rev)
+        hit = self._recent.get(commit)
+        if hit is not None:  # `previous` only words rejections, and those are not kept
+            self._recent.move_to_end(commit)
+            return hit
+        revision = load_revision(self.source.snapshot(commit), previous, self.cache)
+        compiled = (revision, render(revision))
+        self._recent[commit] = compiled
+        if len(self._recent) > self._remember:
+            self._recent.popitem(last=False)
+        return compiled
 
     def last_valid_ancestor(self, rev: str, limit: int = 100) -> tuple[str | None, list[str]]:
         """The nearest ancestor of `rev` that validates, and the invalid ones passed over.
@@ -57,14 +78,18 @@ class Compiler:
 
     def plan(self, to_rev: str, from_rev: str | None) -> PlanResult:
         """The plan that takes a fleet running `from_rev` (None: nothing) to `to_rev`."""
-        before = self.revision(from_rev) if from_rev is not None else None
-        after = self.revision(to_rev, previous=before)
-        ledger: Ledger = ledger_of(render(before)) if before is not None else {}
-        return self.plan_against(after, ledger, before)
+        before = self._compiled(from_rev, None) if from_rev is not None else None
+        after, desired = self._compiled(to_rev, before[0] if before else None)
+        ledger: Ledger = ledger_of(before[1]) if before is not None else {}
+        return self.plan_against(after, desired, ledger, before[0] if before else None)
 
     def plan_against(
-        self, after: Revision, ledger: Ledger, before: Revision | None = None
+        self,
+        after: Revision,
+        desired: DesiredFleet,
+        ledger: Ledger,
+        before: Revision | None = None,
     ) -> PlanResult:
-        desired = render(after)
+        """Plan `after` (rendered as `desired`) against what a ledger says was applied."""
         changes = diff(desired, ledger)
         return PlanResult(before, after, desired, changes, plan(changes, after.fleet.spec.rollout))

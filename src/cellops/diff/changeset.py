@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from cellops.render.desired import DesiredFleet
 from cellops.spec.cell import CellState
@@ -23,15 +24,26 @@ class Action(StrEnum):
     DELETED = "deleted"
 
 
+class Applied(Protocol):
+    """What the ledger knows of one service in one cell: the hash last applied, and what
+    it depended on then (to order its deletion). A `DesiredService` is one."""
+
+    @property
+    def hash(self) -> str: ...
+
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
-    """What was last applied for one service in one cell."""
+    """An `Applied` record as a store keeps it."""
 
     hash: str
     depends_on: tuple[str, ...] = ()
 
 
-Ledger = Mapping[str, Mapping[str, LedgerEntry]]  # cell -> service -> entry
+Ledger = Mapping[str, Mapping[str, Applied]]  # cell -> service -> what was applied
 
 
 @dataclass(frozen=True)
@@ -80,15 +92,18 @@ class ChangeSet:
         return sum(1 for c in self.cells for ch in c.changes if ch.action is action)
 
 
-def ledger_of(desired: DesiredFleet) -> dict[str, dict[str, LedgerEntry]]:
-    """The ledger a fleet would have once `desired` is fully applied."""
-    return {
-        cell.name: {
-            name: LedgerEntry(service.hash, service.depends_on)
-            for name, service in cell.services.items()
-        }
-        for cell in desired.cells.values()
-    }
+def ledger_of(desired: DesiredFleet) -> Ledger:
+    """The ledger a fleet would have once `desired` is fully applied (a view, no copies)."""
+    return {name: cell.services for name, cell in desired.cells.items()}
+
+
+def _change(cell: str, service: str, was: Applied | None, now: Applied | None) -> Change:
+    if now is None:
+        assert was is not None
+        return Change(cell, service, Action.DELETED, was.hash, None, was.depends_on)
+    if was is None:
+        return Change(cell, service, Action.CREATED, None, now.hash, now.depends_on)
+    return Change(cell, service, Action.CONFIGURED, was.hash, now.hash, now.depends_on)
 
 
 def diff(desired: DesiredFleet, ledger: Ledger) -> ChangeSet:
@@ -97,24 +112,16 @@ def diff(desired: DesiredFleet, ledger: Ledger) -> ChangeSet:
         applied = ledger.get(name, {})
         cell = desired.cells.get(name)
         wanted = cell.services if cell is not None else {}
-        changes, unchanged = [], []
-        for service in sorted(set(wanted) | set(applied)):
-            was, now = applied.get(service), wanted.get(service)
-            if now is None:
-                assert was is not None
-                changes.append(
-                    Change(name, service, Action.DELETED, was.hash, None, was.depends_on)
-                )
-            elif was is None:
-                changes.append(
-                    Change(name, service, Action.CREATED, None, now.hash, now.depends_on)
-                )
-            elif was.hash != now.hash:
-                changes.append(
-                    Change(name, service, Action.CONFIGURED, was.hash, now.hash, now.depends_on)
-                )
-            else:
-                unchanged.append(service)
+        # The common case, most services unchanged, stays in comprehensions.
+        unchanged = sorted(
+            s
+            for s, now in wanted.items()
+            if (was := applied.get(s)) is not None and was.hash == now.hash
+        )
+        changes = [
+            _change(name, service, applied.get(service), wanted.get(service))
+            for service in sorted((wanted.keys() | applied.keys()).difference(unchanged))
+        ]
         cells.append(
             CellChanges(
                 cell=name,

@@ -2,7 +2,7 @@
 
 Work is shared: the workload hash is computed once per effective spec (cells with the same
 overrides share it) and combined once per distinct backend setting, so a fleet of 1,000
-cells costs a few thousand hashes, not one per cell and service.
+cells costs a few hundred hashes, not one per cell and service.
 Pure: no I/O.
 """
 
@@ -24,29 +24,28 @@ def render(revision: Revision) -> DesiredFleet:
     closure = _dependency_closure(
         {name: doc.spec.depends_on for name, doc in revision.services.items()}
     )
-    backends = {name: _backend_key(cell.spec) for name, cell in revision.cells.items()}
-    shared: dict[tuple[int, str], DesiredService] = {}
+    # Cells with equal backend settings form one group; usually there are very few.
+    groups: dict[str, tuple[CellSpec, set[str]]] = {}
+    for cell_name, document in revision.cells.items():
+        groups.setdefault(_backend_key(document.spec), (document.spec, set()))[1].add(cell_name)
     services: dict[str, dict[str, DesiredService]] = {name: {} for name in revision.cells}
-    for name, cells in revision.placement.items():
-        workload: dict[int, str] = {}
-        for cell, spec in cells.items():
-            backend = backends[cell]
-            key = (id(spec), backend)
-            desired = shared.get(key)
-            if desired is None:
-                if id(spec) not in workload:
-                    workload[id(spec)] = _workload_hash(spec)
-                code = _code(revision, name, revision.cells[cell].spec)
+    for name, variants in revision.variants.items():
+        for variant in variants:
+            workload = _workload_hash(variant.spec)
+            for backend, (cell_spec, members) in groups.items():
+                cells = variant.cells & members
+                if not cells:
+                    continue
+                code = _code(revision, name, cell_spec)
                 desired = DesiredService(
                     name=name,
-                    hash=content_hash(workload[id(spec)], code or "", backend),
-                    spec=spec,
+                    hash=content_hash(workload, code or "", backend),
+                    spec=variant.spec,
                     code=code,
                     depends_on=closure[name],
                 )
-                shared[key] = desired
-            services[cell][name] = desired
-        shared.clear()  # keys use id(spec); specs of the next service are other objects
+                for member in cells:
+                    services[member][name] = desired
     return DesiredFleet(
         revision=revision.id,
         cells={

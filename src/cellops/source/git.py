@@ -8,7 +8,7 @@ import pygit2
 
 from cellops.model.errors import SourceError
 from cellops.model.snapshot import Snapshot
-from cellops.source.tree import Kind, Node, build_snapshot
+from cellops.source.tree import Kind, Node, SubtreeMemo, build_snapshot
 
 _KINDS = {
     pygit2.enums.FileMode.BLOB: Kind.FILE,
@@ -59,7 +59,7 @@ class GitSource:
                 f"{self.path}: not a Git repository (run 'git init' or 'cellops init')"
             )
         self._repo = pygit2.Repository(found)
-        self._link_memo: dict[str, list[str]] = {}
+        self._memo = SubtreeMemo()
 
     def resolve(self, rev: str) -> str:
         """The commit id that `rev` (a branch, tag, 'HEAD~2', an id) names."""
@@ -72,7 +72,7 @@ class GitSource:
     def snapshot(self, rev: str = "HEAD") -> Snapshot:
         commit = self._commit(rev)
         tree = GitTree(self._repo, commit.tree)
-        return build_snapshot(tree, str(commit.id), commit.message.strip(), self._link_memo)
+        return build_snapshot(tree, str(commit.id), commit.message.strip(), self._memo)
 
     def _commit(self, rev: str) -> pygit2.Commit:
         try:

@@ -7,8 +7,10 @@ what the source itself must refuse: symlinked or oversized documents, links that
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from cellops.model.problems import Problem
@@ -40,78 +42,102 @@ class Tree(Protocol):
     def read(self, node: Node) -> bytes: ...
 
 
+@dataclass
+class _Part:
+    """What one subtree contributes to a snapshot."""
+
+    files: dict[str, FileBlob] = field(default_factory=dict)
+    trees: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, other: _Part) -> None:
+        self.files.update(other.files)
+        self.trees.update(other.trees)
+        self.problems += other.problems
+
+
+class SubtreeMemo:
+    """Parts of earlier snapshots by (path, subtree id): an unchanged `cells/` folder or
+    service folder is not walked or read again. Bounded, oldest entries dropped first."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._parts: dict[tuple[str, str], _Part] = {}
+        self._limit = limit
+
+    def get(self, path: str, node: Node, build: Callable[[], _Part]) -> _Part:
+        key = (path, node.id)
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = build()
+            if len(self._parts) > self._limit:
+                del self._parts[next(iter(self._parts))]
+        return part
+
+
 def build_snapshot(
-    tree: Tree, revision: str, message: str = "", link_memo: dict[str, list[str]] | None = None
+    tree: Tree, revision: str, message: str = "", memo: SubtreeMemo | None = None
 ) -> Snapshot:
-    reader = _Reader(tree, link_memo if link_memo is not None else {})
+    memo = memo if memo is not None else SubtreeMemo()
+    whole = _Part()
     top = {n.name: n for n in tree.children(tree.root())}
     if "cellops.yaml" in top:
-        reader.document("cellops.yaml", top["cellops.yaml"])
-    if "cells" in top and top["cells"].kind is Kind.DIR:
-        for node in tree.children(top["cells"]):
-            if not node.name.startswith("."):
-                reader.document(f"cells/{node.name}", node)
-    if "services" in top and top["services"].kind is Kind.DIR:
-        for node in tree.children(top["services"]):
-            reader.service(node)
-    return Snapshot(revision, reader.files, reader.trees, tuple(reader.problems), message)
+        _document(tree, whole, "cellops.yaml", top["cellops.yaml"])
+    cells = top.get("cells")
+    if cells is not None and cells.kind is Kind.DIR:
+        whole.add(memo.get("cells", cells, partial(_cells, tree, cells)))
+    services = top.get("services")
+    if services is not None and services.kind is Kind.DIR:
+        for node in tree.children(services):
+            if not node.name.startswith(".") and not node.name.lower().startswith("readme"):
+                path = f"services/{node.name}"
+                whole.add(memo.get(path, node, partial(_service, tree, path, node)))
+    return Snapshot(revision, whole.files, whole.trees, tuple(whole.problems), message)
 
 
-class _Reader:
-    def __init__(self, tree: Tree, link_memo: dict[str, list[str]]) -> None:
-        self.tree = tree
-        self.files: dict[str, FileBlob] = {}
-        self.trees: dict[str, str] = {}
-        self.problems: list[Problem] = []
-        self.link_memo = link_memo
-
-    def document(self, path: str, node: Node) -> None:
-        if node.kind is Kind.LINK:
-            self.problems.append(
-                Problem(path, None, "", "is a symlink: fleet documents must be regular files")
-            )
-        elif node.kind is not Kind.FILE:
-            self.problems.append(Problem(path, None, "", f"expected a file, found a {node.kind}"))
-        elif (size := self.tree.size(node)) > MAX_DOCUMENT_BYTES:
-            self.problems.append(
-                Problem(
-                    path,
-                    None,
-                    "",
-                    (f"is {size} bytes: fleet documents are limited to {MAX_DOCUMENT_BYTES} bytes"),
-                )
-            )
-        else:
-            self.files[path] = FileBlob(node.id, self.tree.read(node))
-
-    def service(self, node: Node) -> None:
-        path = f"services/{node.name}"
-        if node.name.startswith(".") or node.name.lower().startswith("readme"):
-            return
-        if node.kind is not Kind.DIR:
-            self.problems.append(Problem(path, None, "", "expected a folder services/<name>/"))
-            return
-        self.trees[path] = node.id
-        for child in self.tree.children(node):
-            if child.name == "service.yaml":
-                self.document(f"{path}/service.yaml", child)
-            elif child.name in SERVICE_TREES:
-                self._service_tree(f"{path}/{child.name}", child)
-
-    def _service_tree(self, path: str, node: Node) -> None:
-        if node.kind is not Kind.DIR:
-            self.problems.append(Problem(path, None, "", "expected a folder"))
-            return
-        self.trees[path] = node.id
-        if node.id not in self.link_memo:
-            self.link_memo[node.id] = _escaping(self.tree, node, posixpath.basename(path))
-        for inner, why in (s.split("\0") for s in self.link_memo[node.id]):
-            self.problems.append(Problem(f"{path}/{inner}", None, "", why))
+def _cells(tree: Tree, folder: Node) -> _Part:
+    part = _Part()
+    for node in tree.children(folder):
+        if not node.name.startswith("."):
+            _document(tree, part, f"cells/{node.name}", node)
+    return part
 
 
-def _escaping(tree: Tree, root: Node, root_name: str) -> list[str]:
-    """Paths (relative to root) of links that leave the service folder, and submodules."""
-    found: list[str] = []
+def _document(tree: Tree, part: _Part, path: str, node: Node) -> None:
+    if node.kind is Kind.LINK:
+        why = "is a symlink: fleet documents must be regular files"
+    elif node.kind is not Kind.FILE:
+        why = f"expected a file, found a {node.kind}"
+    elif (size := tree.size(node)) > MAX_DOCUMENT_BYTES:
+        why = f"is {size} bytes: fleet documents are limited to {MAX_DOCUMENT_BYTES} bytes"
+    else:
+        part.files[path] = FileBlob(node.id, tree.read(node))
+        return
+    part.problems.append(Problem(path, None, "", why))
+
+
+def _service(tree: Tree, path: str, folder: Node) -> _Part:
+    part = _Part()
+    if folder.kind is not Kind.DIR:
+        part.problems.append(Problem(path, None, "", "expected a folder services/<name>/"))
+        return part
+    part.trees[path] = folder.id
+    for child in tree.children(folder):
+        if child.name == "service.yaml":
+            _document(tree, part, f"{path}/service.yaml", child)
+        elif child.name in SERVICE_TREES:
+            inner = f"{path}/{child.name}"
+            if child.kind is not Kind.DIR:
+                part.problems.append(Problem(inner, None, "", "expected a folder"))
+                continue
+            part.trees[inner] = child.id
+            for relative, why in _escaping(tree, child, child.name):
+                part.problems.append(Problem(f"{inner}/{relative}", None, "", why))
+    return part
+
+
+def _escaping(tree: Tree, root: Node, root_name: str) -> list[tuple[str, str]]:
+    """(path relative to root, why) of links that leave the service folder, and submodules."""
+    found: list[tuple[str, str]] = []
 
     def walk(node: Node, rel: str) -> None:
         for child in tree.children(node):
@@ -123,9 +149,9 @@ def _escaping(tree: Tree, root: Node, root_name: str) -> list[str]:
                 # the service folder is the parent of root; links may point anywhere inside it
                 resolved = posixpath.normpath(posixpath.join(root_name, rel, target))
                 if target.startswith("/") or resolved.startswith(".."):
-                    found.append(f"{child_rel}\0symlink to {target!r} leaves the service folder")
+                    found.append((child_rel, f"symlink to {target!r} leaves the service folder"))
             elif child.kind is Kind.OTHER:
-                found.append(f"{child_rel}\0is a submodule or special file: not supported")
+                found.append((child_rel, "is a submodule or special file: not supported"))
 
     walk(root, "")
     return found

@@ -17,6 +17,7 @@ from cellops.spec.fleet import FleetDocument
 from cellops.spec.image import parse_image
 from cellops.spec.messages import field_path, warning
 from cellops.spec.placement import Placement
+from cellops.spec.revision import Variant
 from cellops.spec.selection import CellIndex
 from cellops.spec.service import ServiceDocument
 from cellops.spec.yamldoc import PathItem
@@ -28,6 +29,7 @@ class Context:
     cells: Mapping[str, Parsed[CellDocument]]
     services: Mapping[str, Parsed[ServiceDocument]]
     placement: Placement
+    variants: Mapping[str, tuple[Variant, ...]]
     trees: Mapping[str, str]
     index: CellIndex
     previous_providers: Mapping[str, Mapping[str, str]]  # cell -> contract -> service
@@ -101,55 +103,37 @@ def _image_problems(image: str, policy: object) -> list[str]:
 
 def check_backends(ctx: Context) -> list[Problem]:
     """Local cells run `run` from app/; Kubernetes cells run `image`."""
+    local = frozenset(
+        name
+        for name, parsed in ctx.cells.items()
+        if parsed.model is not None and isinstance(parsed.model.spec.backend, LocalBackend)
+    )
     problems = []
-    for name, cells in ctx.placement.items():
-        missing_run, missing_image = [], []
-        for cell, spec in cells.items():
-            cell_model = ctx.cells[cell].model
-            assert cell_model is not None
-            if isinstance(cell_model.spec.backend, LocalBackend):
-                if spec.run is None:
-                    missing_run.append(cell)
-            elif spec.image is None:
-                missing_image.append(cell)
+    for name, variants in ctx.variants.items():
+        missing_run: list[str] = []
+        missing_image: list[str] = []
+        for variant in variants:
+            if variant.spec.run is None:
+                missing_run += variant.cells & local
+            if variant.spec.image is None:
+                missing_image += variant.cells - local
+        cells = frozenset[str]().union(*(v.cells for v in variants))
         if missing_run:
-            problems.append(
-                ctx.problem(
-                    name,
-                    ("spec",),
-                    (
-                        f"runs in local cells ({_few(missing_run)}) but has no run: expected"
-                        " run.command to start it from its app/ folder"
-                    ),
-                )
+            message = (
+                f"runs in local cells ({_few(sorted(missing_run))}) but has no run: expected"
+                " run.command to start it from its app/ folder"
             )
-        elif any(isinstance(_backend(ctx, c), LocalBackend) for c in cells):
-            if f"services/{name}/app" not in ctx.trees:
-                problems.append(
-                    ctx.problem(
-                        name,
-                        ("spec", "run"),
-                        (
-                            f"runs in local cells but services/{name}/app/ does not exist: expected"
-                            " the service's code there"
-                        ),
-                    )
-                )
+            problems.append(ctx.problem(name, ("spec",), message))
+        elif not local.isdisjoint(cells) and f"services/{name}/app" not in ctx.trees:
+            message = (
+                f"runs in local cells but services/{name}/app/ does not exist: expected"
+                " the service's code there"
+            )
+            problems.append(ctx.problem(name, ("spec", "run"), message))
         if missing_image:
-            problems.append(
-                ctx.problem(
-                    name,
-                    ("spec",),
-                    (f"runs in kubernetes cells ({_few(missing_image)}) but has no image"),
-                )
-            )
+            message = f"runs in kubernetes cells ({_few(sorted(missing_image))}) but has no image"
+            problems.append(ctx.problem(name, ("spec",), message))
     return problems
-
-
-def _backend(ctx: Context, cell: str) -> object:
-    model = ctx.cells[cell].model
-    assert model is not None
-    return model.spec.backend
 
 
 def check_dependencies(ctx: Context) -> list[Problem]:

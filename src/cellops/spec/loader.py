@@ -46,9 +46,11 @@ def load_revision(
         raise RevisionRejected(snapshot.revision, tuple(problems))
 
     index = CellIndex({n: p.model for n, p in cells.items() if p.model is not None})
-    placement, placement_problems = place_services(fleet.model, services, index)  # type: ignore[arg-type]
+    placement, variants, placement_problems = place_services(fleet.model, services, index)  # type: ignore[arg-type]
     problems += placement_problems
-    ctx = Context(fleet, cells, services, placement, snapshot.trees, index, _providers(previous))
+    ctx = Context(
+        fleet, cells, services, placement, variants, snapshot.trees, index, _providers(previous)
+    )
     problems += run_checks(ctx)
     if _has_errors(problems):
         raise RevisionRejected(snapshot.revision, tuple(sorted(problems, key=_order)))
@@ -58,6 +60,7 @@ def load_revision(
         cells={n: p.model for n, p in sorted(cells.items()) if p.model is not None},
         services={n: p.model for n, p in sorted(services.items()) if p.model is not None},
         placement=placement,
+        variants=variants,
         trees=dict(snapshot.trees),
         warnings=tuple(sorted(problems, key=_order)),
         message=snapshot.message,

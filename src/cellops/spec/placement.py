@@ -17,6 +17,7 @@ from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.mergepatch import merge_patch
 from cellops.spec.messages import field_path, problems_from, warning
+from cellops.spec.revision import Variant
 from cellops.spec.selection import CellIndex
 from cellops.spec.service import Override, ServiceDocument, ServiceSpec
 from cellops.spec.yamldoc import PathItem
@@ -36,14 +37,17 @@ def place_services(
     fleet: FleetDocument,
     services: Mapping[str, Parsed[ServiceDocument]],
     index: CellIndex,
-) -> tuple[Placement, list[Problem]]:
+) -> tuple[Placement, dict[str, tuple[Variant, ...]], list[Problem]]:
     defaults = fleet.spec.defaults.model_dump(mode="json", by_alias=True, exclude_none=True)
     placement: Placement = {}
+    variants: dict[str, tuple[Variant, ...]] = {}
     problems: list[Problem] = []
     for name, parsed in services.items():
         assert parsed.model is not None
-        placement[name] = _place_one(parsed, parsed.model, defaults, index, problems)
-    return placement, problems
+        variants[name] = tuple(_place_one(parsed, parsed.model, defaults, index, problems))
+        by_cell = {cell: v.spec for v in variants[name] for cell in v.cells}
+        placement[name] = {cell: by_cell[cell] for cell in sorted(by_cell)}
+    return placement, variants, problems
 
 
 def _place_one(
@@ -52,7 +56,7 @@ def _place_one(
     defaults: dict[str, object],
     index: CellIndex,
     problems: list[Problem],
-) -> dict[str, ServiceSpec]:
+) -> list[Variant]:
     spec = document.spec
     cells = index.select(spec.cells)
     if not cells:
@@ -64,7 +68,7 @@ def _place_one(
                 f"selects no cell ({_describe_selector(spec.cells.selector, spec.cells.names)})",
             )
         )
-        return {}
+        return []
     override_cells = []
     for i, override in enumerate(spec.overrides):
         picked = index.select(override.cells) & cells
@@ -81,13 +85,16 @@ def _place_one(
         override_cells.append(picked)
     raw_spec = parsed.raw["spec"] if isinstance(parsed.raw, dict) else {}
     variants = _Variants(parsed, merge_patch(defaults, raw_spec), problems, {})  # type: ignore[arg-type]
-    placed: dict[str, ServiceSpec] = {}
-    for cell in sorted(cells):
+    # Most cells match no override: they all share the base variant.
+    overridden = frozenset[str]().union(*override_cells)
+    groups: dict[tuple[int, ...], set[str]] = {}
+    for cell in overridden:
         signature = tuple(i for i, picked in enumerate(override_cells) if cell in picked)
-        effective = _variant(variants, signature)
-        if effective is not None:
-            placed[cell] = effective
-    return placed
+        groups.setdefault(signature, set()).add(cell)
+    if len(overridden) < len(cells):
+        groups[()] = set(cells - overridden)
+    found = ((_variant(variants, sig), members) for sig, members in sorted(groups.items()))
+    return [Variant(spec, frozenset(members)) for spec, members in found if spec is not None]
 
 
 def _variant(variants: _Variants, signature: tuple[int, ...]) -> ServiceSpec | None:

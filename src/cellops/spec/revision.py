@@ -15,12 +15,21 @@ from cellops.spec.service import ServiceDocument, ServiceSpec
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One effective spec of a service and the cells that run it."""
+
+    spec: ServiceSpec
+    cells: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Revision:
     """A valid revision.
 
     placement: for each service, the cells it runs in and its effective spec there (fleet
         defaults, then the service, then every override that selects the cell, in order).
         Cells with the same overrides share one spec object.
+    variants: the same, grouped: each distinct effective spec of a service with its cells.
     trees: content hashes of `services/<name>/app` and `services/<name>/manifests`.
     """
 
@@ -29,6 +38,7 @@ class Revision:
     cells: Mapping[str, CellDocument]
     services: Mapping[str, ServiceDocument]
     placement: Mapping[str, Mapping[str, ServiceSpec]]
+    variants: Mapping[str, tuple[Variant, ...]]
     trees: Mapping[str, str]
     warnings: tuple[Problem, ...] = ()
     message: str = ""
