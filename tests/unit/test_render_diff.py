@@ -113,7 +113,8 @@ def test_dependencies_are_transitive(fleet: FleetRepo) -> None:
         "services/cache/service.yaml",
         fleet.read("services/store/service.yaml")
         .replace("name: store", "name: cache")
-        .replace("store/v1", "cache/v1"),
+        .replace("store/v1", "cache/v1")
+        .replace("port: 8080", "port: 8082"),
     )
     fleet.write("services/cache/app/main.py", "print('cache')\n")
     fleet.replace(

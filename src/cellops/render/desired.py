@@ -22,6 +22,7 @@ class DesiredService:
 
     name: str
     hash: str
+    revision: str  # the revision this was rendered from
     spec: ServiceSpec
     code: str | None
     depends_on: tuple[str, ...]

@@ -40,6 +40,7 @@ def render(revision: Revision) -> DesiredFleet:
                 desired = DesiredService(
                     name=name,
                     hash=content_hash(workload, code or "", backend),
+                    revision=revision.id,
                     spec=variant.spec,
                     code=code,
                     depends_on=closure[name],

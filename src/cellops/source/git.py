@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pygit2
@@ -102,3 +104,42 @@ def commit_all(path: Path, message: str) -> str:
     tree = repo.index.write_tree()
     parents = [] if repo.head_is_unborn else [repo.head.target]
     return str(repo.create_commit("HEAD", author, author, message, tree, parents))
+
+
+def export_tree(repo_path: Path, tree_id: str, target: Path) -> None:
+    """Write the files of Git tree `tree_id` into `target` (which must not exist yet).
+
+    Written to a temporary sibling and renamed, so `target` appears complete or not at
+    all; content-addressed by tree id, an exported tree never changes afterwards.
+    """
+    repo = pygit2.Repository(str(repo_path))
+    tree = repo.get(tree_id)
+    if not isinstance(tree, pygit2.Tree):
+        raise SourceError(f"{repo_path}: no tree {tree_id}")
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    _write_tree(repo, tree, staging)
+    try:
+        staging.rename(target)
+    except OSError:  # another exporter won the race; its copy is identical
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for entry in tree:
+        path = folder / (entry.name or "")
+        if entry.filemode == pygit2.enums.FileMode.TREE:
+            child = repo.get(entry.id)
+            assert isinstance(child, pygit2.Tree)
+            _write_tree(repo, child, path)
+        elif entry.filemode == pygit2.enums.FileMode.LINK:
+            blob = repo.get(entry.id)
+            assert isinstance(blob, pygit2.Blob)
+            os.symlink(blob.data.decode(), path)
+        elif entry.filemode in (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE):
+            blob = repo.get(entry.id)
+            assert isinstance(blob, pygit2.Blob)
+            path.write_bytes(blob.data)
+            executable = entry.filemode == pygit2.enums.FileMode.BLOB_EXECUTABLE
+            path.chmod(0o555 if executable else 0o444)

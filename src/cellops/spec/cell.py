@@ -5,6 +5,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from enum import StrEnum
@@ -92,6 +93,22 @@ class Capacity(SpecModel):
     max_tenants: int | None = Field(default=None, ge=0)
     cpu: Quantity | None = None
     memory: Quantity | None = None
+
+
+def derived_address(cell: str) -> str:
+    """The loopback address of a local cell that sets none: 127.a.b.c from the name's hash.
+
+    Stable across releases (a cell keeps its address); 16 million choices make collisions
+    rare, and validation rejects the fleet that has one (set `address` on either cell).
+    """
+    digest = hashlib.sha256(cell.encode()).digest()
+    return "127." + ".".join(str(1 + byte % 254) for byte in digest[:3])
+
+
+def local_address(name: str, spec: CellSpec) -> str | None:
+    if not isinstance(spec.backend, LocalBackend):
+        return None
+    return spec.backend.address or derived_address(name)
 
 
 class CellSpec(SpecModel):

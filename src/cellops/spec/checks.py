@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cellops.model.problems import Problem
-from cellops.spec.cell import CellDocument, LocalBackend
+from cellops.spec.cell import CellDocument, LocalBackend, local_address
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.image import parse_image
@@ -47,6 +47,7 @@ class Context:
 def run_checks(ctx: Context) -> list[Problem]:
     problems: list[Problem] = []
     for check in (
+        check_service_ports,
         check_images,
         check_backends,
         check_dependencies,
@@ -133,6 +134,38 @@ def check_backends(ctx: Context) -> list[Problem]:
         if missing_image:
             message = f"runs in kubernetes cells ({_few(sorted(missing_image))}) but has no image"
             problems.append(ctx.problem(name, ("spec",), message))
+    return problems
+
+
+def check_service_ports(ctx: Context) -> list[Problem]:
+    """A local cell is one address: its services' ports must differ, as on one host."""
+    local = {
+        name
+        for name, parsed in ctx.cells.items()
+        if parsed.model is not None and isinstance(parsed.model.spec.backend, LocalBackend)
+    }
+    owner: dict[tuple[str, int], str] = {}
+    clashes: dict[tuple[str, int, str], list[str]] = {}  # (service, port, other) -> cells
+    for name, variants in ctx.variants.items():
+        for variant in variants:
+            for port in variant.spec.ports:
+                for cell in sorted(variant.cells & local):
+                    other = owner.setdefault((cell, port.port), name)
+                    if other != name:
+                        clashes.setdefault((name, port.port, other), []).append(cell)
+    problems = []
+    for (name, number, other), cells in sorted(clashes.items()):
+        index = next(i for i, p in enumerate(ctx.service(name).spec.ports) if p.port == number)
+        problems.append(
+            ctx.problem(
+                name,
+                ("spec", "ports", index, "port"),
+                (
+                    f"port {number} is also used by {other} in local cells {_few(cells)}: services of"
+                    " a local cell share its address and need different ports"
+                ),
+            )
+        )
     return problems
 
 
@@ -246,22 +279,20 @@ def check_addresses(ctx: Context) -> list[Problem]:
     seen: dict[str, str] = {}
     problems = []
     for name, parsed in sorted(ctx.cells.items()):
-        backend = parsed.model.spec.backend if parsed.model else None
-        if isinstance(backend, LocalBackend) and backend.address:
-            if backend.address in seen:
+        address = local_address(name, parsed.model.spec) if parsed.model else None
+        if address is not None:
+            if address in seen:
                 where = ("spec", "backend", "address")
                 problems.append(
                     Problem(
                         parsed.path,
                         parsed.line(*where),
                         field_path(where),
-                        (
-                            f"address {backend.address} is already used by cell"
-                            f" {seen[backend.address]}"
-                        ),
+                        f"address {address} is already used by cell {seen[address]}"
+                        " (set a different spec.backend.address)",
                     )
                 )
-            seen.setdefault(backend.address, name)
+            seen.setdefault(address, name)
     return problems
 
 

@@ -22,7 +22,16 @@ from cellops.spec.fields import (
     quantity_value,
 )
 
-PATCHABLE_FIELDS = ("image", "run", "replicas", "ports", "env", "probes", "resources")
+PATCHABLE_FIELDS = (
+    "image",
+    "run",
+    "replicas",
+    "ports",
+    "env",
+    "probes",
+    "resources",
+    "strategy",
+)
 PortRef = int | PortName
 
 
@@ -138,6 +147,20 @@ class Run(SpecModel):
         return value
 
 
+class Strategy(SpecModel):
+    """Rolling update, as a Kubernetes Deployment's: replicas added above and missing below
+    the desired count while a cell moves to a new version."""
+
+    max_surge: int = Field(default=1, ge=0)
+    max_unavailable: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _can_progress(self) -> Self:
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise FieldError(("maxSurge",), "maxSurge and maxUnavailable cannot both be 0")
+        return self
+
+
 class Contracts(SpecModel):
     provides: list[Contract] = Field(default_factory=list)
     consumes: list[Contract] = Field(default_factory=list)
@@ -169,6 +192,7 @@ class ServiceSpec(SpecModel):
     env: dict[EnvName, str] = Field(default_factory=dict)
     probes: Probes = Field(default_factory=Probes)
     resources: Resources | None = None
+    strategy: Strategy = Field(default_factory=Strategy)
     contracts: Contracts = Field(default_factory=Contracts)
     depends_on: list[DnsLabel] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)

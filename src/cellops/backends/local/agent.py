@@ -1,0 +1,287 @@
+"""The cell agent: one process per local cell, owning the cell's replicas.
+
+It reads `desired.json`, starts and stops replica processes (rolling updates), probes
+them, restarts failed ones with exponential back-off, serves the cell's service ports, and
+writes `status.json`. It outlives the controller; started again after a crash, it adopts
+the replicas its predecessor left running.
+
+    python -m cellops.backends.local.agent --cell-root DIR --host 127.a.b.c
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from cellops.backends.local import process
+from cellops.backends.local.layout import CellPaths, read_json, write_json
+from cellops.backends.local.probes import Prober, ProbeState
+from cellops.backends.local.proxy import ServiceProxies
+from cellops.backends.local.replicas import Replica, State, allocate, load_all
+from cellops.backends.local.scaling import ReplicaView, decide
+
+TICK = 0.2
+HEARTBEAT = 1.0
+LOG_LIMIT = 1 << 20
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
+STOP_GRACE = 5.0
+KEEP_REPAIRS = 50
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
+
+
+class Agent:
+    def __init__(self, paths: CellPaths, host: str) -> None:
+        self.paths = paths
+        self.host = host
+        paths.replicas.mkdir(parents=True, exist_ok=True)
+        self.replicas = {r.id: r for r in load_all(paths.replicas)}
+        self.probes: dict[str, dict[str, ProbeState]] = {}
+        self.desired: dict[str, Any] = {"services": {}}
+        self.desired_stamp = -1
+        previous = read_json(paths.status) or {}
+        self.repairs: list[dict[str, Any]] = list(previous.get("repairs", []))
+        self.repair_seq = int(previous.get("repairSeq", 0))
+        self.last_status: dict[str, Any] = {}
+        self.last_write = 0.0
+        self.prober = Prober()
+        self.proxies = ServiceProxies(host)
+        self.stopping = False
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        write_json(
+            self.paths.pidfile, {"pid": os.getpid(), "started": process.start_time(os.getpid())}
+        )
+        try:
+            while not self.stopping:
+                self.tick(time.time())
+                time.sleep(TICK)
+        finally:
+            self.proxies.close()
+            self.prober.close()
+
+    def _stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def tick(self, now: float) -> None:
+        process.reap()
+        self._load_desired()
+        services: dict[str, Any] = self.desired.get("services", {})
+        for replica in list(self.replicas.values()):
+            self._watch(replica, services.get(replica.service), now)
+        for name, spec in services.items():
+            self._scale(name, spec, now)
+        self._publish(services, now)
+
+    # -- desired state --------------------------------------------------------------------
+    def _load_desired(self) -> None:
+        try:
+            stamp = self.paths.desired.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if stamp != self.desired_stamp:
+            data = read_json(self.paths.desired)
+            if data is not None:
+                self.desired, self.desired_stamp = data, stamp
+
+    # -- one replica ----------------------------------------------------------------------
+    def _watch(self, replica: Replica, spec: dict[str, Any] | None, now: float) -> None:
+        process.trim_log(self._log(replica), LOG_LIMIT)
+        if replica.state == State.STOPPING:
+            if not process.alive(replica.pid, replica.started):
+                self._forget(replica)
+            elif now >= replica.stop_deadline:
+                process.signal_group(replica.pid, signal.SIGKILL)
+            return
+        if spec is None or (replica.hash != spec["hash"] and replica.state == State.WAITING):
+            # no longer wanted, or an old version that is not even running
+            self._stop_replica(replica, now)
+            return
+        if replica.state == State.RUNNING and not process.alive(replica.pid, replica.started):
+            why = "exited" if not replica.ever_ready else "exited unexpectedly after being ready"
+            self._restart_later(replica, now, why, repair=replica.ever_ready)
+            return
+        if replica.state == State.WAITING and now >= replica.next_start_at:
+            self._launch(replica, spec)
+        if replica.state == State.RUNNING:
+            self._probe(replica, spec, now)
+
+    def _probe(self, replica: Replica, spec: dict[str, Any], now: float) -> None:
+        states = self.probes.setdefault(replica.id, {})
+        probes: dict[str, Any] = spec.get("probes") or {}
+        cwd = Path(spec["cwd"])
+        for kind in ("startup", "readiness", "liveness"):
+            if probes.get(kind) and kind not in states:
+                states[kind] = ProbeState(probes[kind], started_at=now)
+        startup = states.get("startup")
+        active = (
+            ["startup"] if startup and startup.passed is not True else ["readiness", "liveness"]
+        )
+        for kind in active:
+            if kind in states:
+                self.prober.tick(states[kind], now, self.host, self._port_map(replica, spec), cwd)
+        for kind in ("startup", "liveness"):
+            if kind in states and states[kind].passed is False:
+                process.signal_group(replica.pid, signal.SIGKILL)
+                self._restart_later(replica, now, f"{kind} probe failed", repair=False)
+                return
+        if self._ready(replica):
+            replica.ever_ready = True
+
+    def _ready(self, replica: Replica) -> bool:
+        if replica.state != State.RUNNING:
+            return False
+        states = self.probes.get(replica.id, {})
+        if "startup" in states and states["startup"].passed is not True:
+            return False
+        return "readiness" not in states or states["readiness"].passed is True
+
+    def _restart_later(self, replica: Replica, now: float, why: str, repair: bool) -> None:
+        replica.restarts += 1
+        replica.state = State.WAITING
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (replica.restarts - 1))
+        replica.next_start_at = now + delay
+        self.probes.pop(replica.id, None)
+        replica.save(self.paths.replicas)
+        self._note(replica.service, f"replica {replica.id} {why}; restart in {delay:.0f}s", repair)
+
+    def _launch(self, replica: Replica, spec: dict[str, Any]) -> None:
+        env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
+        env.update(spec.get("env", {}))
+        env.update(
+            {
+                "HOST": self.host,
+                "PORT": str(next(iter(replica.ports.values()), 0)),
+                "CELLOPS_REPLICA": replica.id,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        env.update(
+            {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in replica.ports.items()}
+        )
+        try:
+            replica.pid, replica.started = process.start(
+                spec["command"], Path(spec["cwd"]), env, self._log(replica)
+            )
+        except OSError as exc:
+            self._restart_later(replica, time.time(), f"could not start: {exc}", repair=False)
+            return
+        replica.state = State.RUNNING
+        replica.save(self.paths.replicas)
+
+    def _stop_replica(self, replica: Replica, now: float) -> None:
+        if replica.state == State.RUNNING:
+            process.signal_group(replica.pid, signal.SIGTERM)
+            replica.state = State.STOPPING
+            replica.stop_deadline = now + STOP_GRACE
+            replica.save(self.paths.replicas)
+        else:
+            self._forget(replica)
+
+    def _forget(self, replica: Replica) -> None:
+        replica.forget(self.paths.replicas)
+        self.replicas.pop(replica.id, None)
+        self.probes.pop(replica.id, None)
+
+    # -- one service ----------------------------------------------------------------------
+    def _scale(self, name: str, spec: dict[str, Any], now: float) -> None:
+        mine = [
+            r for r in self.replicas.values() if r.service == name and r.state != State.STOPPING
+        ]
+        views = [ReplicaView(r.id, r.hash, self._ready(r)) for r in mine]
+        strategy = spec.get("strategy") or {}
+        decision = decide(
+            spec["hash"],
+            int(spec["replicas"]),
+            int(strategy.get("maxSurge", 1)),
+            int(strategy.get("maxUnavailable", 0)),
+            views,
+        )
+        for replica_id in decision.stop:
+            self._stop_replica(self.replicas[replica_id], now)
+        taken = {p for r in self.replicas.values() for p in r.ports.values()}
+        taken |= {int(p["port"]) for s in self.desired["services"].values() for p in s["ports"]}
+        for _ in range(decision.start):
+            names = [p["name"] for p in spec["ports"]]
+            ports = dict(zip(names, allocate(self.host, len(names), taken), strict=True))
+            replica = Replica(
+                id=f"{name}-{spec['hash'][:8]}-{secrets.token_hex(2)}",
+                service=name,
+                hash=spec["hash"],
+                revision=spec["revision"],
+                ports=ports,
+            )
+            self.replicas[replica.id] = replica
+            self._launch(replica, spec)
+
+    # -- status and the service ports -----------------------------------------------------
+    def _publish(self, services: dict[str, Any], now: float) -> None:
+        status: dict[str, Any] = {
+            "applied": self.desired.get("hash"),
+            "services": {name: self._service_status(name, spec) for name, spec in services.items()},
+            "repairs": self.repairs[-KEEP_REPAIRS:],
+            "repairSeq": self.repair_seq,
+            "stray": sorted(r.id for r in self.replicas.values() if r.service not in services),
+        }
+        if status != self.last_status or now - self.last_write >= HEARTBEAT:
+            write_json(self.paths.status, {**status, "pid": os.getpid(), "heartbeat": now})
+            self.last_status, self.last_write = status, now
+            self.proxies.update(self._routes(services))
+
+    def _service_status(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        pods = [
+            {
+                "id": r.id,
+                "hash": r.hash,
+                "pid": r.pid,
+                "state": r.state,
+                "ready": self._ready(r),
+                "restarts": r.restarts,
+                "ports": r.ports,
+            }
+            for r in sorted(self.replicas.values(), key=lambda r: r.id)
+            if r.service == name and r.state != State.STOPPING
+        ]
+        return {"hash": spec["hash"], "replicas": spec["replicas"], "pods": pods}
+
+    def _routes(self, services: dict[str, Any]) -> dict[int, list[int]]:
+        routes: dict[int, list[int]] = {}
+        for name, spec in services.items():
+            ready = [r for r in self.replicas.values() if r.service == name and self._ready(r)]
+            for port in spec["ports"]:
+                routes[int(port["port"])] = sorted(r.ports[port["name"]] for r in ready)
+        return routes
+
+    def _port_map(self, replica: Replica, spec: dict[str, Any]) -> dict[str, int]:
+        mapping = dict(replica.ports)
+        mapping.update({f"#{p['port']}": replica.ports[p["name"]] for p in spec["ports"]})
+        return mapping
+
+    def _note(self, service: str, what: str, repair: bool) -> None:
+        if repair:
+            self.repair_seq += 1
+            self.repairs.append({"seq": self.repair_seq, "service": service, "what": what})
+        print(f"{time.strftime('%H:%M:%S')} {service}: {what}", flush=True)
+
+    def _log(self, replica: Replica) -> Path:
+        return self.paths.logs(replica.service) / f"{replica.id}.log"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell-root", type=Path, required=True)
+    parser.add_argument("--host", required=True)
+    args = parser.parse_args()
+    Agent(CellPaths(args.cell_root), args.host).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The local backend, controller side: start and supervise cell agents, hand them their
+desired state, read back what they observe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
+from cellops.backends.local import process
+from cellops.backends.local.layout import app_dir, cell_paths, read_json, write_json
+from cellops.health.replicas import PodView, assess
+from cellops.render import DesiredCell, DesiredService
+from cellops.render.hashing import canonical_json, content_hash
+from cellops.spec.cell import local_address
+
+STALE_AFTER = 5.0  # seconds without a heartbeat before an agent counts as unreachable
+Exporter = Callable[[str, Path], None]  # (tree id, target folder)
+
+
+class LocalCells:
+    """Every local cell of a fleet, under one state root."""
+
+    def __init__(self, state_root: Path, export: Exporter) -> None:
+        self.root = state_root
+        self._export = export
+        self._addresses: dict[str, str] = {}
+
+    # -- CellBackend ----------------------------------------------------------------------
+    def ensure(self, cell: DesiredCell) -> None:
+        address = local_address(cell.name, cell.spec)
+        assert address is not None, f"{cell.name} is not a local cell"
+        self._addresses[cell.name] = address
+        if not self.agent_alive(cell.name):
+            self._start_agent(cell.name, address)
+
+    def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
+        address = self._addresses.get(cell.name) or local_address(cell.name, cell.spec)
+        assert address is not None
+        entries = {name: self._entry(cell, address, s, services) for name, s in services.items()}
+        document = {"cell": cell.name, "address": address, "services": entries}
+        applied = content_hash(canonical_json(document))
+        paths = cell_paths(self.root, cell.name)
+        current = read_json(paths.desired)
+        if current is None or current.get("hash") != applied:
+            write_json(paths.desired, {**document, "hash": applied})
+        return applied
+
+    def observe(self, cell: str) -> CellObservation:
+        paths = cell_paths(self.root, cell)
+        status = read_json(paths.status)
+        desired = read_json(paths.desired) or {}
+        if status is None:
+            return CellObservation(cell, reachable=False, reason="the cell agent has not reported")
+        fresh = time.time() - float(status.get("heartbeat", 0)) < STALE_AFTER
+        reachable = fresh and self.agent_alive(cell)
+        services = {name: _service(name, data) for name, data in status.get("services", {}).items()}
+        repairs = tuple(DriftRepair(r["service"], r["what"]) for r in status.get("repairs", []))
+        return CellObservation(
+            cell,
+            reachable,
+            services,
+            applied=status.get("applied"),
+            repairs=repairs,
+            reason="" if reachable else "the cell agent is not running",
+            desired=desired.get("hash"),
+            repair_seq=int(status.get("repairSeq", 0)),
+        )
+
+    def delete(self, cell: str) -> None:
+        self.stop(cell, workloads=True)
+        shutil.rmtree(cell_paths(self.root, cell).root, ignore_errors=True)
+
+    def close(self) -> None:
+        """Nothing to release: agents and replicas keep running without the controller."""
+
+    # -- agents ---------------------------------------------------------------------------
+    def agent_alive(self, cell: str) -> bool:
+        record = read_json(cell_paths(self.root, cell).pidfile)
+        return record is not None and process.alive(int(record["pid"]), int(record["started"] or 0))
+
+    def stop(self, cell: str, workloads: bool, timeout: float = 15.0) -> None:
+        """Stop a cell's agent; with `workloads`, first empty the cell and wait for it."""
+        paths = cell_paths(self.root, cell)
+        if workloads and self.agent_alive(cell):
+            write_json(paths.desired, {"cell": cell, "services": {}, "hash": "empty"})
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                status = read_json(paths.status) or {}
+                if status.get("applied") == "empty" and not status.get("stray"):
+                    break
+                time.sleep(0.1)
+        record = read_json(paths.pidfile)
+        if record is not None and self.agent_alive(cell):
+            os.kill(int(record["pid"]), signal.SIGTERM)
+            deadline = time.time() + timeout
+            while self.agent_alive(cell) and time.time() < deadline:
+                time.sleep(0.05)
+        if workloads:  # whatever is left (an agent that was already dead): stop it by record
+            for replica_file in paths.replicas.glob("*.json"):
+                data = read_json(replica_file) or {}
+                pid, started = int(data.get("pid", 0)), int(data.get("started", 0))
+                if process.alive(pid, started):
+                    process.signal_group(pid, signal.SIGKILL)
+                replica_file.unlink(missing_ok=True)
+
+    def _start_agent(self, cell: str, address: str) -> None:
+        paths = cell_paths(self.root, cell)
+        paths.root.mkdir(parents=True, exist_ok=True)
+        with open(paths.agent_log, "ab") as log:
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cellops.backends.local.agent",
+                    "--cell-root",
+                    str(paths.root),
+                    "--host",
+                    address,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.time() + 10
+        while not self.agent_alive(cell) and time.time() < deadline:
+            time.sleep(0.02)
+
+    # -- desired state --------------------------------------------------------------------
+    def _entry(
+        self,
+        cell: DesiredCell,
+        address: str,
+        service: DesiredService,
+        services: Mapping[str, DesiredService],
+    ) -> dict[str, Any]:
+        spec = service.spec
+        assert spec.run is not None, f"{service.name} has no run command"
+        code = self._app(service)
+        env = {**spec.env, **spec.run.env}
+        for dep in service.depends_on:
+            if dep in services and services[dep].spec.ports:
+                env[f"{dep.upper().replace('-', '_')}_URL"] = (
+                    f"http://{address}:{services[dep].spec.ports[0].port}"
+                )
+        env.update(
+            {
+                "CELLOPS_CELL": cell.name,
+                "CELLOPS_SERVICE": service.name,
+                "CELLOPS_REVISION": service.revision,
+            }
+        )
+        relative = Path(spec.run.cwd).relative_to("app")
+        return {
+            "hash": service.hash,
+            "revision": service.revision,
+            "replicas": spec.replicas or 0,
+            "command": spec.run.command,
+            "cwd": str(code / relative),
+            "env": env,
+            "ports": [{"name": p.name, "port": p.port} for p in spec.ports],
+            "probes": spec.probes.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "strategy": spec.strategy.model_dump(mode="json", by_alias=True),
+        }
+
+    def _app(self, service: DesiredService) -> Path:
+        assert service.code is not None, f"{service.name} has no app/ folder"
+        target = app_dir(self.root, service.code)
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._export(service.code, target)
+        return target
+
+
+def _service(name: str, data: dict[str, Any]) -> ServiceObservation:
+    pods = [
+        PodView(p["hash"], bool(p["ready"]), int(p["restarts"]), p["state"] == "waiting")
+        for p in data.get("pods", [])
+    ]
+    want = int(data.get("replicas", 0))
+    health, reason, running = assess(want, str(data.get("hash")), pods)
+    return ServiceObservation(
+        service=name,
+        hash=running,
+        health=health,
+        ready=sum(p.ready for p in pods),
+        desired=want,
+        restarts=sum(p.restarts for p in pods),
+        reason=reason,
+    )

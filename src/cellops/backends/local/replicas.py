@@ -1,0 +1,72 @@
+"""Replica records: one JSON file per replica process, so a restarted agent re-adopts
+them; ports allocated per cell without collisions."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cellops.backends.local.layout import read_json, write_json
+
+PORT_RANGE = range(20000, 30000)
+
+
+class State:
+    RUNNING = "running"
+    WAITING = "waiting"  # exited or killed; restarts at next_start_at (CrashLoopBackOff)
+    STOPPING = "stopping"
+
+
+@dataclass
+class Replica:
+    id: str
+    service: str
+    hash: str
+    revision: str
+    ports: dict[str, int]
+    pid: int = 0
+    started: int = 0  # process start time in clock ticks, with pid: the identity
+    restarts: int = 0
+    state: str = State.WAITING
+    next_start_at: float = 0.0
+    stop_deadline: float = 0.0
+    ever_ready: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        write_json(folder / f"{self.id}.json", asdict(self))
+
+    def forget(self, folder: Path) -> None:
+        (folder / f"{self.id}.json").unlink(missing_ok=True)
+
+
+def load_all(folder: Path) -> list[Replica]:
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        data = read_json(path)
+        if data is not None:
+            with contextlib.suppress(TypeError):
+                found.append(Replica(**data))
+    return found
+
+
+def allocate(host: str, count: int, taken: set[int]) -> list[int]:
+    """`count` ports free on `host`: not taken by a replica and bindable right now."""
+    ports: list[int] = []
+    for port in PORT_RANGE:
+        if len(ports) == count:
+            break
+        if port in taken:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        ports.append(port)
+        taken.add(port)
+    if len(ports) < count:
+        raise RuntimeError(f"no free ports left on {host}")
+    return ports
