@@ -63,6 +63,11 @@ class GitSource:
         self._repo = pygit2.Repository(found)
         self._memo = SubtreeMemo()
 
+    @property
+    def root(self) -> Path:
+        """The repository's Git directory."""
+        return Path(self._repo.path)
+
     def resolve(self, rev: str) -> str:
         """The commit id that `rev` (a branch, tag, 'HEAD~2', an id) names."""
         return str(self._commit(rev).id)

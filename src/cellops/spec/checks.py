@@ -161,8 +161,8 @@ def check_service_ports(ctx: Context) -> list[Problem]:
                 name,
                 ("spec", "ports", index, "port"),
                 (
-                    f"port {number} is also used by {other} in local cells {_few(cells)}: services of"
-                    " a local cell share its address and need different ports"
+                    f"port {number} is also used by {other} in local cells {_few(cells)}:"
+                    " services of a local cell share its address and need different ports"
                 ),
             )
         )

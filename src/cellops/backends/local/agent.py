@@ -132,16 +132,21 @@ class Agent:
                 process.signal_group(replica.pid, signal.SIGKILL)
                 self._restart_later(replica, now, f"{kind} probe failed", repair=False)
                 return
-        if self._ready(replica):
+        if self._ready(replica, spec) and not replica.ever_ready:
             replica.ever_ready = True
+            replica.save(self.paths.replicas)
 
-    def _ready(self, replica: Replica) -> bool:
+    def _ready(self, replica: Replica, spec: dict[str, Any]) -> bool:
+        """Running, and every configured startup and readiness probe has passed."""
         if replica.state != State.RUNNING:
             return False
+        probes: dict[str, Any] = spec.get("probes") or {}
         states = self.probes.get(replica.id, {})
-        if "startup" in states and states["startup"].passed is not True:
-            return False
-        return "readiness" not in states or states["readiness"].passed is True
+        return all(
+            kind in states and states[kind].passed is True
+            for kind in ("startup", "readiness")
+            if probes.get(kind)
+        )
 
     def _restart_later(self, replica: Replica, now: float, why: str, repair: bool) -> None:
         replica.restarts += 1
@@ -196,7 +201,7 @@ class Agent:
         mine = [
             r for r in self.replicas.values() if r.service == name and r.state != State.STOPPING
         ]
-        views = [ReplicaView(r.id, r.hash, self._ready(r)) for r in mine]
+        views = [ReplicaView(r.id, r.hash, self._ready(r, spec)) for r in mine]
         strategy = spec.get("strategy") or {}
         decision = decide(
             spec["hash"],
@@ -243,7 +248,7 @@ class Agent:
                 "hash": r.hash,
                 "pid": r.pid,
                 "state": r.state,
-                "ready": self._ready(r),
+                "ready": self._ready(r, spec),
                 "restarts": r.restarts,
                 "ports": r.ports,
             }
@@ -255,7 +260,9 @@ class Agent:
     def _routes(self, services: dict[str, Any]) -> dict[int, list[int]]:
         routes: dict[int, list[int]] = {}
         for name, spec in services.items():
-            ready = [r for r in self.replicas.values() if r.service == name and self._ready(r)]
+            ready = [
+                r for r in self.replicas.values() if r.service == name and self._ready(r, spec)
+            ]
             for port in spec["ports"]:
                 routes[int(port["port"])] = sorted(r.ports[port["name"]] for r in ready)
         return routes

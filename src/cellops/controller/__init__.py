@@ -1,0 +1,1 @@
+"""The controller: the rollout step machine, the reconcile pipeline and the loop."""

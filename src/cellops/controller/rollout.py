@@ -1,0 +1,355 @@
+"""The rollout: a resumable step machine, one wave at a time (gitops-engine's SyncContext
+is the model). All its state is in the store; every side effect is idempotent and is
+recorded right after it succeeds, so a controller killed at any moment resumes where it
+stopped: a wave whose apply was interrupted is applied again (to the same effect), no wave
+is skipped, and a wave only starts once every cell of the previous one was observed
+healthy at this rollout's revision and has baked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from cellops.backends.base import CellBackend, CellObservation
+from cellops.health import Health
+from cellops.render import DesiredCell, DesiredFleet, DesiredService
+from cellops.store.records import CellStep, Phase, Rollout, RolloutState
+from cellops.store.sqlite import SqliteStore
+
+
+@dataclass(frozen=True)
+class RolloutPolicyView:
+    progress_deadline: float
+    failure_budget: int
+    on_failure: str
+
+
+class RolloutRunner:
+    def __init__(
+        self,
+        store: SqliteStore,
+        backend_for: Callable[[DesiredCell], CellBackend],
+        desired: Callable[[str], DesiredFleet],
+        policy: Callable[[str], RolloutPolicyView],
+    ) -> None:
+        self.store = store
+        self.backend_for = backend_for
+        self.desired = desired
+        self.policy = policy
+
+    # -- one step -------------------------------------------------------------------------
+    def step(self, rollout: Rollout, now: float) -> None:
+        """Advance `rollout` by at most one phase of its current wave."""
+        if rollout.state is RolloutState.HALTED:
+            self._watch_recovery(rollout, now)
+            return
+        if rollout.state is not RolloutState.RUNNING or rollout.paused:
+            return
+        if rollout.wave >= len(rollout.plan):
+            self._finish(rollout, now)
+            return
+        if rollout.phase is Phase.APPLY:
+            self._apply_wave(rollout, now)
+        else:
+            self._watch_wave(rollout, now)
+
+    def _cells_of(self, rollout: Rollout) -> list[str]:
+        cells = rollout.plan[rollout.wave]["cells"]
+        assert isinstance(cells, list)
+        return [str(c["cell"]) for c in cells]
+
+    def _apply_wave(self, rollout: Rollout, now: float) -> None:
+        fleet = self.desired(rollout.revision)
+        steps = self.store.cell_steps(rollout.id)
+        for cell in self._cells_of(rollout):
+            if steps[cell][1] is CellStep.PENDING:
+                self._apply_cell(rollout, fleet, cell, now)
+        self.store.update_rollout(rollout.id, now, phase=Phase.PROGRESS, phase_started=now)
+
+    def _apply_cell(self, rollout: Rollout, fleet: DesiredFleet, cell: str, now: float) -> None:
+        target = fleet.cells.get(cell)
+        if target is None:  # the cell left the fleet: tear it down
+            self._known_backend(cell).delete(cell)
+            with self.store.transaction():
+                self.store.forget_cell(cell)
+                self.store.set_cell_step(rollout.id, cell, CellStep.HEALTHY, "removed", now)
+                self.store.add_event(
+                    now,
+                    "cell-removed",
+                    f"cell {cell} torn down",
+                    cell=cell,
+                    revision=rollout.revision,
+                    rollout=rollout.id,
+                )
+            return
+        backend = self.backend_for(target)
+        backend.ensure(target)
+        document = backend.apply(target, target.services)
+        self._record_applied(rollout, target, target.services, document, now)
+
+    def _record_applied(
+        self,
+        rollout: Rollout,
+        cell: DesiredCell,
+        wanted: Mapping[str, DesiredService],
+        document: str,
+        now: float,
+    ) -> None:
+        with self.store.transaction():
+            for name, service in wanted.items():
+                self.store.set_applied(
+                    cell.name,
+                    name,
+                    rev=service.revision,
+                    hash_=service.hash,
+                    depends_on=service.depends_on,
+                    now=now,
+                )
+            for row in self.store.ledger_rows(cell.name):
+                if row.service not in wanted:
+                    self.store.set_applied(
+                        cell.name,
+                        row.service,
+                        rev=None,
+                        hash_=None,
+                        depends_on=row.depends_on,
+                        now=now,
+                    )
+            _, seen = self.store.cell_record(cell.name)
+            self.store.set_cell_record(cell.name, document, seen)
+            self.store.set_cell_step(rollout.id, cell.name, CellStep.APPLIED, "", now)
+            self.store.add_event(
+                now,
+                "applied",
+                f"{cell.name} given {rollout.revision[:12]}",
+                cell=cell.name,
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+
+    # -- watching a wave ------------------------------------------------------------------
+    def _watch_wave(self, rollout: Rollout, now: float) -> None:
+        fleet = self.desired(rollout.revision)
+        policy = self.policy(rollout.revision)
+        steps = self.store.cell_steps(rollout.id)
+        for cell in self._cells_of(rollout):
+            step = steps[cell][1]
+            target = fleet.cells.get(cell)
+            if target is None or step not in (CellStep.APPLIED, CellStep.HEALTHY):
+                continue
+            seen = self.backend_for(target).observe(cell)
+            healthy = _healthy(seen, target)
+            if healthy and step is CellStep.APPLIED:
+                with self.store.transaction():
+                    for name in target.services:
+                        self.store.set_healthy(cell, name, rollout.revision, now)
+                    self.store.set_cell_step(rollout.id, cell, CellStep.HEALTHY, "", now)
+                    self.store.add_event(
+                        now,
+                        "healthy",
+                        f"{cell} healthy at {rollout.revision[:12]}",
+                        cell=cell,
+                        revision=rollout.revision,
+                        rollout=rollout.id,
+                    )
+            elif not healthy:
+                reason = _failure(seen, target, rollout, step, now=now, policy=policy)
+                if reason:
+                    if self._fail(rollout, target, reason, now, policy):
+                        return  # halted
+        self._advance(rollout, now)
+
+    def _advance(self, rollout: Rollout, now: float) -> None:
+        current = self.store.rollout(rollout.id)
+        assert current is not None
+        steps = self.store.cell_steps(rollout.id)
+        waiting = [c for c in self._cells_of(current) if steps[c][1] is CellStep.APPLIED]
+        if waiting or current.state is not RolloutState.RUNNING:
+            return
+        wave = current.plan[current.wave]
+        if current.phase is Phase.PROGRESS:
+            bake = float(str(wave.get("bakeSeconds", 0)))
+            self.store.update_rollout(current.id, now, phase=Phase.BAKE, bake_until=now + bake)
+            return
+        if now < current.bake_until:
+            return
+        with self.store.transaction():
+            for cell in self._cells_of(current):
+                if steps[cell][1] is CellStep.HEALTHY:
+                    self.store.set_good(cell, now)
+            self.store.update_rollout(
+                current.id, now, wave=current.wave + 1, phase=Phase.APPLY, phase_started=now
+            )
+            self.store.add_event(
+                now,
+                "wave-done",
+                f"wave {wave['name']} done",
+                revision=current.revision,
+                rollout=current.id,
+            )
+
+    def _finish(self, rollout: Rollout, now: float) -> None:
+        with self.store.transaction():
+            self.store.update_rollout(rollout.id, now, state=RolloutState.COMPLETED)
+            self.store.add_event(
+                now,
+                "rollout-completed",
+                f"{rollout.revision[:12]} reached every planned cell",
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+
+    # -- failure and rollback -------------------------------------------------------------
+    def _fail(
+        self,
+        rollout: Rollout,
+        cell: DesiredCell,
+        reason: str,
+        now: float,
+        policy: RolloutPolicyView,
+    ) -> bool:
+        """Record the failure, roll the cell back; True when the rollout halts."""
+        current = self.store.rollout(rollout.id)
+        assert current is not None
+        failures = current.failures + 1
+        with self.store.transaction():
+            self.store.set_cell_step(rollout.id, cell.name, CellStep.FAILED, reason, now)
+            self.store.update_rollout(rollout.id, now, failures=failures)
+            self.store.add_event(
+                now,
+                "cell-failed",
+                f"{cell.name}: {reason}",
+                cell=cell.name,
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+        if policy.on_failure == "rollback":
+            self.rollback(cell, now, rollout)
+        if failures > policy.failure_budget:
+            with self.store.transaction():
+                self.store.update_rollout(
+                    rollout.id,
+                    now,
+                    state=RolloutState.HALTED,
+                    reason=f"{cell.name} failed: {reason}",
+                )
+                self.store.add_event(
+                    now,
+                    "rollout-halted",
+                    f"halted at {cell.name}: no further cell gets {rollout.revision[:12]}",
+                    cell=cell.name,
+                    revision=rollout.revision,
+                    rollout=rollout.id,
+                )
+            return True
+        return False
+
+    def rollback(self, cell: DesiredCell, now: float, rollout: Rollout) -> None:
+        """Give `cell` back its last good state (services new in this rollout go away)."""
+        services: dict[str, DesiredService] = {}
+        for row in self.store.ledger_rows(cell.name):
+            if row.good_rev is not None:
+                good = self.desired(row.good_rev).cells.get(cell.name)
+                if good is not None and row.service in good.services:
+                    services[row.service] = good.services[row.service]
+        document = self.backend_for(cell).apply(cell, services)
+        with self.store.transaction():
+            self.store.restore_good(cell.name, now)
+            _, seen = self.store.cell_record(cell.name)
+            self.store.set_cell_record(cell.name, document, seen)
+            self.store.set_cell_step(
+                rollout.id,
+                cell.name,
+                CellStep.ROLLED_BACK,
+                "rolled back to its last good revision",
+                now,
+            )
+            self.store.add_event(
+                now,
+                "rolled-back",
+                f"{cell.name} rolled back to its last good revision",
+                cell=cell.name,
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+
+    def _watch_recovery(self, rollout: Rollout, now: float) -> None:
+        """After a halt: note when each rolled-back cell is healthy on its good state."""
+        for cell, (_, step, reason) in self.store.cell_steps(rollout.id).items():
+            if step is not CellStep.ROLLED_BACK or reason.startswith("recovered"):
+                continue
+            rows = {r.service: r for r in self.store.ledger_rows(cell)}
+            fleet_cell = self.desired(rollout.revision).cells.get(cell)
+            if fleet_cell is None:
+                continue
+            seen = self.backend_for(fleet_cell).observe(cell)
+            if seen.reachable and all(seen.healthy_at(s, r.hash) for s, r in rows.items()):
+                with self.store.transaction():
+                    self.store.set_cell_step(
+                        rollout.id,
+                        cell,
+                        CellStep.ROLLED_BACK,
+                        "recovered: healthy on its last good revision",
+                        now,
+                    )
+                    self.store.add_event(
+                        now,
+                        "recovered",
+                        f"{cell} healthy on its last good revision again",
+                        cell=cell,
+                        rollout=rollout.id,
+                    )
+
+    def _known_backend(self, cell: str) -> CellBackend:
+        for rev in (r.applied_rev for r in self.store.ledger_rows(cell) if r.applied_rev):
+            known = self.desired(rev).cells.get(cell)
+            if known is not None:
+                return self.backend_for(known)
+        raise LookupError(f"no revision describes cell {cell}")
+
+
+def _healthy(seen: CellObservation, target: DesiredCell) -> bool:
+    return seen.reachable and all(
+        seen.healthy_at(name, service.hash) for name, service in target.services.items()
+    )
+
+
+def _failure(
+    seen: CellObservation,
+    target: DesiredCell,
+    rollout: Rollout,
+    step: CellStep,
+    *,
+    now: float,
+    policy: RolloutPolicyView,
+) -> str:
+    """Why the cell counts as failed now, or '' if it still has time."""
+    if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE:
+        return "unhealthy during bake: " + _why(seen, target)
+    degraded = [
+        s
+        for s in target.services
+        if (o := seen.services.get(s)) is not None and o.health is Health.DEGRADED
+    ]
+    if degraded:
+        return _why(seen, target)
+    if now - rollout.phase_started > policy.progress_deadline:
+        return (
+            f"not healthy within the progress deadline ({policy.progress_deadline:.0f}s): "
+            + _why(seen, target)
+        )
+    return ""
+
+
+def _why(seen: CellObservation, target: DesiredCell) -> str:
+    if not seen.reachable:
+        return seen.reason or "the cell does not answer"
+    parts = []
+    for name, service in target.services.items():
+        observed = seen.services.get(name)
+        if observed is None:
+            parts.append(f"{name} missing")
+        elif not seen.healthy_at(name, service.hash):
+            parts.append(f"{name} {observed.health}: {observed.reason}".rstrip(": "))
+    return "; ".join(parts) or "unhealthy"

@@ -1,0 +1,73 @@
+"""Versioned schema migrations, applied in order; `PRAGMA user_version` records progress.
+
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: revisions, ledger, rollouts, events
+    """
+    CREATE TABLE revisions (
+        id TEXT PRIMARY KEY,
+        accepted INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE ledger (
+        cell TEXT NOT NULL,
+        service TEXT NOT NULL,
+        applied_rev TEXT,
+        applied_hash TEXT,
+        healthy_rev TEXT,
+        good_rev TEXT,
+        good_hash TEXT,
+        depends_on TEXT NOT NULL DEFAULT '[]',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (cell, service)
+    );
+    CREATE TABLE cells (
+        cell TEXT PRIMARY KEY,
+        applied_doc TEXT,
+        repair_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE rollouts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        revision TEXT NOT NULL,
+        base TEXT,
+        state TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        wave INTEGER NOT NULL DEFAULT 0,
+        phase TEXT NOT NULL DEFAULT 'apply',
+        phase_started REAL NOT NULL DEFAULT 0,
+        bake_until REAL NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        paused INTEGER NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE rollout_cells (
+        rollout INTEGER NOT NULL REFERENCES rollouts(id),
+        wave INTEGER NOT NULL,
+        cell TEXT NOT NULL,
+        step TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (rollout, cell)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        cell TEXT,
+        service TEXT,
+        revision TEXT,
+        rollout INTEGER
+    );
+    CREATE INDEX events_at ON events(at);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]

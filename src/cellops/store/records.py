@@ -1,0 +1,90 @@
+"""Rows the store keeps, as plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RolloutState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    HALTED = "halted"  # a cell failed beyond the failure budget; no further cell changes
+    SUPERSEDED = "superseded"  # a newer revision took over
+    ABORTED = "aborted"  # stopped by an operator
+
+
+class Phase(StrEnum):
+    APPLY = "apply"  # the current wave is being applied
+    PROGRESS = "progress"  # waiting for its cells to be healthy at the new revision
+    BAKE = "bake"  # healthy; must stay so for the wave's bake time
+
+
+class CellStep(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    HEALTHY = "healthy"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    id: str
+    accepted: bool
+    message: str
+    problems: list[dict[str, object]]
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """Per cell and service. `applied_hash` None: deleted from the cell, kept until good so a
+    rollback can bring it back."""
+
+    cell: str
+    service: str
+    applied_rev: str | None
+    applied_hash: str | None
+    healthy_rev: str | None
+    good_rev: str | None
+    good_hash: str | None
+    depends_on: tuple[str, ...]
+
+    @property
+    def hash(self) -> str:  # the `Applied` protocol of the diff
+        return self.applied_hash or ""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    revision: str
+    base: str | None
+    state: RolloutState
+    plan: list[dict[str, object]]  # waves: [{name, batch, batches, bake, canary, cells: [...]}]
+    wave: int
+    phase: Phase
+    phase_started: float
+    bake_until: float
+    failures: int
+    paused: bool
+    reason: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def active(self) -> bool:
+        return self.state is RolloutState.RUNNING
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: float
+    kind: str
+    message: str
+    cell: str | None = None
+    service: str | None = None
+    revision: str | None = None
+    rollout: int | None = None

@@ -1,0 +1,67 @@
+"""The one place that picks concrete adapters: where state lives, which store, which
+backend serves which cell."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cellops.backends.base import CellBackend
+from cellops.backends.local.backend import LocalCells
+from cellops.controller.reconcile import Reconciler, Settings
+from cellops.pipeline import Compiler
+from cellops.render import DesiredCell
+from cellops.source.git import GitSource, export_tree
+from cellops.spec.cell import LocalBackend
+from cellops.store.sqlite import SqliteStore
+
+
+def default_state_dir(repo: Path) -> Path:
+    """Per fleet repo: $CELLOPS_STATE_DIR, else ~/.local/state/cellops/<name>-<hash>."""
+    explicit = os.environ.get("CELLOPS_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    resolved = repo.resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    return base / "cellops" / f"{resolved.name}-{digest}"
+
+
+@dataclass
+class Wiring:
+    source: GitSource
+    compiler: Compiler
+    store: SqliteStore
+    local: LocalCells
+    reconciler: Reconciler
+
+    def close(self) -> None:
+        self.local.close()
+        self.store.close()
+
+
+def backend_for(local: LocalCells) -> Callable[[DesiredCell], CellBackend]:
+    def choose(cell: DesiredCell) -> CellBackend:
+        if isinstance(cell.spec.backend, LocalBackend):
+            return local
+        raise NotImplementedError(
+            f"cell {cell.name}: the {cell.spec.backend.type} backend is not available yet"
+        )
+
+    return choose
+
+
+def wire(repo: Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
+    source = GitSource(repo)
+    compiler = Compiler(source, remember=16)
+    store = SqliteStore(state_dir / "cellops.db")
+    local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
+    reconciler = Reconciler(compiler, store, backend_for(local), settings or Settings())
+    return Wiring(source, compiler, store, local, reconciler)
+
+
+def open_store(state_dir: Path) -> SqliteStore:
+    return SqliteStore(state_dir / "cellops.db")
