@@ -16,3 +16,17 @@ RevOption = typer.Option("HEAD", "--rev", "-r", help="Commit, branch or tag to r
 
 def open_repo(repo: Path) -> GitSource:
     return GitSource(repo)
+
+
+StateOption = typer.Option(
+    None,
+    "--state-dir",
+    envvar="CELLOPS_STATE_DIR",
+    help="Where the controller keeps its state (default: per repo, under ~/.local/state).",
+)
+
+
+def state_dir(repo: Path, explicit: Path | None) -> Path:
+    from cellops.wiring import default_state_dir
+
+    return explicit if explicit is not None else default_state_dir(repo)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cellops import __version__
-from cellops.cli import demo, init, plan, render, schema, validate
+from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
 from cellops.cli.output import Exit, errors
 from cellops.model.errors import CellopsError, SourceError
 
@@ -27,6 +27,12 @@ app.command("validate")(validate.validate)
 app.command("plan")(plan.plan)
 app.command("render")(render.render_cell)
 app.command("schema")(schema.schema)
+app.command("up")(controller.up)
+app.command("down")(controller.down)
+app.command("status")(inspect.status)
+app.command("history")(inspect.history)
+app.command("logs")(inspect.logs)
+app.add_typer(inspect.rollout_app, name="rollout")
 
 
 def _version(value: bool) -> None:
@@ -53,3 +59,7 @@ def main() -> None:
     except CellopsError as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise SystemExit(Exit.REJECTED) from None
+
+
+if __name__ == "__main__":
+    main()

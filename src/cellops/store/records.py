@@ -50,6 +50,7 @@ class LedgerRow:
     good_rev: str | None
     good_hash: str | None
     depends_on: tuple[str, ...]
+    updated_at: float = 0.0
 
     @property
     def hash(self) -> str:  # the `Applied` protocol of the diff

@@ -325,6 +325,7 @@ def _ledger(row: sqlite3.Row) -> LedgerRow:
         row["good_rev"],
         row["good_hash"],
         tuple(json.loads(row["depends_on"])),
+        row["updated_at"],
     )
 
 

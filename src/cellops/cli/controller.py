@@ -1,0 +1,125 @@
+"""`cellops up` and `cellops down`: run the controller, stop everything."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.live import Live
+
+from cellops.cli.common import RepoArgument, StateOption, state_dir
+from cellops.cli.output import console
+from cellops.cli.views import overview
+from cellops.controller import process
+from cellops.controller.loop import ControllerLoop
+from cellops.controller.reconcile import Settings
+from cellops.source.webhook import WebhookServer
+from cellops.spec.fields import parse_duration
+from cellops.wiring import Wiring, wire
+
+WebhookOption = typer.Option(
+    None, "--webhook", help="Serve the push webhook on this port (0: any free port)."
+)
+
+
+def up(
+    repo: Path = RepoArgument,
+    state: Path | None = StateOption,
+    follow: str = typer.Option("HEAD", "--follow", help="Branch (or HEAD) to roll out."),
+    poll: str = typer.Option("5s", "--poll", help="How often to look for new commits."),
+    webhook: int | None = WebhookOption,
+    webhook_host: str = typer.Option("127.0.0.1", "--webhook-host", help="Address to bind."),
+    secret: str | None = typer.Option(
+        None,
+        "--webhook-secret",
+        envvar="CELLOPS_WEBHOOK_SECRET",
+        help="Shared secret: GitHub HMAC (X-Hub-Signature-256) or GitLab token.",
+    ),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
+    view: bool = typer.Option(True, "--view/--no-view", help="Show the live view."),
+) -> None:
+    """Start the controller: watch the fleet repo and roll each new commit out in waves.
+
+    Cells (their agents and workloads) keep running when the controller stops; started
+    again, it resumes any rollout where it stopped. Stop it with Ctrl-C, `cellops down`
+    (which also stops the cells) or SIGTERM.
+    """
+    folder = state_dir(repo, state)
+    if detach:
+        args = [
+            "up",
+            str(repo.resolve()),
+            "--state-dir",
+            str(folder),
+            "--follow",
+            follow,
+            "--poll",
+            poll,
+            "--webhook-host",
+            webhook_host,
+            "--no-view",
+        ]
+        args += ["--webhook", str(webhook)] if webhook is not None else []
+        pid = process.spawn_detached(args, folder)
+        record = process.read_record(folder) or {}
+        where = f", webhook on port {record['webhook']}" if record.get("webhook") else ""
+        console.print(
+            f"[green]✓[/] controller running (pid {pid}{where});"
+            f" logs in {folder / 'controller.log'}",
+            soft_wrap=True,
+        )
+        return
+    interval = float(str(parse_duration(poll)))
+    handle = process.lock(folder)
+    wiring = wire(repo, folder, Settings(rev=follow, poll_interval=interval))
+    loop = ControllerLoop(wiring.reconciler, interval)
+    loop.install_signal_handlers()
+    server = (
+        WebhookServer(secret, loop.wake, webhook_host, webhook) if webhook is not None else None
+    )
+    try:
+        port = server.start() if server is not None else None
+        process.write_record(folder, webhook=port, repo=str(repo.resolve()), ready=True)
+        if port is not None:
+            console.print(f"webhook: http://{webhook_host}:{port}/webhook", markup=False)
+        if view:
+            _run_with_view(loop, wiring)
+        else:
+            loop.run()
+    finally:
+        if server is not None:
+            server.stop()
+        wiring.close()
+        (folder / "controller.json").unlink(missing_ok=True)
+        handle.close()
+
+
+def _run_with_view(loop: ControllerLoop, wiring: Wiring) -> None:
+    last = 0.0
+    with Live(overview(wiring.store, wiring.local), console=console, auto_refresh=False) as live:
+
+        def refresh() -> None:
+            nonlocal last
+            if time.time() - last >= 0.5:
+                live.update(overview(wiring.store, wiring.local), refresh=True)
+                last = time.time()
+
+        loop.run(on_pass=refresh)
+
+
+def down(
+    repo: Path = RepoArgument,
+    state: Path | None = StateOption,
+) -> None:
+    """Stop the controller, every cell agent and every workload of this fleet."""
+    from cellops.backends.local.backend import LocalCells
+
+    folder = state_dir(repo, state)
+    pid = process.stop(folder)
+    console.print(f"controller {'stopped (pid ' + str(pid) + ')' if pid else 'was not running'}")
+    local = LocalCells(folder, lambda tree, target: None)
+    cells = sorted(p.name for p in (folder / "cells").glob("*") if p.is_dir())
+    for cell in cells:
+        local.stop(cell, workloads=True)
+    console.print(f"stopped {len(cells)} cell(s) and their workloads")

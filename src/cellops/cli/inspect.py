@@ -1,0 +1,163 @@
+"""`cellops status`, `history`, `logs` and `rollout ...`: read what the controller keeps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cellops.backends.local.backend import LocalCells
+from cellops.backends.local.layout import cell_paths
+from cellops.cli.common import RepoArgument, StateOption, state_dir
+from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
+from cellops.cli.views import rollout_table, status_rows, status_table
+from cellops.store.records import Rollout, RolloutState
+from cellops.store.sqlite import SqliteStore
+
+
+def _open(repo: Path, state: Path | None) -> tuple[Path, SqliteStore]:
+    folder = state_dir(repo, state)
+    if not (folder / "cellops.db").exists():
+        errors.print(f"✗ no controller state in {folder}: run `cellops up` first", markup=False)
+        raise typer.Exit(Exit.SOURCE)
+    return folder, SqliteStore(folder / "cellops.db")
+
+
+def status(
+    repo: Path = RepoArgument, state: Path | None = StateOption, output: Format = OutputOption
+) -> None:
+    """Cells x services: the revision each runs, its health and since when."""
+    folder, store = _open(repo, state)
+    rows = status_rows(store, LocalCells(folder, lambda tree, target: None))
+    if output is not Format.TEXT:
+        emit({"current": store.setting("fleet.current"), "services": rows}, output)
+        return
+    current = store.setting("fleet.current")
+    console.print(f"fleet at {current[:12] if current else '(nothing accepted yet)'}")
+    console.print(status_table(rows))
+
+
+def history(
+    repo: Path = RepoArgument,
+    state: Path | None = StateOption,
+    limit: int = typer.Option(20, "--limit", "-n", help="How many entries."),
+    output: Format = OutputOption,
+) -> None:
+    """Revisions seen (accepted or rejected) and the rollouts they started."""
+    _, store = _open(repo, state)
+    revisions = store.revisions(limit)
+    rollouts = {r.revision: r for r in reversed(store.rollouts(limit * 2))}
+    if output is not Format.TEXT:
+        emit(
+            [
+                {
+                    "revision": r.id,
+                    "accepted": r.accepted,
+                    "seen_at": r.seen_at,
+                    "message": r.message,
+                    "problems": r.problems,
+                    "rollout": _rollout_summary(rollouts.get(r.id)),
+                }
+                for r in revisions
+            ],
+            output,
+        )
+        return
+    table = Table("seen", "revision", "verdict", "rollout", "message")
+    for record in revisions:
+        rollout = rollouts.get(record.id)
+        verdict = (
+            "[green]accepted[/]"
+            if record.accepted
+            else (f"[red]rejected[/] ({len(record.problems)} problem(s))")
+        )
+        table.add_row(
+            time.strftime("%H:%M:%S", time.localtime(record.seen_at)),
+            record.id[:12],
+            verdict,
+            _rollout_summary(rollout) or "-",
+            record.message.splitlines()[0] if record.message else "",
+        )
+    console.print(table)
+
+
+def _rollout_summary(rollout: Rollout | None) -> str:
+    if rollout is None:
+        return ""
+    reason = f": {rollout.reason}" if rollout.reason else ""
+    return f"#{rollout.id} {rollout.state}{reason}"
+
+
+def logs(
+    cell: str = typer.Argument(..., help="The cell."),
+    service: str = typer.Argument(..., help="The service."),
+    repo: Path = typer.Option(Path("."), "--repo", help="The fleet repo."),
+    state: Path | None = StateOption,
+    lines: int = typer.Option(50, "--lines", "-n", help="Lines per replica."),
+) -> None:
+    """The last lines of each replica's output in a cell."""
+    folder = state_dir(repo, state)
+    files = sorted(cell_paths(folder, cell).logs(service).glob("*.log"))
+    if not files:
+        errors.print(f"✗ no logs for {service} in cell {cell} (under {folder})", markup=False)
+        raise typer.Exit(Exit.USAGE)
+    for path in files:
+        console.rule(path.stem)
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        console.print("\n".join(text), markup=False, highlight=False)
+
+
+rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is_help=True)
+
+
+@rollout_app.command("status")
+def rollout_status(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+    """The latest rollout: its waves, each cell's step, and why a wave is blocked."""
+    _, store = _open(repo, state)
+    latest = store.rollouts(limit=1)
+    rollout = latest[0] if latest else None
+    console.print(rollout_table(rollout, store.cell_steps(rollout.id) if rollout else {}))
+
+
+def _steer(repo: Path, state: Path | None, what: str) -> None:
+    _, store = _open(repo, state)
+    rollout = store.active_rollout()
+    if rollout is None:
+        errors.print("✗ no rollout is running", markup=False)
+        raise typer.Exit(Exit.USAGE)
+    now = time.time()
+    with store.transaction():
+        if what == "abort":
+            store.update_rollout(
+                rollout.id, now, state=RolloutState.ABORTED, reason="aborted by an operator"
+            )
+        else:
+            store.update_rollout(rollout.id, now, paused=int(what == "pause"))
+        store.add_event(
+            now,
+            f"rollout-{what}",
+            f"rollout #{rollout.id} {what}",
+            revision=rollout.revision,
+            rollout=rollout.id,
+        )
+    console.print(f"rollout #{rollout.id} of {rollout.revision[:12]}: {what} recorded")
+
+
+@rollout_app.command("pause")
+def rollout_pause(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+    """Stop advancing; cells keep what they have."""
+    _steer(repo, state, "pause")
+
+
+@rollout_app.command("resume")
+def rollout_resume(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+    """Go on from where the rollout was paused."""
+    _steer(repo, state, "resume")
+
+
+@rollout_app.command("abort")
+def rollout_abort(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+    """End the rollout: no further cell changes; cells keep what they have."""
+    _steer(repo, state, "abort")

@@ -1,0 +1,97 @@
+"""One controller per fleet state folder: an exclusive lock, a record of how to reach it,
+and the way to run it detached from the terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from cellops.model.errors import CellopsError
+
+
+class AlreadyRunning(CellopsError):
+    pass
+
+
+def lock(state: Path) -> IO[str]:
+    """Hold the state folder's controller lock for as long as the returned file is open."""
+    state.mkdir(parents=True, exist_ok=True)
+    handle = open(state / "controller.lock", "a+")  # noqa: SIM115 - held open on purpose
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        running = read_record(state)
+        pid = running.get("pid") if running else "?"
+        raise AlreadyRunning(f"a controller already runs for {state} (pid {pid})") from None
+    return handle
+
+
+def write_record(state: Path, **fields: object) -> None:
+    (state / "controller.json").write_text(json.dumps({"pid": os.getpid(), **fields}))
+
+
+def read_record(state: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((state / "controller.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def running_pid(state: Path) -> int | None:
+    """The pid of the controller holding the lock, or None."""
+    path = state / "controller.lock"
+    if not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            record = read_record(state) or {}
+            return int(str(record.get("pid", 0))) or None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def stop(state: Path, timeout: float = 15.0) -> int | None:
+    pid = running_pid(state)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while running_pid(state) is not None and time.time() < deadline:
+        time.sleep(0.05)
+    return pid
+
+
+def spawn_detached(args: list[str], state: Path, timeout: float = 20.0) -> int:
+    """Start `cellops <args>` in its own session; wait until it holds the lock."""
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "controller.log", "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "cellops.cli.main", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid = running_pid(state)
+        if pid is not None and (read_record(state) or {}).get("ready"):
+            return pid
+        if child.poll() is not None:
+            raise CellopsError(f"the controller exited at start; see {state / 'controller.log'}")
+        time.sleep(0.05)
+    raise CellopsError(
+        f"the controller did not start in {timeout:.0f}s; see {state / 'controller.log'}"
+    )
