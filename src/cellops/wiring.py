@@ -37,6 +37,7 @@ class Wiring:
     store: SqliteStore
     local: LocalCells
     reconciler: Reconciler
+    store_path: Path
 
     def close(self) -> None:
         self.local.close()
@@ -57,10 +58,11 @@ def backend_for(local: LocalCells) -> Callable[[DesiredCell], CellBackend]:
 def wire(repo: Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
     source = GitSource(repo)
     compiler = Compiler(source, remember=16)
-    store = SqliteStore(state_dir / "cellops.db")
+    store_path = state_dir / "cellops.db"
+    store = SqliteStore(store_path)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
     reconciler = Reconciler(compiler, store, backend_for(local), settings or Settings())
-    return Wiring(source, compiler, store, local, reconciler)
+    return Wiring(source, compiler, store, local, reconciler, store_path)
 
 
 def open_store(state_dir: Path) -> SqliteStore:

@@ -1,103 +1,223 @@
-"""`cellops demo`: the example fleet from first commit to a planned change, in a temp repo.
+"""`cellops demo`: the example fleet, live, on this machine.
 
-This first form validates and plans (nothing is started yet): it shows the initial rollout,
-a one-service change that touches every cell canary-first, an override that touches one
-region, and a bad commit that is rejected before it could reach any cell.
+In a temporary Git repo and state folder it starts the controller (with its push webhook),
+rolls the first commit out wave by wave, then a good change (payments 1.1.0), then a bad
+one (payments 1.2.0 crash-loops). The bad one must stop at the canary: rolled back, the
+rollout halted, every other cell still on 1.1.0 and answering. It prints the measured
+times and exits 0 only if containment held.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
 import shutil
 import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from cellops.cli.init import example_fleet
-from cellops.cli.output import Exit, console, print_problems
-from cellops.cli.plan import _print as print_plan
-from cellops.model.errors import RevisionRejected
-from cellops.pipeline import Compiler, PlanResult
-from cellops.source.git import GitSource, commit_all, create_repository
+from cellops.cli.output import Exit, console
+from cellops.cli.views import overview
+from cellops.controller.loop import ControllerLoop
+from cellops.controller.reconcile import Settings
+from cellops.source.git import commit_all, create_repository
+from cellops.source.webhook import WebhookServer
+from cellops.spec.cell import derived_address
+from cellops.store.records import Event, RolloutState
+from cellops.store.sqlite import SqliteStore
+from cellops.wiring import Wiring, wire
+
+PAYMENTS = "services/payments/app/server.py"
+STEP_TIMEOUT = 180.0
+
+
+@dataclass
+class Rollout:
+    committed: float
+    canary_healthy: float | None = None
+    all_done: float | None = None
+    failed: float | None = None
+    rolled_back: float | None = None
+    recovered: float | None = None
 
 
 def demo(
-    keep: bool = typer.Option(False, "--keep", help="Keep the demo fleet repo afterwards."),
+    keep: bool = typer.Option(False, "--keep", help="Leave the fleet running afterwards."),
 ) -> None:
-    """Run the example fleet through validate and plan, in a temporary Git repo."""
+    """Run the example fleet: a good release rolls out, a bad one stops at the canary."""
     workdir = Path(tempfile.mkdtemp(prefix="cellops-demo-"))
-    repo = workdir / "fleet"
+    repo, state = workdir / "fleet", workdir / "state"
     shutil.copytree(example_fleet(), repo, ignore=shutil.ignore_patterns("__pycache__"))
-    ok = True
+    create_repository(repo, "Initial fleet: ledger and payments 1.0.0 in six cells")
+    wiring = wire(repo, state, Settings(poll_interval=30.0))
+    runner = _Controller(wiring)
+    held = False
     try:
-        first = create_repository(repo, "Initial fleet")
-        compiler = Compiler(GitSource(repo))
-        ok &= _step(
-            "1. The first commit: every cell is created, canary first",
-            compiler,
-            first,
-            None,
-            expect_cells=6,
-        )
-        _edit(repo / "services/payments/app/server.py", 'VERSION = "1.0.0"', 'VERSION = "1.1.0"')
-        second = commit_all(repo, "payments 1.1.0")
-        ok &= _step(
-            "2. New payments code: one service changes in every cell",
-            compiler,
-            second,
-            first,
-            expect_cells=6,
-        )
+        runner.start()
+        console.rule("1. The first commit reaches all six cells, canary first")
+        first = runner.push_and_wait(repo, None, RolloutState.COMPLETED)
+        console.rule("2. A good release: payments 1.1.0")
+        _edit(repo / PAYMENTS, 'VERSION = "1.0.0"', 'VERSION = "1.1.0"')
+        good = runner.push_and_wait(repo, "payments 1.1.0", RolloutState.COMPLETED)
+        console.rule("3. A bad release: payments 1.2.0 crashes at start")
         _edit(
-            repo / "services/ledger/service.yaml",
-            "  replicas: 2\n",
-            "  replicas: 2\n  overrides:\n    - cells: {selector: {region: us-east-1}}\n"
-            "      patch: {replicas: 4}\n",
+            repo / PAYMENTS,
+            'VERSION = "1.1.0"',
+            'VERSION = "1.2.0"\nraise SystemExit("payments 1.2.0: PAYMENTS_KEY is not set")',
         )
-        third = commit_all(repo, "ledger: 4 replicas in us-east-1")
-        ok &= _step(
-            "3. An override for one region: only its cells change",
-            compiler,
-            third,
-            second,
-            expect_cells=3,
-        )
-        _edit(
-            repo / "services/payments/service.yaml",
-            "consumes: [ledger/v1]",
-            "consumes: [ledger/v2]",
-        )
-        fourth = commit_all(repo, "payments: consume ledger/v2 (nobody provides it)")
-        ok &= _rejected("4. A bad commit: rejected, no cell touched", compiler, fourth, third)
+        bad = runner.push_and_wait(repo, "payments 1.2.0", RolloutState.HALTED)
+        console.rule("4. Containment")
+        held = _containment(wiring)
+        console.print(overview(wiring.store, wiring.local))
+        _summary(first, good, bad)
     finally:
+        runner.stop()
         if keep:
-            console.print(f"\nThe demo fleet repo is kept in {repo}", markup=False)
+            console.print(
+                f"\nThe fleet keeps running. Repo: {repo}; state: {state}\n"
+                f"  cellops up {repo} --state-dir {state}   (resume the controller)\n"
+                f"  cellops status {repo} --state-dir {state}\n"
+                f"  cellops down {repo} --state-dir {state}",
+                markup=False,
+            )
         else:
+            for cell in sorted(p.name for p in (state / "cells").glob("*")):
+                wiring.local.stop(cell, workloads=True)
+            wiring.close()
             shutil.rmtree(workdir, ignore_errors=True)
-    if not ok:
-        console.print("[red]✗ the demo did not behave as expected[/]")
+    if not held:
+        console.print("[red]✗ containment did not hold[/]")
         raise typer.Exit(Exit.REJECTED)
+    console.print("[green]✓ demo complete:[/] the bad release never left its canary cell")
+
+
+class _Controller:
+    """The controller on a background thread, fed by its real webhook."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self.secret = secrets.token_hex(16)
+        self.loop = ControllerLoop(wiring.reconciler, poll_interval=30.0)
+        self.server = WebhookServer(self.secret, self.loop.wake, "127.0.0.1", 0)
+        self.thread = threading.Thread(target=self.loop.run, name="controller", daemon=True)
+        self.reader = SqliteStore(wiring.store_path)
+        self.seen = 0
+        self.port = 0
+
+    def start(self) -> None:
+        self.port = self.server.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.thread.join(timeout=30)
+        self.server.stop()
+        self.reader.close()
+
+    def push_and_wait(self, repo: Path, message: str | None, until: RolloutState) -> Rollout:
+        head = commit_all(repo, message) if message else self.wiring.source.resolve("HEAD")
+        timing = Rollout(committed=time.time())
+        body = json.dumps({"ref": "refs/heads/main", "after": head}).encode()
+        signature = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/webhook",
+            data=body,
+            method="POST",
+            headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        deadline = time.time() + STEP_TIMEOUT
+        while time.time() < deadline:
+            for event in self.reader.events(after=self.seen, limit=500):
+                self.seen = event.id
+                if event.revision == head or event.rollout is not None or event.kind == "drift":
+                    _show(event, timing)
+                    _time(event, timing)
+            rollouts = self.reader.rollouts(limit=1)
+            latest = rollouts[0] if rollouts else None
+            done = latest is not None and latest.revision == head and latest.state is until
+            if done and (until is not RolloutState.HALTED or timing.recovered is not None):
+                return timing
+            time.sleep(0.1)
+        raise typer.Exit(Exit.REJECTED)
+
+
+def _show(event: Event, timing: Rollout) -> None:
+    style = {
+        "cell-failed": "red",
+        "rollout-halted": "red",
+        "rolled-back": "yellow",
+        "healthy": "green",
+        "recovered": "green",
+        "rollout-completed": "green",
+    }
     console.print(
-        "\n[green]✓ demo complete[/]: every revision validated, planned or rejected as expected"
+        f"  {event.at - timing.committed:6.2f}s  {event.kind:<18} {event.message}",
+        style=style.get(event.kind),
+        markup=False,
+        soft_wrap=True,
     )
 
 
-def _step(title: str, compiler: Compiler, to: str, base: str | None, expect_cells: int) -> bool:
-    console.rule(title)
-    result: PlanResult = compiler.plan(to, base)
-    print_plan(result)
-    return len(result.plan.cells) == expect_cells and result.plan.waves[0].canary
+def _time(event: Event, timing: Rollout) -> None:
+    elapsed = event.at - timing.committed
+    if event.kind == "healthy" and timing.canary_healthy is None:
+        timing.canary_healthy = elapsed
+    elif event.kind == "rollout-completed":
+        timing.all_done = elapsed
+    elif event.kind == "cell-failed":
+        timing.failed = elapsed
+    elif event.kind == "rolled-back":
+        timing.rolled_back = elapsed
+    elif event.kind == "recovered":
+        timing.recovered = elapsed
 
 
-def _rejected(title: str, compiler: Compiler, to: str, base: str) -> bool:
-    console.rule(title)
-    try:
-        compiler.plan(to, base)
-    except RevisionRejected as rejected:
-        print_problems(rejected.problems)
-        console.print(f"[red]✗[/] revision {to[:12]} is rejected; the fleet stays on {base[:12]}")
-        return True
-    return False
+def _containment(wiring: Wiring) -> bool:
+    """Every cell runs payments 1.1.0 and answers; the bad revision is applied nowhere."""
+    current = wiring.store.setting("fleet.current")
+    good = {r.applied_rev for r in wiring.store.ledger_rows() if r.service == "payments"}
+    ok = current not in good and len(good) == 1
+    table = Table("cell", "payments answers", "version", "verdict")
+    for cell in sorted(wiring.compiler.desired(current or "HEAD").cells):
+        try:
+            with urllib.request.urlopen(f"http://{derived_address(cell)}:8081/", timeout=3) as r:
+                version = json.loads(r.read())["version"]
+        except OSError as exc:
+            version = f"no answer: {exc}"
+        fine = version == "1.1.0"
+        ok &= fine
+        table.add_row(
+            cell,
+            "yes" if fine or "no answer" not in version else "no",
+            version,
+            "[green]held[/]" if fine else "[red]LEAKED[/]",
+        )
+    console.print(table)
+    return ok
+
+
+def _summary(first: Rollout, good: Rollout, bad: Rollout) -> None:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    table = Table("measured (from the commit)", "value", title="summary", title_justify="left")
+    table.add_row("first commit: all 6 cells healthy", seconds(first.all_done))
+    table.add_row("good release: canary healthy", seconds(good.canary_healthy))
+    table.add_row("good release: all 6 cells healthy (with bakes)", seconds(good.all_done))
+    table.add_row("bad release: canary failure detected", seconds(bad.failed))
+    table.add_row("bad release: canary rolled back", seconds(bad.rolled_back))
+    table.add_row("bad release: canary healthy on 1.1.0 again", seconds(bad.recovered))
+    console.print(table)
 
 
 def _edit(path: Path, old: str, new: str) -> None:
