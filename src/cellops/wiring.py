@@ -12,6 +12,7 @@ from pathlib import Path
 from cellops.backends.base import CellBackend
 from cellops.backends.local.backend import LocalCells
 from cellops.controller.reconcile import Reconciler, Settings
+from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
 from cellops.source.git import GitSource, export_tree
@@ -48,7 +49,7 @@ def backend_for(local: LocalCells) -> Callable[[DesiredCell], CellBackend]:
     def choose(cell: DesiredCell) -> CellBackend:
         if isinstance(cell.spec.backend, LocalBackend):
             return local
-        raise NotImplementedError(
+        raise BackendError(
             f"cell {cell.name}: the {cell.spec.backend.type} backend is not available yet"
         )
 

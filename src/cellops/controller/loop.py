@@ -6,14 +6,17 @@ from the store and re-adopts the cells.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from cellops.controller.reconcile import Reconciler
 
 TICK = 0.2
+ERROR_PAUSE = 2.0  # after a failed pass, so a persistent fault does not spin
 
 
 class ControllerLoop:
@@ -50,7 +53,13 @@ class ControllerLoop:
         poll = pushed or now >= self._next_poll
         if poll:
             self._next_poll = now + self.poll_interval
-        self.reconciler.reconcile(check_source=poll)
+        try:
+            self.reconciler.reconcile(check_source=poll)
+        except Exception as exc:  # a pass failed; the next one may not: never die here
+            traceback.print_exc()
+            with contextlib.suppress(Exception):
+                self.reconciler.store.add_event(time.time(), "controller-error", repr(exc))
+            self._wake.wait(ERROR_PAUSE)
 
     @property
     def stopped(self) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend
 from cellops.controller.rollout import RolloutPolicyView, RolloutRunner
-from cellops.model.errors import RevisionRejected, SourceError
+from cellops.model.errors import CellopsError, RevisionRejected, SourceError
 from cellops.pipeline import Compiler
 from cellops.plan import Plan
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
@@ -140,8 +140,12 @@ class Reconciler:
                     by_cell.setdefault(row.cell, {})[row.service] = service.services[row.service]
         for cell, services in by_cell.items():
             target = fleet.cells.get(cell)
-            if target is not None:
+            if target is None:
+                continue
+            try:
                 self._keep(target, services, now)
+            except (CellopsError, OSError) as exc:
+                self.store.add_event(now, "cell-unreachable", f"{cell}: {exc}", cell=cell)
 
     def _keep(self, cell: DesiredCell, services: dict[str, DesiredService], now: float) -> None:
         backend = self.backend_for(cell)

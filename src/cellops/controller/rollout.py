@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend, CellObservation
 from cellops.health import Health
+from cellops.model.errors import CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
@@ -63,8 +64,17 @@ class RolloutRunner:
         fleet = self.desired(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
         for cell in self._cells_of(rollout):
-            if steps[cell][1] is CellStep.PENDING:
+            if steps[cell][1] is not CellStep.PENDING:
+                continue
+            try:
                 self._apply_cell(rollout, fleet, cell, now)
+            except (CellopsError, OSError) as exc:
+                target = fleet.cells.get(cell)
+                policy = self.policy(rollout.revision)
+                if target is not None and self._fail(
+                    rollout, target, f"cannot apply: {exc}", now, policy
+                ):
+                    return
         self.store.update_rollout(rollout.id, now, phase=Phase.PROGRESS, phase_started=now)
 
     def _apply_cell(self, rollout: Rollout, fleet: DesiredFleet, cell: str, now: float) -> None:
@@ -253,7 +263,18 @@ class RolloutRunner:
                 good = self.desired(row.good_rev).cells.get(cell.name)
                 if good is not None and row.service in good.services:
                     services[row.service] = good.services[row.service]
-        document = self.backend_for(cell).apply(cell, services)
+        try:
+            document = self.backend_for(cell).apply(cell, services)
+        except (CellopsError, OSError) as exc:
+            self.store.add_event(
+                now,
+                "rollback-failed",
+                f"{cell.name}: {exc}",
+                cell=cell.name,
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+            return
         with self.store.transaction():
             self.store.restore_good(cell.name, now)
             _, seen = self.store.cell_record(cell.name)
@@ -298,6 +319,7 @@ class RolloutRunner:
                         "recovered",
                         f"{cell} healthy on its last good revision again",
                         cell=cell,
+                        revision=rollout.revision,
                         rollout=rollout.id,
                     )
 

@@ -2,7 +2,9 @@
 
     CellopsError
     ├── SourceError          the fleet repo cannot be read (missing path, unknown revision)
-    └── RevisionRejected     a revision failed validation; carries every problem found
+    ├── RevisionRejected     a revision failed validation; carries every problem found
+    └── BackendError         a cell could not be changed or read; `transient` says whether
+                             trying again later may help
 
 Pure: no I/O.
 """
@@ -28,3 +30,11 @@ class RevisionRejected(CellopsError):
         self.problems = problems
         errors = [p for p in problems if p.severity is Severity.ERROR]
         super().__init__(f"revision {revision[:12]} rejected with {len(errors)} error(s)")
+
+
+class BackendError(CellopsError):
+    """A backend could not do what was asked of a cell."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
