@@ -42,7 +42,9 @@ class RolloutRunner:
     # -- one step -------------------------------------------------------------------------
     def step(self, rollout: Rollout, now: float) -> None:
         """Advance `rollout` by at most one phase of its current wave."""
-        if rollout.state is RolloutState.HALTED:
+        if rollout.state in (RolloutState.RUNNING, RolloutState.HALTED) and self._settle(
+            rollout.id, now, self.policy(rollout.revision)
+        ):
             self._watch_recovery(rollout, now)
             return
         if rollout.state is not RolloutState.RUNNING or rollout.paused:
@@ -234,26 +236,41 @@ class RolloutRunner:
                 revision=rollout.revision,
                 rollout=rollout.id,
             )
+        return self._settle(rollout.id, now, policy)
+
+    def _settle(self, rollout_id: int, now: float, policy: RolloutPolicyView) -> bool:
+        """Finish handling recorded failures: roll failed cells back, halt beyond the budget.
+
+        Separate from recording the failure so that a controller killed in between does
+        the rest when it resumes: a failed cell is never left on the bad revision.
+        True when the rollout is halted.
+        """
+        rollout = self.store.rollout(rollout_id)
+        assert rollout is not None
         if policy.on_failure == "rollback":
-            self.rollback(cell, now, rollout)
-        if failures > policy.failure_budget:
+            fleet = self.desired(rollout.revision)
+            for cell, (_, step, _) in self.store.cell_steps(rollout.id).items():
+                if step is CellStep.FAILED and cell in fleet.cells:
+                    self.rollback(fleet.cells[cell], now, rollout)
+        if rollout.failures <= policy.failure_budget:
+            return False
+        if rollout.state is RolloutState.RUNNING:
+            failed = [
+                c
+                for c, (_, step, _) in self.store.cell_steps(rollout.id).items()
+                if step in (CellStep.FAILED, CellStep.ROLLED_BACK)
+            ]
+            reason = ", ".join(sorted(failed)) + " failed"
             with self.store.transaction():
-                self.store.update_rollout(
-                    rollout.id,
-                    now,
-                    state=RolloutState.HALTED,
-                    reason=f"{cell.name} failed: {reason}",
-                )
+                self.store.update_rollout(rollout.id, now, state=RolloutState.HALTED, reason=reason)
                 self.store.add_event(
                     now,
                     "rollout-halted",
-                    f"halted at {cell.name}: no further cell gets {rollout.revision[:12]}",
-                    cell=cell.name,
+                    f"halted ({reason}): no further cell gets {rollout.revision[:12]}",
                     revision=rollout.revision,
                     rollout=rollout.id,
                 )
-            return True
-        return False
+        return True
 
     def rollback(self, cell: DesiredCell, now: float, rollout: Rollout) -> None:
         """Give `cell` back its last good state (services new in this rollout go away)."""
