@@ -96,3 +96,22 @@ def test_pygit2_stays_in_the_source_adapter() -> None:
         if any(m.split(".")[0] == "pygit2" for m, _, _ in _imports(p))
     ]
     assert users and all(u.startswith("source/") for u in users), users
+
+
+def test_the_controller_uses_ports_not_adapters() -> None:
+    """DESIGN.md §4: the controller talks to backends, store and source via base.py."""
+    adapters = (
+        "cellops.store.sqlite",
+        "cellops.backends.local",
+        "cellops.source.git",
+        "cellops.wiring",
+        "sqlite3",
+        "pygit2",
+    )
+    bad = [
+        f"{path.relative_to(SRC)}:{line}: {module}"
+        for path in _modules("controller")
+        for module, _, line in _imports(path)
+        if module.startswith(adapters)
+    ]
+    assert not bad, bad

@@ -14,8 +14,8 @@ from cellops.model.errors import CellopsError, RevisionRejected, SourceError
 from cellops.pipeline import Compiler
 from cellops.plan import Plan
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
+from cellops.store.base import Store
 from cellops.store.records import RevisionRecord, RolloutState
-from cellops.store.sqlite import SqliteStore
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
@@ -32,7 +32,7 @@ class Reconciler:
     def __init__(
         self,
         compiler: Compiler,
-        store: SqliteStore,
+        store: Store,
         backend_for: Callable[[DesiredCell], CellBackend],
         settings: Settings,
         clock: Callable[[], float] = time.time,

@@ -15,8 +15,8 @@ from cellops.backends.base import CellBackend, CellObservation
 from cellops.health import Health
 from cellops.model.errors import CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
+from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
-from cellops.store.sqlite import SqliteStore
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class RolloutPolicyView:
 class RolloutRunner:
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         backend_for: Callable[[DesiredCell], CellBackend],
         desired: Callable[[str], DesiredFleet],
         policy: Callable[[str], RolloutPolicyView],
