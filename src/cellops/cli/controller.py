@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cellops.cli.views import overview
 from cellops.controller import process
 from cellops.controller.loop import ControllerLoop
 from cellops.controller.reconcile import Settings
+from cellops.eventlog import EventLog
 from cellops.source.webhook import WebhookServer
 from cellops.spec.fields import parse_duration
 from cellops.wiring import Wiring, wire
@@ -86,7 +88,7 @@ def up(
         if view:
             _run_with_view(loop, wiring)
         else:
-            loop.run()
+            loop.run(on_pass=EventLog(wiring.store, sys.stdout).flush)
     finally:
         if server is not None:
             server.stop()

@@ -1,0 +1,28 @@
+"""The controller's events become JSON log lines, each once, in order."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from cellops.eventlog import EventLog
+from cellops.store.sqlite import SqliteStore
+
+
+def test_new_events_are_written_once_as_json(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db")
+    store.add_event(1.0, "old", "before the log started")
+    out = io.StringIO()
+    log = EventLog(store, out)
+    store.add_event(2.0, "applied", "eu-1 given abc", cell="eu-1", revision="abc", rollout=1)
+    store.add_event(3.0, "healthy", "eu-1 healthy", cell="eu-1")
+    log.flush()
+    log.flush()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["event"], line.get("cell")) for line in lines] == [
+        ("applied", "eu-1"),
+        ("healthy", "eu-1"),
+    ]
+    assert lines[0]["revision"] == "abc" and lines[0]["rollout"] == 1
+    assert "timestamp" in lines[0]
