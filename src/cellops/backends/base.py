@@ -53,8 +53,11 @@ class CellObservation:
 
 
 class CellBackend(Protocol):
-    def ensure(self, cell: DesiredCell) -> None:
-        """Create the cell's isolation boundary and whatever runs it, if missing."""
+    def ensure(self, cell: DesiredCell) -> bool:
+        """Create the cell's isolation boundary and whatever runs it, if missing or hung.
+
+        True when something had to be (re)started.
+        """
         ...
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:

@@ -37,9 +37,12 @@ class FakeBackend:
     cells: dict[str, FakeCell] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def ensure(self, cell: DesiredCell) -> None:
-        self.cells.setdefault(cell.name, FakeCell())
+    def ensure(self, cell: DesiredCell) -> bool:
         self.calls.append(("ensure", cell.name))
+        if cell.name in self.cells:
+            return False
+        self.cells[cell.name] = FakeCell()
+        return True
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
         state = self.cells.setdefault(cell.name, FakeCell())

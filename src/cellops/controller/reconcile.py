@@ -65,8 +65,7 @@ class Reconciler:
             return
         if self.store.setting(LAST_SEEN) == head:
             return
-        self.store.set_setting(LAST_SEEN, head)
-        self.consider(head, now)
+        self.consider(head, now)  # notes `head` as seen in the transaction that judges it
 
     def consider(self, head: str, now: float) -> None:
         """A new commit: reject it, or accept it and plan its rollout."""
@@ -77,6 +76,7 @@ class Reconciler:
         except RevisionRejected as rejected:
             problems = [p.as_dict() for p in rejected.problems]
             with self.store.transaction():
+                self.store.set_setting(LAST_SEEN, head)
                 self.store.record_revision(RevisionRecord(head, False, "", problems, now))
                 self.store.add_event(
                     now,
@@ -90,6 +90,7 @@ class Reconciler:
             revision, self.compiler.desired(head), self.store.ledger(), previous
         )
         with self.store.transaction():
+            self.store.set_setting(LAST_SEEN, head)
             self.store.record_revision(RevisionRecord(head, True, revision.message, [], now))
             self.store.set_setting(CURRENT, head)
             running = self.store.active_rollout()
@@ -152,10 +153,13 @@ class Reconciler:
         document, seen_seq = self.store.cell_record(cell.name)
         seen = backend.observe(cell.name)
         if not seen.reachable:
-            backend.ensure(cell)
-            self.store.add_event(
-                now, "agent-restarted", f"{cell.name}: {seen.reason}; restarted", cell=cell.name
-            )
+            if backend.ensure(cell):
+                self.store.add_event(
+                    now,
+                    "agent-restarted",
+                    f"{cell.name}: {seen.reason}; started a new agent",
+                    cell=cell.name,
+                )
             return
         if document is not None and seen.desired != document:
             restored = backend.apply(cell, services)

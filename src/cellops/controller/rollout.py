@@ -68,6 +68,8 @@ class RolloutRunner:
         for cell in self._cells_of(rollout):
             if steps[cell][1] is not CellStep.PENDING:
                 continue
+            if not self._advancing(rollout.id):
+                return  # paused or aborted meanwhile, by an operator in another process
             try:
                 self._apply_cell(rollout, fleet, cell, now)
             except (CellopsError, OSError) as exc:
@@ -77,7 +79,13 @@ class RolloutRunner:
                     rollout, target, f"cannot apply: {exc}", now, policy
                 ):
                     return
-        self.store.update_rollout(rollout.id, now, phase=Phase.PROGRESS, phase_started=now)
+        self.store.update_rollout(
+            rollout.id, now, if_advancing=True, phase=Phase.PROGRESS, phase_started=now
+        )
+
+    def _advancing(self, rollout_id: int) -> bool:
+        current = self.store.rollout(rollout_id)
+        return current is not None and current.state is RolloutState.RUNNING and not current.paused
 
     def _apply_cell(self, rollout: Rollout, fleet: DesiredFleet, cell: str, now: float) -> None:
         target = fleet.cells.get(cell)
@@ -182,17 +190,25 @@ class RolloutRunner:
         wave = current.plan[current.wave]
         if current.phase is Phase.PROGRESS:
             bake = float(str(wave.get("bakeSeconds", 0)))
-            self.store.update_rollout(current.id, now, phase=Phase.BAKE, bake_until=now + bake)
+            self.store.update_rollout(
+                current.id, now, if_advancing=True, phase=Phase.BAKE, bake_until=now + bake
+            )
             return
         if now < current.bake_until:
             return
         with self.store.transaction():
+            if not self.store.update_rollout(
+                current.id,
+                now,
+                if_advancing=True,
+                wave=current.wave + 1,
+                phase=Phase.APPLY,
+                phase_started=now,
+            ):
+                return
             for cell in self._cells_of(current):
                 if steps[cell][1] is CellStep.HEALTHY:
                     self.store.set_good(cell, now)
-            self.store.update_rollout(
-                current.id, now, wave=current.wave + 1, phase=Phase.APPLY, phase_started=now
-            )
             self.store.add_event(
                 now,
                 "wave-done",
@@ -203,7 +219,10 @@ class RolloutRunner:
 
     def _finish(self, rollout: Rollout, now: float) -> None:
         with self.store.transaction():
-            self.store.update_rollout(rollout.id, now, state=RolloutState.COMPLETED)
+            if not self.store.update_rollout(
+                rollout.id, now, if_advancing=True, state=RolloutState.COMPLETED
+            ):
+                return
             self.store.add_event(
                 now,
                 "rollout-completed",

@@ -221,7 +221,12 @@ class SqliteStore:
             _rollout(r) for r in self._all("SELECT * FROM rollouts ORDER BY id DESC LIMIT ?", limit)
         ]
 
-    def update_rollout(self, rollout_id: int, now: float, **fields: Any) -> None:
+    def update_rollout(
+        self, rollout_id: int, now: float, *, if_advancing: bool = False, **fields: Any
+    ) -> bool:
+        """Change a rollout; with `if_advancing`, only while it runs and is not paused (an
+        operator's pause or abort from another process wins over a step in flight).
+        True if the row changed."""
         allowed = {
             "state",
             "wave",
@@ -235,12 +240,14 @@ class SqliteStore:
         assert set(fields) <= allowed, set(fields) - allowed
         assignments = ", ".join(f"{k} = ?" for k in fields)
         values = [str(v) if isinstance(v, RolloutState | Phase) else v for v in fields.values()]
-        self._run(
-            f"UPDATE rollouts SET {assignments}, updated_at = ? WHERE id = ?",
+        guard = " AND state = 'running' AND paused = 0" if if_advancing else ""
+        cursor = self._run(
+            f"UPDATE rollouts SET {assignments}, updated_at = ? WHERE id = ?{guard}",
             *values,
             now,
             rollout_id,
         )
+        return cursor.rowcount > 0
 
     def cell_steps(self, rollout_id: int) -> dict[str, tuple[int, CellStep, str]]:
         rows = self._all(

@@ -57,7 +57,8 @@ class Agent:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         write_json(
-            self.paths.pidfile, {"pid": os.getpid(), "started": process.start_time(os.getpid())}
+            self.paths.pidfile,
+            {"pid": os.getpid(), "started": process.start_time(os.getpid()), "at": time.time()},
         )
         try:
             while not self.stopping:

@@ -22,6 +22,7 @@ from cellops.render.hashing import canonical_json, content_hash
 from cellops.spec.cell import local_address
 
 STALE_AFTER = 5.0  # seconds without a heartbeat before an agent counts as unreachable
+HUNG_AFTER = 15.0  # ... and before a live but silent agent is replaced
 Exporter = Callable[[str, Path], None]  # (tree id, target folder)
 
 
@@ -34,12 +35,35 @@ class LocalCells:
         self._addresses: dict[str, str] = {}
 
     # -- CellBackend ----------------------------------------------------------------------
-    def ensure(self, cell: DesiredCell) -> None:
+    def ensure(self, cell: DesiredCell) -> bool:
+        """Start the cell's agent if it is not running, or replace it if it hangs."""
         address = local_address(cell.name, cell.spec)
         assert address is not None, f"{cell.name} is not a local cell"
         self._addresses[cell.name] = address
-        if not self.agent_alive(cell.name):
-            self._start_agent(cell.name, address)
+        if self.agent_alive(cell.name):
+            if not self._hung(cell.name):
+                return False
+            self._kill_agent(cell.name)
+        self._start_agent(cell.name, address)
+        return True
+
+    def _hung(self, cell: str) -> bool:
+        """Alive but silent: no heartbeat for HUNG_AFTER seconds, and not just started."""
+        paths = cell_paths(self.root, cell)
+        status = read_json(paths.status) or {}
+        record = read_json(paths.pidfile) or {}
+        started = float(record.get("at", 0))
+        last = max(float(status.get("heartbeat", 0)), started)
+        return time.time() - last > HUNG_AFTER
+
+    def _kill_agent(self, cell: str) -> None:
+        record = read_json(cell_paths(self.root, cell).pidfile) or {}
+        pid = int(record.get("pid", 0))
+        if pid and self.agent_alive(cell):
+            os.kill(pid, signal.SIGKILL)  # its replicas live on in their own sessions
+            deadline = time.time() + 5
+            while self.agent_alive(cell) and time.time() < deadline:
+                time.sleep(0.02)
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
         address = self._addresses.get(cell.name) or local_address(cell.name, cell.spec)
