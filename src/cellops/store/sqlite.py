@@ -293,10 +293,14 @@ class SqliteStore:
         )
 
     def events(self, limit: int = 100, kind: str | None = None, after: int = 0) -> list[Event]:
+        """Oldest first. With `after`: the next `limit` events after that id (for a
+        follower); without: the latest `limit` events."""
         where = "WHERE id > ?" + (" AND kind = ?" if kind else "")
         args: list[Any] = [after, *([kind] if kind else [])]
-        rows = self._all(f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?", *args, limit)
-        return [Event(**dict(r)) for r in reversed(rows)]
+        order = "ASC" if after else "DESC"
+        rows = self._all(f"SELECT * FROM events {where} ORDER BY id {order} LIMIT ?", *args, limit)
+        events = [Event(**dict(r)) for r in rows]
+        return events if after else events[::-1]
 
     # -- settings -------------------------------------------------------------------------
     def setting(self, key: str) -> str | None:

@@ -29,6 +29,7 @@ TICK = 0.2
 HEARTBEAT = 1.0
 LOG_LIMIT = 1 << 20
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
+BACKOFF_RESET = 60.0  # seconds ready after which a replica's back-off starts afresh
 STOP_GRACE = 5.0
 KEEP_REPAIRS = 50
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
@@ -72,7 +73,7 @@ class Agent:
         self.stopping = True
 
     def tick(self, now: float) -> None:
-        process.reap()
+        process.reap([r.pid for r in self.replicas.values() if r.pid])
         self._load_desired()
         services: dict[str, Any] = self.desired.get("services", {})
         for replica in list(self.replicas.values()):
@@ -93,7 +94,8 @@ class Agent:
                 self.desired, self.desired_stamp = data, stamp
 
     # -- one replica ----------------------------------------------------------------------
-    def _watch(self, replica: Replica, spec: dict[str, Any] | None, now: float) -> None:
+    def _watch(self, replica: Replica, wanted: dict[str, Any] | None, now: float) -> None:
+        """`wanted`: the service's desired entry now (None: the service is gone)."""
         process.trim_log(self._log(replica), LOG_LIMIT)
         if replica.state == State.STOPPING:
             if not process.alive(replica.pid, replica.started):
@@ -101,7 +103,7 @@ class Agent:
             elif now >= replica.stop_deadline:
                 process.signal_group(replica.pid, signal.SIGKILL)
             return
-        if spec is None or (replica.hash != spec["hash"] and replica.state == State.WAITING):
+        if wanted is None or (replica.hash != wanted["hash"] and replica.state == State.WAITING):
             # no longer wanted, or an old version that is not even running
             self._stop_replica(replica, now)
             return
@@ -110,14 +112,14 @@ class Agent:
             self._restart_later(replica, now, why, repair=replica.ever_ready)
             return
         if replica.state == State.WAITING and now >= replica.next_start_at:
-            self._launch(replica, spec)
+            self._launch(replica)
         if replica.state == State.RUNNING:
-            self._probe(replica, spec, now)
+            self._probe(replica, now)
 
-    def _probe(self, replica: Replica, spec: dict[str, Any], now: float) -> None:
+    def _probe(self, replica: Replica, now: float) -> None:
         states = self.probes.setdefault(replica.id, {})
-        probes: dict[str, Any] = spec.get("probes") or {}
-        cwd = Path(spec["cwd"])
+        probes: dict[str, Any] = replica.spec.get("probes") or {}
+        cwd = Path(replica.spec["cwd"])
         for kind in ("startup", "readiness", "liveness"):
             if probes.get(kind) and kind not in states:
                 states[kind] = ProbeState(probes[kind], started_at=now)
@@ -127,21 +129,23 @@ class Agent:
         )
         for kind in active:
             if kind in states:
-                self.prober.tick(states[kind], now, self.host, self._port_map(replica, spec), cwd)
+                self.prober.tick(states[kind], now, self.host, self._port_map(replica), cwd)
         for kind in ("startup", "liveness"):
             if kind in states and states[kind].passed is False:
                 process.signal_group(replica.pid, signal.SIGKILL)
                 self._restart_later(replica, now, f"{kind} probe failed", repair=False)
                 return
-        if self._ready(replica, spec) and not replica.ever_ready:
-            replica.ever_ready = True
+        if not self._ready(replica):
+            replica.ready_since = 0.0
+        elif not replica.ready_since:
+            replica.ready_since, replica.ever_ready = now, True
             replica.save(self.paths.replicas)
 
-    def _ready(self, replica: Replica, spec: dict[str, Any]) -> bool:
-        """Running, and every configured startup and readiness probe has passed."""
+    def _ready(self, replica: Replica) -> bool:
+        """Running, and every startup and readiness probe of its version has passed."""
         if replica.state != State.RUNNING:
             return False
-        probes: dict[str, Any] = spec.get("probes") or {}
+        probes: dict[str, Any] = replica.spec.get("probes") or {}
         states = self.probes.get(replica.id, {})
         return all(
             kind in states and states[kind].passed is True
@@ -150,15 +154,20 @@ class Agent:
         )
 
     def _restart_later(self, replica: Replica, now: float, why: str, repair: bool) -> None:
+        if replica.ready_since and now - replica.ready_since >= BACKOFF_RESET:
+            replica.backoff = 0  # it ran well for a while: start the back-off afresh
         replica.restarts += 1
+        replica.backoff += 1
+        replica.ready_since = 0.0
         replica.state = State.WAITING
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (replica.restarts - 1))
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (replica.backoff - 1))
         replica.next_start_at = now + delay
         self.probes.pop(replica.id, None)
         replica.save(self.paths.replicas)
         self._note(replica.service, f"replica {replica.id} {why}; restart in {delay:.0f}s", repair)
 
-    def _launch(self, replica: Replica, spec: dict[str, Any]) -> None:
+    def _launch(self, replica: Replica) -> None:
+        spec = replica.spec
         env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
         env.update(spec.get("env", {}))
         env.update(
@@ -202,7 +211,7 @@ class Agent:
         mine = [
             r for r in self.replicas.values() if r.service == name and r.state != State.STOPPING
         ]
-        views = [ReplicaView(r.id, r.hash, self._ready(r, spec)) for r in mine]
+        views = [ReplicaView(r.id, r.hash, self._ready(r)) for r in mine]
         strategy = spec.get("strategy") or {}
         decision = decide(
             spec["hash"],
@@ -219,14 +228,15 @@ class Agent:
             names = [p["name"] for p in spec["ports"]]
             ports = dict(zip(names, allocate(self.host, len(names), taken), strict=True))
             replica = Replica(
-                id=f"{name}-{spec['hash'][:8]}-{secrets.token_hex(2)}",
+                id=f"{name}-{spec['hash'][:8]}-{secrets.token_hex(4)}",
                 service=name,
                 hash=spec["hash"],
                 revision=spec["revision"],
+                spec=spec,
                 ports=ports,
             )
             self.replicas[replica.id] = replica
-            self._launch(replica, spec)
+            self._launch(replica)
 
     # -- status and the service ports -----------------------------------------------------
     def _publish(self, services: dict[str, Any], now: float) -> None:
@@ -238,9 +248,10 @@ class Agent:
             "stray": sorted(r.id for r in self.replicas.values() if r.service not in services),
         }
         if status != self.last_status or now - self.last_write >= HEARTBEAT:
+            # routes first: a replica reported ready must already receive traffic
+            self.proxies.update(self._routes(services))
             write_json(self.paths.status, {**status, "pid": os.getpid(), "heartbeat": now})
             self.last_status, self.last_write = status, now
-            self.proxies.update(self._routes(services))
 
     def _service_status(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         pods = [
@@ -249,7 +260,7 @@ class Agent:
                 "hash": r.hash,
                 "pid": r.pid,
                 "state": r.state,
-                "ready": self._ready(r, spec),
+                "ready": self._ready(r),
                 "restarts": r.restarts,
                 "ports": r.ports,
             }
@@ -259,18 +270,22 @@ class Agent:
         return {"hash": spec["hash"], "replicas": spec["replicas"], "pods": pods}
 
     def _routes(self, services: dict[str, Any]) -> dict[int, list[int]]:
+        """Service port -> the ports of ready replicas that serve it (by port name)."""
         routes: dict[int, list[int]] = {}
         for name, spec in services.items():
-            ready = [
-                r for r in self.replicas.values() if r.service == name and self._ready(r, spec)
-            ]
+            ready = [r for r in self.replicas.values() if r.service == name and self._ready(r)]
             for port in spec["ports"]:
-                routes[int(port["port"])] = sorted(r.ports[port["name"]] for r in ready)
+                routes[int(port["port"])] = sorted(
+                    r.ports[port["name"]] for r in ready if port["name"] in r.ports
+                )
         return routes
 
-    def _port_map(self, replica: Replica, spec: dict[str, Any]) -> dict[str, int]:
+    def _port_map(self, replica: Replica) -> dict[str, int]:
+        """A probe's port (a name, or a declared number) -> this replica's own port."""
         mapping = dict(replica.ports)
-        mapping.update({f"#{p['port']}": replica.ports[p["name"]] for p in spec["ports"]})
+        for port in replica.spec.get("ports", []):
+            if port["name"] in replica.ports:
+                mapping[f"#{port['port']}"] = replica.ports[port["name"]]
         return mapping
 
     def _note(self, service: str, what: str, repair: bool) -> None:

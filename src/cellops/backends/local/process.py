@@ -53,15 +53,15 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def reap() -> None:
-    """Collect exited children so they do not linger as zombies."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+def reap(pids: list[int]) -> None:
+    """Collect these exited children so they do not linger as zombies.
+
+    Only our replicas: reaping any child (waitpid(-1)) would steal the exit status of an
+    exec probe's process from the thread waiting for it.
+    """
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # adopted replicas are not our children: ignored
 
 
 def trim_log(log: Path, limit: int) -> None:

@@ -16,7 +16,7 @@ class ServiceProxies:
         self._host = host
         self._backends: dict[int, list[int]] = {}  # service port -> ready replica ports
         self._servers: dict[int, asyncio.base_events.Server] = {}
-        self._counter = itertools.count()
+        self._counters: dict[int, itertools.count[int]] = {}  # round robin per service port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="proxy", daemon=True)
         self._thread.start()
@@ -50,7 +50,7 @@ class ServiceProxies:
         targets = list(self._backends.get(port, []))
         upstream = None
         if targets:
-            start = next(self._counter)
+            start = next(self._counters.setdefault(port, itertools.count()))
             for i in range(len(targets)):
                 target = targets[(start + i) % len(targets)]
                 with contextlib.suppress(OSError):

@@ -7,6 +7,7 @@ import contextlib
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cellops.backends.local.layout import read_json, write_json
 
@@ -33,7 +34,11 @@ class Replica:
     next_start_at: float = 0.0
     stop_deadline: float = 0.0
     ever_ready: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    ready_since: float = 0.0
+    backoff: int = 0  # exponent of the next restart delay; reset after a good long run
+    # this replica's own version of the service (command, cwd, env, ports, probes): a
+    # replica is started, probed and routed as its version says, not as the newest one
+    spec: dict[str, Any] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
         write_json(folder / f"{self.id}.json", asdict(self))
