@@ -53,11 +53,11 @@ ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), H).serve_fore
 """
 
 
-def write_fleet(repo: Path, cells: int, services: int, waves: str) -> None:
+def write_fleet(repo: Path, cells: int, services: int, waves: str, deadline: str) -> None:
     (repo / "cells").mkdir(parents=True)
     (repo / "cellops.yaml").write_text(
         "apiVersion: cellops.dev/v1\nkind: Fleet\nmetadata: {name: bench}\nspec:\n"
-        f"  rollout:\n    waves:\n{waves}    progressDeadline: 10s\n"
+        f"  rollout:\n    waves:\n{waves}    progressDeadline: {deadline}\n"
         "  imagePolicy: {allowedRegistries: [registry.example.com]}\n"
     )
     for i in range(cells):
@@ -81,10 +81,19 @@ def write_fleet(repo: Path, cells: int, services: int, waves: str) -> None:
 
 
 class Fleet:
-    def __init__(self, cells: int, services: int, waves: str, poll: str, webhook: bool) -> None:
+    def __init__(
+        self,
+        cells: int,
+        services: int,
+        waves: str,
+        poll: str,
+        *,
+        webhook: bool,
+        deadline: str = "10s",
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cellops-bench-"))
         self.repo, self.state = self.dir / "fleet", self.dir / "state"
-        write_fleet(self.repo, cells, services, waves)
+        write_fleet(self.repo, cells, services, waves, deadline)
         self.head = create_repository(self.repo, "v1")
         self.version = 1
         args = ["up", str(self.repo), "--state-dir", str(self.state), "--no-view", "--poll", poll]
@@ -118,14 +127,15 @@ class Fleet:
         )
         urllib.request.urlopen(request, timeout=5).close()
 
-    def wait_event(self, kind: str, revision: str, timeout: float = 120) -> float:
+    def wait_event(self, kind: str, revision: str, timeout: float = 600) -> float:
         deadline = time.time() + timeout
         while time.time() < deadline:
             for event in self.store.events(limit=2000, kind=kind):
                 if event.revision == revision:
                     return event.at
             time.sleep(0.02)
-        raise TimeoutError(f"no {kind} event for {revision[:12]}; see {self.dir}/controller.log")
+        recent = "\n".join(f"  {e.kind}: {e.message}" for e in self.store.events(limit=15))
+        raise TimeoutError(f"no {kind} event for {revision[:12]}; latest events:\n{recent}")
 
     def wait_completed(self, revision: str) -> float:
         return self.wait_event("rollout-completed", revision)
@@ -194,7 +204,7 @@ CANARY_THEN_ALL = (
 
 
 def bench_canary(repeat: int, webhook: bool) -> float:
-    fleet = Fleet(4, 2, CANARY_THEN_ALL, "1s" if not webhook else "60s", webhook)
+    fleet = Fleet(4, 2, CANARY_THEN_ALL, "1s" if not webhook else "60s", webhook=webhook)
     try:
         if webhook:
             fleet.push()
@@ -212,7 +222,7 @@ def bench_canary(repeat: int, webhook: bool) -> float:
 
 
 def bench_all_cells(repeat: int) -> tuple[float, float]:
-    fleet = Fleet(20, 2, CANARY_THEN_ALL, "60s", True)
+    fleet = Fleet(20, 2, CANARY_THEN_ALL, "60s", webhook=True)
     try:
         fleet.push()
         fleet.wait_completed(fleet.head)
@@ -240,7 +250,8 @@ def bench_idle(cells: int, seconds: float) -> tuple[float, float]:
         1,
         "      - {name: canary, selector: {ring: canary}}\n      - {name: rest, percent: 100}\n",
         "5s",
-        True,
+        webhook=True,
+        deadline="10m",
     )
     try:
         fleet.push()
@@ -262,7 +273,7 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0, help="idle seconds to measure")
     parser.add_argument("--skip-idle", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     app = app_start_seconds(5)
     rows.append(("app start (spawn -> /healthz answers)", f"{app:.2f} s", "-"))
     hook = bench_canary(args.repeat, webhook=True)

@@ -11,6 +11,7 @@ the replicas its predecessor left running.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import secrets
 import signal
@@ -303,7 +304,16 @@ def main() -> None:
     parser.add_argument("--cell-root", type=Path, required=True)
     parser.add_argument("--host", required=True)
     args = parser.parse_args()
-    Agent(CellPaths(args.cell_root), args.host).run()
+    paths = CellPaths(args.cell_root)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    # One agent per cell, whoever started it: a second one would fight over the replicas.
+    with open(paths.root / "agent.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another agent already runs {paths.root}; exiting", flush=True)
+            return
+        Agent(paths, args.host).run()
 
 
 if __name__ == "__main__":
