@@ -16,19 +16,23 @@ from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
 from cellops.source.git import GitSource, export_tree
+from cellops.source.remote import MirroredSource, is_url
 from cellops.spec.cell import LocalBackend
 from cellops.store.sqlite import SqliteStore
 
 
-def default_state_dir(repo: Path) -> Path:
-    """Per fleet repo: $CELLOPS_STATE_DIR, else ~/.local/state/cellops/<name>-<hash>."""
+def default_state_dir(repo: str | Path) -> Path:
+    """Per fleet repo (path or URL): $CELLOPS_STATE_DIR, else
+    ~/.local/state/cellops/<name>-<hash>."""
     explicit = os.environ.get("CELLOPS_STATE_DIR")
     if explicit:
         return Path(explicit)
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    resolved = repo.resolve()
-    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
-    return base / "cellops" / f"{resolved.name}-{digest}"
+    text = str(repo)
+    where = text.rstrip("/") if is_url(text) else str(Path(text).resolve())
+    name = where.rsplit("/", 1)[-1].removesuffix(".git") or "fleet"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:10]
+    return base / "cellops" / f"{name}-{digest}"
 
 
 @dataclass
@@ -56,8 +60,14 @@ def backend_for(local: LocalCells) -> Callable[[DesiredCell], CellBackend]:
     return choose
 
 
-def wire(repo: Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
-    source = GitSource(repo)
+def open_source(repo: str | Path, state_dir: Path) -> GitSource:
+    """A local repository as it is, or a URL mirrored into the state folder."""
+    text = str(repo)
+    return MirroredSource(text, state_dir / "mirror.git") if is_url(text) else GitSource(repo)
+
+
+def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
+    source = open_source(repo, state_dir)
     compiler = Compiler(source, remember=16)
     store_path = state_dir / "cellops.db"
     store = SqliteStore(store_path)

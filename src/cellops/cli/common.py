@@ -26,7 +26,14 @@ StateOption = typer.Option(
 )
 
 
-def state_dir(repo: Path, explicit: Path | None) -> Path:
+FleetArgument = typer.Argument(
+    ".",
+    help="The fleet repo: a local Git repository (default: here), or a URL that the"
+    " controller clones into its state folder and fetches on every poll.",
+)
+
+
+def state_dir(repo: str | Path, explicit: Path | None) -> Path:
     from cellops.wiring import default_state_dir
 
     return explicit if explicit is not None else default_state_dir(repo)

@@ -9,13 +9,14 @@ from pathlib import Path
 import typer
 from rich.live import Live
 
-from cellops.cli.common import RepoArgument, StateOption, state_dir
+from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import console
 from cellops.cli.views import overview
 from cellops.controller import process
 from cellops.controller.loop import ControllerLoop
 from cellops.controller.reconcile import Settings
 from cellops.eventlog import EventLog
+from cellops.source.remote import is_url
 from cellops.source.webhook import WebhookServer
 from cellops.spec.fields import parse_duration
 from cellops.wiring import Wiring, wire
@@ -26,7 +27,7 @@ WebhookOption = typer.Option(
 
 
 def up(
-    repo: Path = RepoArgument,
+    repo: str = FleetArgument,
     state: Path | None = StateOption,
     follow: str = typer.Option("HEAD", "--follow", help="Branch (or HEAD) to roll out."),
     poll: str = typer.Option("5s", "--poll", help="How often to look for new commits."),
@@ -51,7 +52,7 @@ def up(
     if detach:
         args = [
             "up",
-            str(repo.resolve()),
+            _absolute(repo),
             "--state-dir",
             str(folder),
             "--follow",
@@ -82,7 +83,7 @@ def up(
     )
     try:
         port = server.start() if server is not None else None
-        process.write_record(folder, webhook=port, repo=str(repo.resolve()), ready=True)
+        process.write_record(folder, webhook=port, repo=_absolute(repo), ready=True)
         if port is not None:
             console.print(f"webhook: http://{webhook_host}:{port}/webhook", markup=False)
         if view:
@@ -95,6 +96,10 @@ def up(
         wiring.close()
         (folder / "controller.json").unlink(missing_ok=True)
         handle.close()
+
+
+def _absolute(repo: str) -> str:
+    return repo if is_url(repo) else str(Path(repo).resolve())
 
 
 def _run_with_view(loop: ControllerLoop, wiring: Wiring) -> None:
@@ -111,7 +116,7 @@ def _run_with_view(loop: ControllerLoop, wiring: Wiring) -> None:
 
 
 def down(
-    repo: Path = RepoArgument,
+    repo: str = FleetArgument,
     state: Path | None = StateOption,
 ) -> None:
     """Stop the controller, every cell agent and every workload of this fleet."""

@@ -10,14 +10,14 @@ from rich.table import Table
 
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.layout import cell_paths
-from cellops.cli.common import RepoArgument, StateOption, state_dir
+from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
 from cellops.cli.views import rollout_table, status_rows, status_table
 from cellops.store.records import Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
 
 
-def _open(repo: Path, state: Path | None) -> tuple[Path, SqliteStore]:
+def _open(repo: str, state: Path | None) -> tuple[Path, SqliteStore]:
     folder = state_dir(repo, state)
     if not (folder / "cellops.db").exists():
         errors.print(f"✗ no controller state in {folder}: run `cellops up` first", markup=False)
@@ -26,7 +26,7 @@ def _open(repo: Path, state: Path | None) -> tuple[Path, SqliteStore]:
 
 
 def status(
-    repo: Path = RepoArgument, state: Path | None = StateOption, output: Format = OutputOption
+    repo: str = FleetArgument, state: Path | None = StateOption, output: Format = OutputOption
 ) -> None:
     """Cells x services: the revision each runs, its health and since when."""
     folder, store = _open(repo, state)
@@ -40,7 +40,7 @@ def status(
 
 
 def history(
-    repo: Path = RepoArgument,
+    repo: str = FleetArgument,
     state: Path | None = StateOption,
     limit: int = typer.Option(20, "--limit", "-n", help="How many entries."),
     output: Format = OutputOption,
@@ -93,7 +93,7 @@ def _rollout_summary(rollout: Rollout | None) -> str:
 def logs(
     cell: str = typer.Argument(..., help="The cell."),
     service: str = typer.Argument(..., help="The service."),
-    repo: Path = typer.Option(Path("."), "--repo", help="The fleet repo."),
+    repo: str = typer.Option(".", "--repo", help="The fleet repo (path or URL)."),
     state: Path | None = StateOption,
     lines: int = typer.Option(50, "--lines", "-n", help="Lines per replica."),
 ) -> None:
@@ -113,7 +113,7 @@ rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is
 
 
 @rollout_app.command("status")
-def rollout_status(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+def rollout_status(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
     """The latest rollout: its waves, each cell's step, and why a wave is blocked."""
     _, store = _open(repo, state)
     latest = store.rollouts(limit=1)
@@ -121,7 +121,7 @@ def rollout_status(repo: Path = RepoArgument, state: Path | None = StateOption) 
     console.print(rollout_table(rollout, store.cell_steps(rollout.id) if rollout else {}))
 
 
-def _steer(repo: Path, state: Path | None, what: str) -> None:
+def _steer(repo: str, state: Path | None, what: str) -> None:
     _, store = _open(repo, state)
     rollout = store.active_rollout()
     if rollout is None:
@@ -146,18 +146,18 @@ def _steer(repo: Path, state: Path | None, what: str) -> None:
 
 
 @rollout_app.command("pause")
-def rollout_pause(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+def rollout_pause(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
     """Stop advancing; cells keep what they have."""
     _steer(repo, state, "pause")
 
 
 @rollout_app.command("resume")
-def rollout_resume(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+def rollout_resume(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
     """Go on from where the rollout was paused."""
     _steer(repo, state, "resume")
 
 
 @rollout_app.command("abort")
-def rollout_abort(repo: Path = RepoArgument, state: Path | None = StateOption) -> None:
+def rollout_abort(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
     """End the rollout: no further cell changes; cells keep what they have."""
     _steer(repo, state, "abort")

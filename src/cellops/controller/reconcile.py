@@ -59,6 +59,7 @@ class Reconciler:
 
     def check_source(self, now: float) -> None:
         try:
+            self.compiler.source.refresh()
             head = self.compiler.source.resolve(self.settings.rev)
         except SourceError as exc:
             self.store.add_event(now, "source-error", str(exc))

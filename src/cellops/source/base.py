@@ -8,6 +8,10 @@ from cellops.model.snapshot import Snapshot
 
 
 class SnapshotSource(Protocol):
+    def refresh(self) -> None:
+        """Bring in new commits (fetch a remote); raises SourceError if it cannot."""
+        ...
+
     def resolve(self, rev: str) -> str:
         """The immutable id (commit id) that `rev` names; raises SourceError if none."""
         ...

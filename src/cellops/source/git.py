@@ -68,6 +68,9 @@ class GitSource:
         """The repository's Git directory."""
         return Path(self._repo.path)
 
+    def refresh(self) -> None:
+        """Bring in new commits; a local repository has them already."""
+
     def resolve(self, rev: str) -> str:
         """The commit id that `rev` (a branch, tag, 'HEAD~2', an id) names."""
         return str(self._commit(rev).id)
