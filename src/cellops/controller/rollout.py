@@ -93,14 +93,14 @@ class RolloutRunner:
             self._known_backend(cell).delete(cell)
             with self.store.transaction():
                 self.store.forget_cell(cell)
-                self.store.set_cell_step(rollout.id, cell, CellStep.HEALTHY, "removed", now)
-                self.store.add_event(
-                    now,
-                    "cell-removed",
-                    f"cell {cell} torn down",
-                    cell=cell,
-                    revision=rollout.revision,
-                    rollout=rollout.id,
+                self._mark(
+                    rollout,
+                    cell,
+                    CellStep.HEALTHY,
+                    kind="cell-removed",
+                    message=f"cell {cell} torn down",
+                    now=now,
+                    reason="removed",
                 )
             return
         backend = self.backend_for(target)
@@ -138,14 +138,14 @@ class RolloutRunner:
                     )
             _, seen = self.store.cell_record(cell.name)
             self.store.set_cell_record(cell.name, document, seen)
-            self.store.set_cell_step(rollout.id, cell.name, CellStep.APPLIED, "", now)
-            self.store.add_event(
-                now,
-                "applied",
-                f"{cell.name} given {rollout.revision[:12]}",
-                cell=cell.name,
-                revision=rollout.revision,
-                rollout=rollout.id,
+            self._mark(
+                rollout,
+                cell.name,
+                CellStep.APPLIED,
+                kind="applied",
+                message=f"{cell.name} given {rollout.revision[:12]}",
+                now=now,
+                reason="",
             )
 
     # -- watching a wave ------------------------------------------------------------------
@@ -164,14 +164,14 @@ class RolloutRunner:
                 with self.store.transaction():
                     for name in target.services:
                         self.store.set_healthy(cell, name, rollout.revision, now)
-                    self.store.set_cell_step(rollout.id, cell, CellStep.HEALTHY, "", now)
-                    self.store.add_event(
-                        now,
-                        "healthy",
-                        f"{cell} healthy at {rollout.revision[:12]}",
-                        cell=cell,
-                        revision=rollout.revision,
-                        rollout=rollout.id,
+                    self._mark(
+                        rollout,
+                        cell,
+                        CellStep.HEALTHY,
+                        kind="healthy",
+                        message=f"{cell} healthy at {rollout.revision[:12]}",
+                        now=now,
+                        reason="",
                     )
             elif not healthy:
                 reason = _failure(seen, target, rollout, step, now=now, policy=policy)
@@ -315,20 +315,14 @@ class RolloutRunner:
             self.store.restore_good(cell.name, now)
             _, seen = self.store.cell_record(cell.name)
             self.store.set_cell_record(cell.name, document, seen)
-            self.store.set_cell_step(
-                rollout.id,
+            self._mark(
+                rollout,
                 cell.name,
                 CellStep.ROLLED_BACK,
-                "rolled back to its last good revision",
-                now,
-            )
-            self.store.add_event(
-                now,
-                "rolled-back",
-                f"{cell.name} rolled back to its last good revision",
-                cell=cell.name,
-                revision=rollout.revision,
-                rollout=rollout.id,
+                kind="rolled-back",
+                message=f"{cell.name} rolled back to its last good revision",
+                now=now,
+                reason="rolled back to its last good revision",
             )
 
     def _watch_recovery(self, rollout: Rollout, now: float) -> None:
@@ -343,21 +337,33 @@ class RolloutRunner:
             seen = self.backend_for(fleet_cell).observe(cell)
             if seen.reachable and all(seen.healthy_at(s, r.hash) for s, r in rows.items()):
                 with self.store.transaction():
-                    self.store.set_cell_step(
-                        rollout.id,
+                    self._mark(
+                        rollout,
                         cell,
                         CellStep.ROLLED_BACK,
-                        "recovered: healthy on its last good revision",
-                        now,
+                        kind="recovered",
+                        message=f"{cell} healthy on its last good revision again",
+                        now=now,
+                        reason="recovered: healthy on its last good revision",
                     )
-                    self.store.add_event(
-                        now,
-                        "recovered",
-                        f"{cell} healthy on its last good revision again",
-                        cell=cell,
-                        revision=rollout.revision,
-                        rollout=rollout.id,
-                    )
+
+    def _mark(
+        self,
+        rollout: Rollout,
+        cell: str,
+        step: CellStep,
+        *,
+        kind: str,
+        message: str,
+        now: float,
+        reason: str = "",
+    ) -> None:
+        """A cell's step in the rollout, and the event that says so (inside the caller's
+        transaction, so both or neither are kept)."""
+        self.store.set_cell_step(rollout.id, cell, step, reason, now)
+        self.store.add_event(
+            now, kind, message, cell=cell, revision=rollout.revision, rollout=rollout.id
+        )
 
     def _known_backend(self, cell: str) -> CellBackend:
         for rev in (r.applied_rev for r in self.store.ledger_rows(cell) if r.applied_rev):
