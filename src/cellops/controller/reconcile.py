@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend
-from cellops.controller.rollout import RolloutPolicyView, RolloutRunner
+from cellops.controller.gate import RolloutPolicyView
+from cellops.controller.rollout import RolloutRunner
 from cellops.model.errors import CellopsError, RevisionRejected, SourceError
 from cellops.pipeline import Compiler
 from cellops.plan import Plan

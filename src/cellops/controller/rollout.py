@@ -9,21 +9,13 @@ healthy at this rollout's revision and has baked.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from cellops.backends.base import CellBackend, CellObservation
-from cellops.health import Health
+from cellops.backends.base import CellBackend
+from cellops.controller.gate import RolloutPolicyView, failure, healthy
 from cellops.model.errors import CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
-
-
-@dataclass(frozen=True)
-class RolloutPolicyView:
-    progress_deadline: float
-    failure_budget: int
-    on_failure: str
 
 
 class RolloutRunner:
@@ -159,8 +151,8 @@ class RolloutRunner:
             if target is None or step not in (CellStep.APPLIED, CellStep.HEALTHY):
                 continue
             seen = self.backend_for(target).observe(cell)
-            healthy = _healthy(seen, target)
-            if healthy and step is CellStep.APPLIED:
+            ok = healthy(seen, target)
+            if ok and step is CellStep.APPLIED:
                 with self.store.transaction():
                     for name in target.services:
                         self.store.set_healthy(cell, name, rollout.revision, now)
@@ -173,8 +165,8 @@ class RolloutRunner:
                         now=now,
                         reason="",
                     )
-            elif not healthy:
-                reason = _failure(seen, target, rollout, step, now=now, policy=policy)
+            elif not ok:
+                reason = failure(seen, target, rollout, step, now=now, policy=policy)
                 if reason:
                     if self._fail(rollout, target, reason, now, policy):
                         return  # halted
@@ -371,49 +363,3 @@ class RolloutRunner:
             if known is not None:
                 return self.backend_for(known)
         raise LookupError(f"no revision describes cell {cell}")
-
-
-def _healthy(seen: CellObservation, target: DesiredCell) -> bool:
-    return seen.reachable and all(
-        seen.healthy_at(name, service.hash) for name, service in target.services.items()
-    )
-
-
-def _failure(
-    seen: CellObservation,
-    target: DesiredCell,
-    rollout: Rollout,
-    step: CellStep,
-    *,
-    now: float,
-    policy: RolloutPolicyView,
-) -> str:
-    """Why the cell counts as failed now, or '' if it still has time."""
-    if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE:
-        return "unhealthy during bake: " + _why(seen, target)
-    degraded = [
-        s
-        for s in target.services
-        if (o := seen.services.get(s)) is not None and o.health is Health.DEGRADED
-    ]
-    if degraded:
-        return _why(seen, target)
-    if now - rollout.phase_started > policy.progress_deadline:
-        return (
-            f"not healthy within the progress deadline ({policy.progress_deadline:.0f}s): "
-            + _why(seen, target)
-        )
-    return ""
-
-
-def _why(seen: CellObservation, target: DesiredCell) -> str:
-    if not seen.reachable:
-        return seen.reason or "the cell does not answer"
-    parts = []
-    for name, service in target.services.items():
-        observed = seen.services.get(name)
-        if observed is None:
-            parts.append(f"{name} missing")
-        elif not seen.healthy_at(name, service.hash):
-            parts.append(f"{name} {observed.health}: {observed.reason}".rstrip(": "))
-    return "; ".join(parts) or "unhealthy"
