@@ -187,3 +187,14 @@ def test_demo_runs_to_a_successful_end() -> None:
     assert "demo complete: the bad release never left its canary cell" in result.stdout
     assert "LEAKED" not in result.stdout
     assert result.stdout.count(" held ") == 6
+
+
+def test_render_a_kubernetes_cell_as_what_would_be_applied(tmp_path: Path) -> None:
+    k8s = Path(__file__).parents[2] / "examples" / "k8s-fleet"
+    result = run("render", "--path", k8s, "--cell", "eu-canary", "-o", "yaml")
+    assert result.returncode == 0, result.stderr
+    objects = list(yaml.safe_load_all(result.stdout))
+    kinds = [o["kind"] for o in objects]
+    assert kinds[:3] == ["Namespace", "NetworkPolicy", "NetworkPolicy"]
+    assert kinds.count("Deployment") == 2
+    assert {o["metadata"].get("namespace", "cell-eu-canary") for o in objects} == {"cell-eu-canary"}

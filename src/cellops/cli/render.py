@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+import yaml
 from rich.table import Table
 
 from cellops.cli.common import RepoArgument, RevOption, open_repo
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
 from cellops.model.errors import RevisionRejected
 from cellops.render import DesiredCell, render
+from cellops.render.kubernetes import cell_objects
 from cellops.source.worktree import read_worktree
+from cellops.spec.cell import KubernetesBackend
 from cellops.spec.loader import load_revision
 
 
@@ -24,7 +28,11 @@ def render_cell(
     ),
     output: Format = OutputOption,
 ) -> None:
-    """Show what one cell should run: each service's effective spec and content hash."""
+    """Show what one cell should run: each service's effective spec and content hash.
+
+    For a Kubernetes cell, -o yaml prints the objects that would be applied, as a YAML
+    stream that `kubectl apply -f -` accepts.
+    """
     snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
     try:
         revision = load_revision(snapshot)
@@ -38,7 +46,10 @@ def render_cell(
             f"[red]✗[/] no cell {cell!r} at {short(revision.id)} (cells: {known})", markup=True
         )
         raise typer.Exit(Exit.USAGE)
-    if output is Format.TEXT:
+    if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
+        # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
+        sys.stdout.write(yaml.safe_dump_all(cell_objects(desired, revision.id), sort_keys=False))
+    elif output is Format.TEXT:
         _print(desired, revision.id)
     else:
         emit(cell_document(desired, revision.id), output)

@@ -83,8 +83,17 @@ class ServiceDefaults(SpecModel):
     resources: Resources | None = None
 
 
+class KubernetesSettings(SpecModel):
+    """For Kubernetes cells: the API version objects are validated against, and whether
+    server-side apply takes fields over from other managers (force conflicts)."""
+
+    version: str = Field(default="1.32", pattern=r"^1\.\d+$")
+    force_conflicts: bool = False
+
+
 class FleetSpec(SpecModel):
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     image_policy: ImagePolicy = Field(default_factory=ImagePolicy)
     defaults: ServiceDefaults = Field(default_factory=ServiceDefaults)
 
