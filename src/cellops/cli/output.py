@@ -13,7 +13,7 @@ from rich.console import Console
 from cellops.model.problems import Problem, Severity
 
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # never wrap an error
 
 
 class Exit(IntEnum):

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
 from rich.table import Table
 
+from cellops.backends.kubernetes.manifests import ManifestError
+from cellops.backends.kubernetes.manifests import build as build_manifests
 from cellops.cli.common import RepoArgument, RevOption, open_repo
-from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
+from cellops.cli.output import (
+    Exit,
+    Format,
+    OutputOption,
+    console,
+    emit,
+    errors,
+    print_problems,
+    short,
+)
 from cellops.model.errors import RevisionRejected
 from cellops.render import DesiredCell, render
-from cellops.render.kubernetes import cell_objects
+from cellops.render.kubernetes import ManifestObjectError, cell_objects
+from cellops.source.git import export_tree
 from cellops.source.worktree import read_worktree
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.loader import load_revision
+from cellops.spec.revision import Revision
 
 
 def render_cell(
@@ -48,11 +63,37 @@ def render_cell(
         raise typer.Exit(Exit.USAGE)
     if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
         # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
-        sys.stdout.write(yaml.safe_dump_all(cell_objects(desired, revision.id), sort_keys=False))
+        try:
+            own = _manifests(desired, revision, repo, path)
+            objects = cell_objects(desired, revision.id, own)
+        except (ManifestError, ManifestObjectError) as exc:
+            errors.print(f"✗ {exc}", markup=False)
+            raise typer.Exit(Exit.REJECTED) from None
+        sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
     elif output is Format.TEXT:
         _print(desired, revision.id)
     else:
         emit(cell_document(desired, revision.id), output)
+
+
+def _manifests(
+    cell: DesiredCell, revision: Revision, repo: Path, path: Path | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each service's own manifests/ objects: from the folder, or exported from Git."""
+    built: dict[str, list[dict[str, Any]]] = {}
+    for name in cell.services:
+        tree = revision.manifests_tree(name)
+        if tree is None:
+            continue
+        label = f"services/{name}/manifests"
+        if path is not None:
+            built[name] = build_manifests(path / label, label)
+            continue
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch) / "manifests"
+            export_tree(open_repo(repo).root, tree, target)
+            built[name] = build_manifests(target, label)
+    return built
 
 
 def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:

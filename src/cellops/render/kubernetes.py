@@ -28,8 +28,57 @@ def namespace_of(cell: DesiredCell) -> str:
     return backend.namespace or f"cell-{cell.name}"
 
 
-def cell_objects(cell: DesiredCell, revision: str) -> list[Obj]:
-    """Everything the cell needs, in apply order: the namespace and its policies first."""
+# Kinds that live outside namespaces: a cell's manifests may not create them, since a
+# cell owns only its namespace (several cells may share a cluster).
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+        "RuntimeClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "APIService",
+        "IngressClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "CSIDriver",
+        "VolumeAttachment",
+    }
+)
+
+
+class ManifestObjectError(ValueError):
+    """An object of a service's manifests cannot live in a cell."""
+
+
+def adopt(objects: list[Obj], namespace: str, labels: Mapping[str, str]) -> list[Obj]:
+    """A service's own manifests as the cell runs them: in the cell's namespace, labelled
+    as cellops' own. Copies; the input is left alone."""
+    adopted = []
+    for obj in objects:
+        kind = str(obj.get("kind"))
+        if kind in CLUSTER_SCOPED:
+            raise ManifestObjectError(
+                f"{kind} {obj['metadata'].get('name')!r} is cluster-scoped: a cell's manifests"
+                " may only hold namespaced objects"
+            )
+        copy = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+        copy["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **labels}
+        adopted.append(copy)
+    return adopted
+
+
+def cell_objects(
+    cell: DesiredCell, revision: str, manifests: Mapping[str, list[Obj]] | None = None
+) -> list[Obj]:
+    """Everything the cell needs, in apply order: the namespace and its policies first.
+
+    `manifests`: each service's own objects, built from its `manifests/` folder.
+    """
     namespace = namespace_of(cell)
     labels = _labels(cell.name, None, revision)
     objects: list[Obj] = [
@@ -52,7 +101,10 @@ def cell_objects(cell: DesiredCell, revision: str) -> list[Obj]:
         limits["spec"] = {"limits": [{"type": "Container", "max": maximum}]}
         objects += [quota, limits]
     for name in sorted(cell.services):
-        objects += service_objects(cell, cell.services[name], namespace)
+        service = cell.services[name]
+        objects += service_objects(cell, service, namespace)
+        own = (manifests or {}).get(name, [])
+        objects += adopt(own, namespace, _labels(cell.name, name, service.revision))
     return objects
 
 

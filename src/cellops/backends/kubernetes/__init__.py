@@ -1,0 +1,1 @@
+"""Kubernetes cells: a namespace (or a whole cluster) per cell."""
