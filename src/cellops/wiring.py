@@ -74,7 +74,3 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
     reconciler = Reconciler(compiler, store, backend_for(local), settings or Settings())
     return Wiring(source, compiler, store, local, reconciler, store_path)
-
-
-def open_store(state_dir: Path) -> SqliteStore:
-    return SqliteStore(state_dir / "cellops.db")

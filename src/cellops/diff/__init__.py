@@ -9,7 +9,6 @@ from cellops.diff.changeset import (
     Change,
     ChangeSet,
     Ledger,
-    LedgerEntry,
     diff,
     ledger_of,
 )
@@ -20,7 +19,6 @@ __all__ = [
     "Change",
     "ChangeSet",
     "Ledger",
-    "LedgerEntry",
     "diff",
     "ledger_of",
 ]

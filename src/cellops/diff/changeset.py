@@ -35,14 +35,6 @@ class Applied(Protocol):
     def depends_on(self) -> tuple[str, ...]: ...
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    """An `Applied` record as a store keeps it."""
-
-    hash: str
-    depends_on: tuple[str, ...] = ()
-
-
 Ledger = Mapping[str, Mapping[str, Applied]]  # cell -> service -> what was applied
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cellops.model.problems import Problem
 from cellops.spec.cell import CellDocument, LocalBackend, local_address
 from cellops.spec.documents import Parsed
-from cellops.spec.fleet import FleetDocument
+from cellops.spec.fleet import FleetDocument, ImagePolicy
 from cellops.spec.image import parse_image
 from cellops.spec.messages import field_path, warning
 from cellops.spec.placement import Placement
@@ -64,7 +64,7 @@ def check_images(ctx: Context) -> list[Problem]:
     assert fleet is not None
     policy = fleet.spec.image_policy
     problems = []
-    for name, parsed in ctx.services.items():
+    for name in ctx.services:
         spec = ctx.service(name).spec
         images: list[tuple[tuple[PathItem, ...], object]] = [(("spec", "image"), spec.image)]
         images += [
@@ -78,13 +78,12 @@ def check_images(ctx: Context) -> list[Problem]:
                 problems.append(ctx.problem(name, where, "expected an image reference string"))
                 continue
             problems += [ctx.problem(name, where, m) for m in _image_problems(image, policy)]
-        del parsed
     return problems
 
 
-def _image_problems(image: str, policy: object) -> list[str]:
-    require_digest = getattr(policy, "require_digest", True)
-    allowed: list[str] = getattr(policy, "allowed_registries", [])
+def _image_problems(image: str, policy: ImagePolicy) -> list[str]:
+    require_digest = policy.require_digest
+    allowed = policy.allowed_registries
     try:
         ref = parse_image(image)
     except ValueError as exc:

@@ -48,6 +48,3 @@ class Revision:
 
     def manifests_tree(self, service: str) -> str | None:
         return self.trees.get(f"services/{service}/manifests")
-
-    def services_in(self, cell: str) -> list[str]:
-        return [name for name, cells in self.placement.items() if cell in cells]
