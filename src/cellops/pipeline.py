@@ -8,10 +8,12 @@ loop and the CLI both go through here.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cellops.diff import ChangeSet, Ledger, diff, ledger_of
 from cellops.model.errors import RevisionRejected
+from cellops.model.problems import Problem, Severity
 from cellops.plan import Plan, plan
 from cellops.render import DesiredFleet, render
 from cellops.source.base import SnapshotSource
@@ -29,10 +31,19 @@ class PlanResult:
     plan: Plan
 
 
+Check = Callable[[Revision, DesiredFleet], list[Problem]]
+
+
 class Compiler:
-    def __init__(self, source: SnapshotSource, remember: int = 4) -> None:
+    """`checks` run on each valid, rendered revision; any error they find rejects it (the
+    edge's checks: Kubernetes schemas, which need manifests built outside the core)."""
+
+    def __init__(
+        self, source: SnapshotSource, remember: int = 4, checks: Sequence[Check] = ()
+    ) -> None:
         self.source = source
         self.cache = ParseCache()
+        self.checks = tuple(checks)
         # Recent revisions and their renders, by commit id: the revision planned last is
         # the `from` of the next plan, and both are immutable once computed.
         self._recent: OrderedDict[str, tuple[Revision, DesiredFleet]] = OrderedDict()
@@ -53,6 +64,9 @@ class Compiler:
             return hit
         revision = load_revision(self.source.snapshot(commit), previous, self.cache)
         compiled = (revision, render(revision))
+        found = [p for check in self.checks for p in check(*compiled)]
+        if any(p.severity is Severity.ERROR for p in found):
+            raise RevisionRejected(revision.id, (*found, *revision.warnings))
         self._recent[commit] = compiled
         if len(self._recent) > self._remember:
             self._recent.popitem(last=False)

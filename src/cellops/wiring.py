@@ -7,9 +7,12 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cellops.backends.base import CellBackend
+from cellops.backends.kubernetes.manifests import ManifestCache
+from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
 from cellops.controller.reconcile import Reconciler, Settings
 from cellops.model.errors import BackendError
@@ -68,7 +71,8 @@ def open_source(repo: str | Path, state_dir: Path) -> GitSource:
 
 def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
     source = open_source(repo, state_dir)
-    compiler = Compiler(source, remember=16)
+    built = ManifestCache(state_dir / "manifests", partial(export_tree, source.root))
+    compiler = Compiler(source, remember=16, checks=[kubernetes_check(built.objects)])
     store_path = state_dir / "cellops.db"
     store = SqliteStore(store_path)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))

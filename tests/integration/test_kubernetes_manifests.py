@@ -109,3 +109,28 @@ def test_plain_yaml_manifests_need_no_kubectl(fleet: FleetRepo) -> None:
     assert result.returncode == 0, result.stderr
     names = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(result.stdout)}
     assert {("Service", "cache"), ("Deployment", "cache")} <= names
+
+
+def cellops(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CELLOPS, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_objects_are_validated_before_a_revision_is_accepted(fleet: FleetRepo) -> None:
+    assert cellops("validate", fleet.path).returncode == 0
+    fleet.replace(
+        "services/payments/manifests/deployment.yaml",
+        "  minReadySeconds: 3",
+        "  minReadySeconds: 3\n  minReadySecond: 3",
+    )
+    fleet.commit("a typo in podinfo's deployment")
+    for command in ("validate", "plan"):
+        result = cellops(command, fleet.path)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "services/payments/manifests: Deployment backend" in result.stdout
+        assert "not valid for Kubernetes 1.32" in result.stdout
+        assert "minReadySecond" in result.stdout
+    # the same, on the files before committing
+    path_result = cellops("validate", "--path", fleet.path)
+    assert path_result.returncode == 1 and "minReadySecond" in path_result.stdout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from cellops.pipeline import Check
 from cellops.source.git import GitSource
 
 RepoArgument = typer.Argument(
@@ -37,3 +39,24 @@ def state_dir(repo: str | Path, explicit: Path | None) -> Path:
     from cellops.wiring import default_state_dir
 
     return explicit if explicit is not None else default_state_dir(repo)
+
+
+def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:
+    """The checks beyond the fleet files themselves: Kubernetes objects against the API
+    schema, with manifests built from the folder (`--path`) or exported from Git."""
+    from cellops.backends.kubernetes.manifests import ManifestCache, build
+    from cellops.backends.kubernetes.validation import kubernetes_check
+    from cellops.source.git import export_tree
+
+    if path is not None:
+        root = path
+
+        def from_folder(service: str, tree: str) -> list[dict[str, Any]]:
+            label = f"services/{service}/manifests"
+            return build(root / label, label)
+
+        return [kubernetes_check(from_folder)]
+    cache = ManifestCache(
+        scratch, lambda tree, target: export_tree(open_repo(repo).root, tree, target)
+    )
+    return [kubernetes_check(cache.objects)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from cellops.cli.common import RepoArgument, open_repo
+from cellops.cli.common import RepoArgument, edge_checks, open_repo
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
 from cellops.diff import Action
 from cellops.model.errors import RevisionRejected
@@ -29,7 +30,8 @@ def plan(
     unless that was rejected), or from nothing for the first commit.
     Exit status: 0 planned, 1 a revision is invalid, 3 unreadable.
     """
-    compiler = Compiler(open_repo(repo))
+    scratch = tempfile.TemporaryDirectory(prefix="cellops-")
+    compiler = Compiler(open_repo(repo), checks=edge_checks(repo, None, Path(scratch.name)))
     base = from_rev
     if base is None:
         base, skipped = compiler.last_valid_ancestor(to_rev)

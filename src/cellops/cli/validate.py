@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
 
-from cellops.cli.common import RepoArgument, RevOption, open_repo
+from cellops.cli.common import RepoArgument, RevOption, edge_checks, open_repo
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
 from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Problem, Severity
+from cellops.render import render
 from cellops.source.worktree import read_worktree
 from cellops.spec.loader import load_revision
 
@@ -30,6 +32,13 @@ def validate(
     snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
     try:
         revision = load_revision(snapshot)
+        with tempfile.TemporaryDirectory(prefix="cellops-") as scratch:
+            desired = render(revision)
+            found = [
+                p for c in edge_checks(repo, path, Path(scratch)) for p in c(revision, desired)
+            ]
+        if any(p.severity is Severity.ERROR for p in found):
+            raise RevisionRejected(revision.id, (*found, *revision.warnings))
     except RevisionRejected as rejected:
         _report(snapshot.revision, False, rejected.problems, fmt=output)
         raise typer.Exit(Exit.REJECTED) from None

@@ -19,6 +19,7 @@ from cellops.spec.service import Probe, ServiceSpec
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CELL, SERVICE, REVISION = "cellops.dev/cell", "cellops.dev/service", "cellops.dev/revision"
 IRSA = "eks.amazonaws.com/role-arn"
+FROM_MANIFESTS = "cellops.dev/from-manifests"  # marks objects from a service's manifests/
 Obj = dict[str, Any]
 
 
@@ -68,6 +69,8 @@ def adopt(objects: list[Obj], namespace: str, labels: Mapping[str, str]) -> list
             )
         copy = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
         copy["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **labels}
+        annotations = obj["metadata"].get("annotations") or {}
+        copy["metadata"]["annotations"] = {**annotations, FROM_MANIFESTS: "true"}
         adopted.append(copy)
     return adopted
 
@@ -104,7 +107,10 @@ def cell_objects(
         service = cell.services[name]
         objects += service_objects(cell, service, namespace)
         own = (manifests or {}).get(name, [])
-        objects += adopt(own, namespace, _labels(cell.name, name, service.revision))
+        try:
+            objects += adopt(own, namespace, _labels(cell.name, name, service.revision))
+        except ManifestObjectError as exc:
+            raise ManifestObjectError(f"services/{name}/manifests: {exc}") from None
     return objects
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,22 @@ def _check(label: str, documents: list[Any]) -> list[dict[str, Any]]:
             )
         objects.append(document)
     return objects
+
+
+class ManifestCache:
+    """Built manifests by Git tree id: a tree is exported (once) under `root` and built
+    (once); the same tree in another revision costs nothing."""
+
+    def __init__(self, root: Path, export: Callable[[str, Path], None]) -> None:
+        self._root = root
+        self._export = export
+        self._built: dict[str, list[dict[str, Any]]] = {}
+
+    def objects(self, service: str, tree_id: str) -> list[dict[str, Any]]:
+        if tree_id not in self._built:
+            folder = self._root / tree_id
+            if not folder.is_dir():
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                self._export(tree_id, folder)
+            self._built[tree_id] = build(folder, f"services/{service}/manifests")
+        return self._built[tree_id]
