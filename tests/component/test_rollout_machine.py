@@ -232,3 +232,23 @@ def test_a_rejected_commit_touches_no_cell(harness: Harness) -> None:
     assert {
         c: (harness.backend.cells[c].applies, harness.backend.cells[c].services) for c in CELLS
     } == before
+
+
+def test_a_superseded_unproven_cell_is_gated_again(harness: Harness) -> None:
+    """A newer commit that does not touch the half-rolled-out service must not leave it
+    unchecked on the canary: the canary goes through the gate again and is rolled back."""
+    good = harness.backend.cells["canary"].services["api"]
+    v1 = _bump(harness.repo, "broken")
+    bad = harness.reconciler.compiler.desired(v1).cells["canary"].services["api"].hash
+    harness.backend.health = lambda c, s, h: Health.PROGRESSING if h == bad else Health.HEALTHY
+    harness.run(lambda: bool(harness.applied_events(v1)))
+    harness.repo.write("README.md", "# notes, not a fleet document\n")
+    v2 = harness.repo.commit("a commit that changes no service")
+    harness.run(harness.done(v2), passes=3000)
+    rollouts = {r.revision: r for r in harness.store.rollouts(5)}
+    assert rollouts[v1].state is RolloutState.SUPERSEDED
+    assert rollouts[v2].state is RolloutState.HALTED
+    assert [c for c, _ in harness.applied_events(v2)] == ["canary"]
+    assert harness.backend.cells["canary"].services["api"] == good
+    row = next(r for r in harness.store.ledger_rows("canary") if r.service == "api")
+    assert row.applied_hash == row.good_hash == good

@@ -64,7 +64,8 @@ def up(
             "--no-view",
         ]
         args += ["--webhook", str(webhook)] if webhook is not None else []
-        pid = process.spawn_detached(args, folder)
+        secrets = {"CELLOPS_WEBHOOK_SECRET": secret} if secret else {}
+        pid = process.spawn_detached(args, folder, env=secrets)
         record = process.read_record(folder) or {}
         where = f", webhook on port {record['webhook']}" if record.get("webhook") else ""
         console.print(

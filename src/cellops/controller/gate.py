@@ -36,6 +36,8 @@ def failure(
 ) -> str:
     """Why the cell counts as failed now, or '' if it still has time."""
     if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE:
+        if not seen.reachable:
+            return ""  # no news is not bad news: the agent restarts, the cell keeps serving
         return "unhealthy during bake: " + why(seen, target)
     degraded = [
         s

@@ -72,12 +72,17 @@ def stop(state: Path, timeout: float = 15.0) -> int | None:
     return pid
 
 
-def spawn_detached(args: list[str], state: Path, timeout: float = 20.0) -> int:
-    """Start `cellops <args>` in its own session; wait until it holds the lock."""
+def spawn_detached(
+    args: list[str], state: Path, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> int:
+    """Start `cellops <args>` in its own session; wait until it holds the lock.
+
+    `env` adds to the environment (secrets go there, never on a command line)."""
     state.mkdir(parents=True, exist_ok=True)
     with open(state / "controller.log", "ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "cellops.cli.main", *args],
+            env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

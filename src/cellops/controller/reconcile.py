@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cellops.backends.base import CellBackend
 from cellops.controller.gate import RolloutPolicyView
 from cellops.controller.rollout import RolloutRunner
+from cellops.diff.changeset import Applied
 from cellops.model.errors import CellopsError, RevisionRejected, SourceError
 from cellops.pipeline import Compiler
 from cellops.plan import Plan
@@ -20,6 +21,14 @@ from cellops.store.records import RevisionRecord, RolloutState
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
+
+
+@dataclass(frozen=True)
+class Unproven:
+    """A ledger entry that matches no desired hash: see `Reconciler._plan_ledger`."""
+
+    hash: str
+    depends_on: tuple[str, ...]
 
 
 @dataclass
@@ -52,11 +61,13 @@ class Reconciler:
         if check_source:
             self.check_source(now)
         active = self.store.rollouts(limit=1)
-        if active:
-            self.rollouts.step(active[0], self.clock())
-        if now >= self._next_drift:
-            self._next_drift = now + self.settings.drift_interval
-            self.keep_cells(self.clock())
+        try:
+            if active:
+                self.rollouts.step(active[0], self.clock())
+        finally:  # a failing step must not stop the supervision of every cell
+            if now >= self._next_drift:
+                self._next_drift = now + self.settings.drift_interval
+                self.keep_cells(self.clock())
 
     def check_source(self, now: float) -> None:
         try:
@@ -88,8 +99,11 @@ class Reconciler:
                     revision=head,
                 )
             return
+        running = self.store.active_rollout()
+        if running is not None:  # roll its failed cells back before planning past it
+            self.rollouts.settle(running, now)
         result = self.compiler.plan_against(
-            revision, self.compiler.desired(head), self.store.ledger(), previous
+            revision, self.compiler.desired(head), self._plan_ledger(), previous
         )
         with self.store.transaction():
             self.store.set_setting(LAST_SEEN, head)
@@ -154,15 +168,6 @@ class Reconciler:
         backend = self.backend_for(cell)
         document, seen_seq = self.store.cell_record(cell.name)
         seen = backend.observe(cell.name)
-        if not seen.reachable:
-            if backend.ensure(cell):
-                self.store.add_event(
-                    now,
-                    "agent-restarted",
-                    f"{cell.name}: {seen.reason}; started a new agent",
-                    cell=cell.name,
-                )
-            return
         if document is not None and seen.desired != document:
             restored = backend.apply(cell, services)
             with self.store.transaction():
@@ -173,6 +178,15 @@ class Reconciler:
                     f"{cell.name}: desired state changed outside cellops; restored",
                     cell=cell.name,
                 )
+        if not seen.reachable:
+            if backend.ensure(cell):
+                self.store.add_event(
+                    now,
+                    "agent-restarted",
+                    f"{cell.name}: {seen.reason}; started a new agent",
+                    cell=cell.name,
+                )
+            return
         if seen.repair_seq > seen_seq:
             fresh = seen.repairs[-(seen.repair_seq - seen_seq) :]
             with self.store.transaction():
@@ -185,6 +199,19 @@ class Reconciler:
                         service=repair.service,
                     )
                 self.store.set_cell_record(cell.name, document, seen.repair_seq)
+
+    def _plan_ledger(self) -> dict[str, dict[str, Applied]]:
+        """The ledger a new plan is made against. A service applied but not yet proven
+        good (a superseded rollout left it mid-wave) counts as changed whatever the new
+        revision says, so the new plan takes the cell through the health gate again."""
+        ledger: dict[str, dict[str, Applied]] = {}
+        for row in self.store.ledger_rows():
+            if row.applied_hash is None:
+                continue
+            proven = row.applied_hash == row.good_hash
+            entry: Applied = row if proven else Unproven(f"unproven:{row.hash}", row.depends_on)
+            ledger.setdefault(row.cell, {})[row.service] = entry
+        return ledger
 
     def _policy(self, rev: str) -> RolloutPolicyView:
         policy = self.compiler.revision(rev).fleet.spec.rollout

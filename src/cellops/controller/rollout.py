@@ -17,6 +17,8 @@ from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
 
+ROLLBACK_FAILED = "rollback failed"
+
 
 class RolloutRunner:
     def __init__(
@@ -48,6 +50,10 @@ class RolloutRunner:
             self._apply_wave(rollout, now)
         else:
             self._watch_wave(rollout, now)
+
+    def settle(self, rollout: Rollout, now: float) -> None:
+        """Finish what the rollout's recorded failures require (before it is superseded)."""
+        self._settle(rollout.id, now, self.policy(rollout.revision))
 
     def _cells_of(self, rollout: Rollout) -> list[str]:
         cells = rollout.plan[rollout.wave]["cells"]
@@ -260,8 +266,12 @@ class RolloutRunner:
         assert rollout is not None
         if policy.on_failure == "rollback":
             fleet = self.desired(rollout.revision)
-            for cell, (_, step, _) in self.store.cell_steps(rollout.id).items():
-                if step is CellStep.FAILED and cell in fleet.cells:
+            for cell, (_, step, reason) in self.store.cell_steps(rollout.id).items():
+                if (
+                    step is CellStep.FAILED
+                    and cell in fleet.cells
+                    and not reason.startswith(ROLLBACK_FAILED)
+                ):
                     self.rollback(fleet.cells[cell], now, rollout)
         if rollout.failures <= policy.failure_budget:
             return False
@@ -294,14 +304,17 @@ class RolloutRunner:
         try:
             document = self.backend_for(cell).apply(cell, services)
         except (CellopsError, OSError) as exc:
-            self.store.add_event(
-                now,
-                "rollback-failed",
-                f"{cell.name}: {exc}",
-                cell=cell.name,
-                revision=rollout.revision,
-                rollout=rollout.id,
-            )
+            # recorded once: the cell stays failed, and is not retried on every pass
+            with self.store.transaction():
+                self._mark(
+                    rollout,
+                    cell.name,
+                    CellStep.FAILED,
+                    kind="rollback-failed",
+                    message=f"{cell.name}: {exc}",
+                    now=now,
+                    reason=f"{ROLLBACK_FAILED}: {exc}",
+                )
             return
         with self.store.transaction():
             self.store.restore_good(cell.name, now)

@@ -6,6 +6,7 @@ with the other changes of that block: the rollout's crash safety rests on this.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -51,14 +52,15 @@ class SqliteStore:
             self._depth += 1
             try:
                 yield
+                if self._depth == 1:
+                    self._db.execute("COMMIT")
             except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._db.execute("ROLLBACK")
+                if self._depth == 1 and self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # keep the original error
+                        self._db.execute("ROLLBACK")
                 raise
-            self._depth -= 1
-            if self._depth == 0:
-                self._db.execute("COMMIT")
+            finally:
+                self._depth -= 1
 
     def _migrate(self) -> None:
         with self.transaction():

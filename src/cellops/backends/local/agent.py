@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,10 @@ class Agent:
         )
         try:
             while not self.stopping:
-                self.tick(time.time())
+                try:
+                    self.tick(time.time())
+                except Exception:  # one bad tick must not leave the cell unsupervised
+                    traceback.print_exc()
                 time.sleep(TICK)
         finally:
             self.proxies.close()
@@ -90,9 +94,12 @@ class Agent:
         except FileNotFoundError:
             return
         if stamp != self.desired_stamp:
+            self.desired_stamp = stamp
             data = read_json(self.paths.desired)
-            if data is not None:
-                self.desired, self.desired_stamp = data, stamp
+            if data is not None and _well_formed(data):
+                self.desired = data
+            else:  # keep running what we have; the controller restores the file
+                print(f"{time.strftime('%H:%M:%S')} ignoring a malformed desired.json", flush=True)
 
     # -- one replica ----------------------------------------------------------------------
     def _watch(self, replica: Replica, wanted: dict[str, Any] | None, now: float) -> None:
@@ -124,6 +131,10 @@ class Agent:
         for kind in ("startup", "readiness", "liveness"):
             if probes.get(kind) and kind not in states:
                 states[kind] = ProbeState(probes[kind], started_at=now)
+                if replica.ready_since and kind != "liveness":
+                    # adopted from a previous agent while ready: stays ready until its
+                    # probes say otherwise, so an agent restart is not an outage
+                    states[kind].passed = True
         startup = states.get("startup")
         active = (
             ["startup"] if startup and startup.passed is not True else ["readiness", "liveness"]
@@ -297,6 +308,17 @@ class Agent:
 
     def _log(self, replica: Replica) -> Path:
         return self.paths.logs(replica.service) / f"{replica.id}.log"
+
+
+_REQUIRED = ("hash", "revision", "replicas", "command", "cwd", "ports")
+
+
+def _well_formed(desired: dict[str, Any]) -> bool:
+    services = desired.get("services")
+    return isinstance(services, dict) and all(
+        isinstance(spec, dict) and all(key in spec for key in _REQUIRED)
+        for spec in services.values()
+    )
 
 
 def main() -> None:

@@ -82,7 +82,12 @@ class LocalCells:
         status = read_json(paths.status)
         desired = read_json(paths.desired) or {}
         if status is None:
-            return CellObservation(cell, reachable=False, reason="the cell agent has not reported")
+            return CellObservation(
+                cell,
+                reachable=False,
+                desired=desired.get("hash"),
+                reason="the cell agent has not reported",
+            )
         fresh = time.time() - float(status.get("heartbeat", 0)) < STALE_AFTER
         reachable = fresh and self.agent_alive(cell)
         services = {name: _service(name, data) for name, data in status.get("services", {}).items()}
