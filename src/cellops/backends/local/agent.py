@@ -45,7 +45,7 @@ class Agent:
         self.replicas = {r.id: r for r in load_all(paths.replicas)}
         self.probes: dict[str, dict[str, ProbeState]] = {}
         self.desired: dict[str, Any] = {"services": {}}
-        self.desired_stamp = -1
+        self.desired_stamp: tuple[int, int] = (-1, -1)
         previous = read_json(paths.status) or {}
         self.repairs: list[dict[str, Any]] = list(previous.get("repairs", []))
         self.repair_seq = int(previous.get("repairSeq", 0))
@@ -90,9 +90,11 @@ class Agent:
     # -- desired state --------------------------------------------------------------------
     def _load_desired(self) -> None:
         try:
-            stamp = self.paths.desired.stat().st_mtime_ns
+            stat = self.paths.desired.stat()
         except FileNotFoundError:
             return
+        # every write is an atomic rename: a new inode even within one mtime tick
+        stamp = (stat.st_ino, stat.st_mtime_ns)
         if stamp != self.desired_stamp:
             self.desired_stamp = stamp
             data = read_json(self.paths.desired)
@@ -304,6 +306,7 @@ class Agent:
         if repair:
             self.repair_seq += 1
             self.repairs.append({"seq": self.repair_seq, "service": service, "what": what})
+            del self.repairs[:-KEEP_REPAIRS]
         print(f"{time.strftime('%H:%M:%S')} {service}: {what}", flush=True)
 
     def _log(self, replica: Replica) -> Path:
