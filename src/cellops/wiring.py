@@ -11,11 +11,11 @@ from functools import partial
 from pathlib import Path
 
 from cellops.backends.base import CellBackend
+from cellops.backends.kubernetes.backend import KubernetesCells
 from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
-from cellops.controller.reconcile import Reconciler, Settings
-from cellops.model.errors import BackendError
+from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
 from cellops.source.git import GitSource, export_tree
@@ -44,21 +44,21 @@ class Wiring:
     compiler: Compiler
     store: SqliteStore
     local: LocalCells
+    kubernetes: KubernetesCells
     reconciler: Reconciler
     store_path: Path
 
     def close(self) -> None:
         self.local.close()
+        self.kubernetes.close()
         self.store.close()
 
 
-def backend_for(local: LocalCells) -> Callable[[DesiredCell], CellBackend]:
+def backend_for(
+    local: LocalCells, kubernetes: KubernetesCells
+) -> Callable[[DesiredCell], CellBackend]:
     def choose(cell: DesiredCell) -> CellBackend:
-        if isinstance(cell.spec.backend, LocalBackend):
-            return local
-        raise BackendError(
-            f"cell {cell.name}: the {cell.spec.backend.type} backend is not available yet"
-        )
+        return local if isinstance(cell.spec.backend, LocalBackend) else kubernetes
 
     return choose
 
@@ -76,5 +76,14 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
     store_path = state_dir / "cellops.db"
     store = SqliteStore(store_path)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
-    reconciler = Reconciler(compiler, store, backend_for(local), settings or Settings())
-    return Wiring(source, compiler, store, local, reconciler, store_path)
+
+    def force_conflicts() -> bool:  # the fleet's choice, as of its current revision
+        current = store.setting(CURRENT)
+        if current is None:
+            return False
+        return compiler.revision(current).fleet.spec.kubernetes.force_conflicts
+
+    kubernetes = KubernetesCells(store, built.objects, force_conflicts)
+    backends = backend_for(local, kubernetes)
+    reconciler = Reconciler(compiler, store, backends, settings or Settings())
+    return Wiring(source, compiler, store, local, kubernetes, reconciler, store_path)

@@ -46,6 +46,7 @@ class CellObservation:
     reason: str = ""
     desired: str | None = None  # hash of the desired state the cell holds (tampering shows)
     repair_seq: int = 0
+    drifted: tuple[str, ...] = ()  # what differs from the desired state, when `desired` does
 
     def healthy_at(self, service: str, hash_: str) -> bool:
         seen = self.services.get(service)

@@ -20,6 +20,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 CELL, SERVICE, REVISION = "cellops.dev/cell", "cellops.dev/service", "cellops.dev/revision"
 IRSA = "eks.amazonaws.com/role-arn"
 FROM_MANIFESTS = "cellops.dev/from-manifests"  # marks objects from a service's manifests/
+HASH = "cellops.dev/hash"  # on a pod template: the service version its pods run
 Obj = dict[str, Any]
 
 
@@ -181,7 +182,7 @@ def _deployment(
             # no revision label here: an unchanged service must not restart its pods
             "metadata": {
                 "labels": {**selector, MANAGED_BY: "cellops"},
-                "annotations": {"cellops.dev/hash": service.hash},
+                "annotations": {HASH: service.hash},
             },
             "spec": {
                 "serviceAccountName": service.name,

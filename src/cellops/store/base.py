@@ -11,7 +11,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from cellops.diff import Ledger
-from cellops.store.records import CellStep, Event, LedgerRow, RevisionRecord, Rollout
+from cellops.store.records import (
+    CellStep,
+    Event,
+    InventoryItem,
+    LedgerRow,
+    RevisionRecord,
+    Rollout,
+)
 
 
 class Store(Protocol):
@@ -73,3 +80,12 @@ class Store(Protocol):
     def events(self, limit: int = 100, kind: str | None = None, after: int = 0) -> list[Event]: ...
     def setting(self, key: str) -> str | None: ...
     def set_setting(self, key: str, value: str) -> None: ...
+
+
+class Inventory(Protocol):
+    """What each Kubernetes cell holds: written before and after every send, so prune
+    knows every object cellops may have created, even across a crash."""
+
+    def inventory(self, cell: str) -> list[InventoryItem]: ...
+    def track(self, cell: str, item: InventoryItem) -> None: ...
+    def untrack(self, cell: str, key: str) -> None: ...

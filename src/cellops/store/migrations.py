@@ -70,4 +70,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_at ON events(at);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: what each Kubernetes cell holds: the objects applied to it, for prune and drift
+    """
+    CREATE TABLE inventory (
+        cell TEXT NOT NULL,
+        key TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        hash TEXT,
+        body TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        PRIMARY KEY (cell, key)
+    );
+    """,
 ]

@@ -89,3 +89,22 @@ class Event:
     service: str | None = None
     revision: str | None = None
     rollout: int | None = None
+
+
+@dataclass(frozen=True)
+class InventoryItem:
+    """One object a Kubernetes cell holds because cellops applied it.
+
+    key: "<apiVersion> <kind> <namespace> <name>". rank: its place in apply order (prune
+    goes in reverse). hash: what was last sent; None while a send is in flight, so an
+    object is tracked before it can exist and a crash never orphans it. body: the object
+    as sent (JSON), the reference drift is measured against. cluster: where it lives
+    (kubeconfig and context, JSON), so a cell moved to another cluster is still pruned
+    in the old one.
+    """
+
+    key: str
+    rank: int
+    hash: str | None
+    body: str
+    cluster: str

@@ -20,6 +20,7 @@ from cellops.store.migrations import MIGRATIONS
 from cellops.store.records import (
     CellStep,
     Event,
+    InventoryItem,
     LedgerRow,
     Phase,
     RevisionRecord,
@@ -188,6 +189,34 @@ class SqliteStore:
             applied_doc,
             repair_seq,
         )
+
+    # -- the inventory of Kubernetes cells ---------------------------------------------------
+    def inventory(self, cell: str) -> list[InventoryItem]:
+        rows = self._all(
+            "SELECT key, rank, hash, body, cluster FROM inventory WHERE cell = ?"
+            " ORDER BY rank, key",
+            cell,
+        )
+        return [
+            InventoryItem(r["key"], int(r["rank"]), r["hash"], r["body"], r["cluster"])
+            for r in rows
+        ]
+
+    def track(self, cell: str, item: InventoryItem) -> None:
+        self._run(
+            "INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key) DO UPDATE"
+            " SET rank = excluded.rank, hash = excluded.hash, body = excluded.body,"
+            " cluster = excluded.cluster",
+            cell,
+            item.key,
+            item.rank,
+            item.hash,
+            item.body,
+            item.cluster,
+        )
+
+    def untrack(self, cell: str, key: str) -> None:
+        self._run("DELETE FROM inventory WHERE cell = ? AND key = ?", cell, key)
 
     # -- rollouts -------------------------------------------------------------------------
     def create_rollout(

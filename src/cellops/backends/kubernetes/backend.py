@@ -1,0 +1,264 @@
+"""Kubernetes cells: a namespace per cell, in a cluster of its own or shared.
+
+apply: render the cell's objects, send each one whose content changed by server-side apply
+    (field manager `cellops`), namespace and accounts before workloads, then prune what is
+    no longer desired in reverse order. Every object is in the store's inventory before it
+    is sent, and leaves it only once the server confirms it is gone.
+observe: read back the objects of the inventory, assess their health, and compare the
+    fields cellops set with what lives (drift). The controller re-applies a drifted cell;
+    apply then sends the drifted objects again even though their hash did not change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from cellops.backends.base import CellObservation, ServiceObservation
+from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
+from cellops.diff.live import ObjectKey, drift, in_apply_order, key_of, rank_of, sent_hash
+from cellops.health import Health, worst
+from cellops.health.kubernetes import assess
+from cellops.model.errors import BackendError
+from cellops.render import DesiredCell, DesiredService
+from cellops.render.hashing import canonical_json, content_hash
+from cellops.render.kubernetes import (
+    CELL,
+    FROM_MANIFESTS,
+    HASH,
+    MANAGED_BY,
+    SERVICE,
+    cell_objects,
+)
+from cellops.spec.cell import KubernetesBackend
+from cellops.store.base import Inventory
+from cellops.store.records import InventoryItem
+
+Manifests = Callable[[str, str], list[dict[str, Any]]]  # (service, tree id) -> objects
+
+
+class KubernetesCells:
+    """Every Kubernetes cell of a fleet, whatever cluster each lives in."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        manifests: Manifests,
+        force_conflicts: Callable[[], bool] = lambda: False,
+        connector: Callable[[ClusterRef], KubeApi] | None = None,
+    ) -> None:
+        self._inventory = inventory
+        self._manifests = manifests
+        self._force = force_conflicts
+        self._connect = connector or (lambda ref: KubeApi(connect(ref), str(ref)))
+        self._apis: dict[ClusterRef, KubeApi] = {}
+        self._drifted: dict[str, set[str]] = {}  # cell -> keys the last look found changed
+
+    # -- CellBackend ----------------------------------------------------------------------
+    def ensure(self, cell: DesiredCell) -> bool:
+        """The cell's namespace exists (sent only if the inventory lacks it)."""
+        namespace = cell_objects(replace(cell, services={}), "")[0]
+        return self._send(cell.name, _ref(cell), namespace, self._known(cell.name))
+
+    def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
+        ref = _ref(cell)
+        objects = in_apply_order(self._render(cell, services))
+        known = self._known(cell.name)
+        for obj in objects:
+            self._send(cell.name, ref, obj, known)
+        self._drifted.pop(cell.name, None)
+        wanted = {key_of(obj).text for obj in objects}
+        self._prune(cell.name, [i for k, i in known.items() if k not in wanted])
+        return _document(self._inventory.inventory(cell.name))
+
+    def observe(self, cell: str) -> CellObservation:
+        items = self._inventory.inventory(cell)
+        if not items:
+            return CellObservation(cell, reachable=False, reason="nothing applied to the cell yet")
+        try:
+            live = self._read(cell, items)
+        except BackendError as exc:
+            return CellObservation(cell, reachable=False, reason=str(exc))
+        changed: dict[str, str] = {}  # inventory key -> what changed
+        for item in items:
+            if item.hash is None:
+                changed[item.key] = "apply did not finish"
+            elif item.key not in live:
+                changed[item.key] = "deleted"
+            elif paths := drift(json.loads(item.body), live[item.key]):
+                changed[item.key] = ", ".join(paths)
+        self._drifted[cell] = set(changed)
+        document = _document(items)
+        return CellObservation(
+            cell,
+            reachable=True,
+            services=_services(items, live),
+            applied=document,
+            desired=f"drifted:{document}" if changed else document,
+            drifted=tuple(f"{ObjectKey.parse(k)}: {what}" for k, what in changed.items()),
+        )
+
+    def delete(self, cell: str) -> None:
+        """Prune everything the cell holds, the namespace last."""
+        self._prune(cell, self._inventory.inventory(cell))
+
+    def close(self) -> None:
+        for api in self._apis.values():
+            api.close()
+        self._apis.clear()
+
+    # -- sending and pruning --------------------------------------------------------------
+    def _render(
+        self, cell: DesiredCell, services: Mapping[str, DesiredService]
+    ) -> list[dict[str, Any]]:
+        own = {
+            name: self._manifests(name, service.code)
+            for name, service in services.items()
+            if service.code is not None
+        }
+        revision = max((s.revision for s in services.values()), default="")
+        return cell_objects(replace(cell, services=services), revision, own)
+
+    def _send(
+        self, cell: str, ref: ClusterRef, obj: dict[str, Any], known: dict[str, InventoryItem]
+    ) -> bool:
+        """Apply `obj` unless the cell already holds it as sent; True if it was sent."""
+        key = key_of(obj).text
+        digest = sent_hash(obj)
+        cluster = _cluster_text(ref)
+        held = known.get(key)
+        fresh = held is not None and held.hash == digest and held.cluster == cluster
+        if fresh and key not in self._drifted.get(cell, set()):
+            return False
+        body = canonical_json(obj)
+        rank = rank_of(str(obj["kind"]))
+        self._inventory.track(cell, InventoryItem(key, rank, None, body, cluster))
+        self._api(ref).apply(obj, force=self._force())
+        item = InventoryItem(key, rank, digest, body, cluster)
+        self._inventory.track(cell, item)
+        known[key] = item
+        return True
+
+    def _prune(self, cell: str, items: Iterable[InventoryItem]) -> None:
+        """Delete in reverse apply order; what cannot be deleted stays in the inventory."""
+        failed: list[str] = []
+        for item in sorted(items, key=lambda i: (i.rank, i.key), reverse=True):
+            key = ObjectKey.parse(item.key)
+            try:
+                api = self._api(_ref_of(item.cluster))
+                live = api.get(key)
+                if live is not None and _ours(live, cell):
+                    api.delete(key)
+            except BackendError as exc:
+                failed.append(f"cannot delete {key}: {exc}")
+                continue
+            self._inventory.untrack(cell, item.key)
+        if failed:
+            raise BackendError("; ".join(failed), transient=True)
+
+    # -- reading --------------------------------------------------------------------------
+    def _read(self, cell: str, items: list[InventoryItem]) -> dict[str, dict[str, Any]]:
+        """The live objects of `items` by inventory key: one list per kind and namespace
+        (selected by the cell's labels), one get per cluster-scoped object."""
+        live: dict[str, dict[str, Any]] = {}
+        groups: dict[tuple[str, str, str, str], list[ObjectKey]] = {}
+        for item in items:
+            key = ObjectKey.parse(item.key)
+            groups.setdefault((item.cluster, key.api_version, key.kind, key.namespace), []).append(
+                key
+            )
+        selector = f"{MANAGED_BY}=cellops,{CELL}={cell}"
+        for (cluster, api_version, kind, namespace), keys in groups.items():
+            api = self._api(_ref_of(cluster))
+            if not namespace:
+                for key in keys:
+                    if (obj := api.get(key)) is not None:
+                        live[key.text] = obj
+                continue
+            for obj in api.select(api_version, kind, namespace, selector):
+                found = ObjectKey(api_version, kind, namespace, obj["metadata"]["name"])
+                live[found.text] = obj
+        return live
+
+    def _known(self, cell: str) -> dict[str, InventoryItem]:
+        return {item.key: item for item in self._inventory.inventory(cell)}
+
+    def _api(self, ref: ClusterRef) -> KubeApi:
+        if ref not in self._apis:
+            self._apis[ref] = self._connect(ref)
+        return self._apis[ref]
+
+
+def _ref(cell: DesiredCell) -> ClusterRef:
+    backend = cell.spec.backend
+    if not isinstance(backend, KubernetesBackend):
+        raise BackendError(f"cell {cell.name} is not a Kubernetes cell")
+    return ClusterRef(backend.kubeconfig, backend.context)
+
+
+def _cluster_text(ref: ClusterRef) -> str:
+    return canonical_json({"kubeconfig": ref.kubeconfig, "context": ref.context})
+
+
+def _ref_of(text: str) -> ClusterRef:
+    data = json.loads(text)
+    return ClusterRef(data.get("kubeconfig"), data.get("context"))
+
+
+def _ours(live: Mapping[str, Any], cell: str) -> bool:
+    """Prune only what still carries this cell's labels: an object someone else took over
+    (relabelled, or recreated under the same name) is theirs now."""
+    labels = live.get("metadata", {}).get("labels") or {}
+    return bool(labels.get(MANAGED_BY) == "cellops" and labels.get(CELL) == cell)
+
+
+def _document(items: Iterable[InventoryItem]) -> str:
+    """The cell's state as cellops last sent it: equal to apply's answer when complete."""
+    return content_hash(canonical_json(sorted((i.key, i.hash or "") for i in items)))
+
+
+def _services(
+    items: list[InventoryItem], live: Mapping[str, Mapping[str, Any]]
+) -> dict[str, ServiceObservation]:
+    """Per service: the health of its objects, and the version its Deployment runs."""
+    by_service: dict[str, list[tuple[InventoryItem, dict[str, Any]]]] = {}
+    for item in items:
+        body = json.loads(item.body)
+        service = (body["metadata"].get("labels") or {}).get(SERVICE)
+        if service is not None:
+            by_service.setdefault(service, []).append((item, body))
+    seen: dict[str, ServiceObservation] = {}
+    for service, members in by_service.items():
+        healths: list[Health] = []
+        reasons: list[str] = []
+        running: str | None = None
+        ready = want = 0
+        for item, body in members:
+            obj = live.get(item.key)
+            key = ObjectKey.parse(item.key)
+            if obj is None:
+                healths.append(Health.MISSING)
+                reasons.append(f"{key} is missing")
+                continue
+            health, reason = assess(obj)
+            healths.append(health)
+            if reason:
+                reasons.append(f"{key.kind} {reason}")
+            workload = key.kind == "Deployment" and key.name == service
+            if workload and FROM_MANIFESTS not in (body["metadata"].get("annotations") or {}):
+                template = obj.get("spec", {}).get("template", {}).get("metadata", {})
+                annotated = (template.get("annotations") or {}).get(HASH)
+                running = annotated if health is not Health.PROGRESSING else None
+                ready = int(obj.get("status", {}).get("readyReplicas") or 0)
+                want = int(obj.get("spec", {}).get("replicas") or 0)
+        seen[service] = ServiceObservation(
+            service=service,
+            hash=running,
+            health=worst(healths),
+            ready=ready,
+            desired=want,
+            reason="; ".join(reasons),
+        )
+    return seen
