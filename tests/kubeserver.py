@@ -286,16 +286,21 @@ class KubeServer:
         self.cluster.sent.clear()
 
     def kubeconfig(self, path: Path, context: str = "kmock") -> Path:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
-            "contexts": [{"name": context, "context": {"cluster": "kmock", "user": "tester"}}],
-            "current-context": context,
-        }
-        path.write_text(json.dumps(config))
-        return path
+        return write_kubeconfig(path, {context: self.url})
+
+
+def write_kubeconfig(path: Path, contexts: dict[str, str]) -> Path:
+    """A kubeconfig with a context (and a cluster) per entry of `contexts`: name -> URL."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": url}} for n, url in contexts.items()],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": "tester"}} for n in contexts],
+        "current-context": next(iter(contexts)),
+    }
+    path.write_text(json.dumps(config))
+    return path
 
 
 @contextlib.contextmanager

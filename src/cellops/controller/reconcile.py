@@ -170,12 +170,13 @@ class Reconciler:
         seen = backend.observe(cell.name)
         if document is not None and seen.desired != document:
             restored = backend.apply(cell, services)
+            what = "; ".join(seen.drifted) or "desired state"
             with self.store.transaction():
                 self.store.set_cell_record(cell.name, restored, seen_seq)
                 self.store.add_event(
                     now,
                     "drift",
-                    f"{cell.name}: desired state changed outside cellops; restored",
+                    f"{cell.name}: {what} changed outside cellops; restored",
                     cell=cell.name,
                 )
         if not seen.reachable:

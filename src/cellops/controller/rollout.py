@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
 from cellops.controller.gate import RolloutPolicyView, failure, healthy
-from cellops.model.errors import CellopsError
+from cellops.model.errors import BackendError, CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
@@ -63,6 +63,8 @@ class RolloutRunner:
     def _apply_wave(self, rollout: Rollout, now: float) -> None:
         fleet = self.desired(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
+        policy = self.policy(rollout.revision)
+        retrying = False
         for cell in self._cells_of(rollout):
             if steps[cell][1] is not CellStep.PENDING:
                 continue
@@ -71,15 +73,38 @@ class RolloutRunner:
             try:
                 self._apply_cell(rollout, fleet, cell, now)
             except (CellopsError, OSError) as exc:
+                if self._retry_later(rollout, cell, exc, now, policy):
+                    retrying = True
+                    continue
                 target = fleet.cells.get(cell)
-                policy = self.policy(rollout.revision)
                 if target is not None and self._fail(
                     rollout, target, f"cannot apply: {exc}", now, policy
                 ):
                     return
+        if retrying:
+            return  # the wave stays in its apply phase; the next pass tries again
         self.store.update_rollout(
             rollout.id, now, if_advancing=True, phase=Phase.PROGRESS, phase_started=now
         )
+
+    def _retry_later(
+        self, rollout: Rollout, cell: str, exc: Exception, now: float, policy: RolloutPolicyView
+    ) -> bool:
+        """A transient failure (an API server that did not answer) is tried again on the
+        next pass, until the wave's progress deadline; then it fails the cell."""
+        if not isinstance(exc, BackendError) or not exc.transient:
+            return False
+        if now - rollout.phase_started >= policy.progress_deadline:
+            return False
+        self.store.add_event(
+            now,
+            "apply-retry",
+            f"{cell}: {exc}; trying again",
+            cell=cell,
+            revision=rollout.revision,
+            rollout=rollout.id,
+        )
+        return True
 
     def _advancing(self, rollout_id: int) -> bool:
         current = self.store.rollout(rollout_id)

@@ -68,15 +68,19 @@ class ClusterRef:
     context: str | None
 
     def __str__(self) -> str:
-        return f"{self.kubeconfig or 'default kubeconfig'} context {self.context or '(current)'}"
+        where = self.kubeconfig or "the default kubeconfig"
+        return f"context {self.context or '(current)'} of {where}"
 
 
 def connect(ref: ClusterRef) -> k8s_client.ApiClient:
     configuration = k8s_client.Configuration()
     try:
-        path = os.path.expanduser(ref.kubeconfig) if ref.kubeconfig else None
-        default = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config"))
-        if path is None and not Path(default).exists() and "KUBERNETES_SERVICE_HOST" in os.environ:
+        # $KUBECONFIG is read now, not when the client was imported (it may be a list)
+        path = os.path.expanduser(
+            ref.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        )
+        in_cluster = ref.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+        if in_cluster and not any(Path(p).exists() for p in path.split(os.pathsep)):
             k8s_config.load_incluster_config(client_configuration=configuration)
         else:
             k8s_config.load_kube_config(
@@ -202,7 +206,11 @@ class KubeApi:
                 transient = exc.status in TRANSIENT_STATUS
                 error = BackendError(f"{self.name}: {key}: {_describe(exc)}", transient=transient)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                error = BackendError(f"{self.name}: {method} {path}: {exc}", transient=True)
+                cause = getattr(exc, "reason", None) or exc  # urllib3 wraps the socket error
+                where = self._client.configuration.host
+                error = BackendError(
+                    f"{self.name}: cannot reach the API server at {where}: {cause}", transient=True
+                )
             if not error.transient or attempt == self._attempts:
                 raise error
             self._sleep(delay)

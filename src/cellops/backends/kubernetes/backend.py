@@ -80,7 +80,9 @@ class KubernetesCells:
         try:
             live = self._read(cell, items)
         except BackendError as exc:
-            return CellObservation(cell, reachable=False, reason=str(exc))
+            # what the cell holds is unknown, not changed: nothing to re-apply on this news
+            held = _document(items)
+            return CellObservation(cell, reachable=False, reason=str(exc), desired=held)
         changed: dict[str, str] = {}  # inventory key -> what changed
         for item in items:
             if item.hash is None:
