@@ -120,7 +120,10 @@ def down(
     repo: str = FleetArgument,
     state: Path | None = StateOption,
 ) -> None:
-    """Stop the controller, every cell agent and every workload of this fleet."""
+    """Stop the controller, and every local cell's agent and workloads.
+
+    Kubernetes cells keep running: their clusters serve without the controller.
+    """
     from cellops.backends.local.backend import LocalCells
 
     folder = state_dir(repo, state)
@@ -130,4 +133,4 @@ def down(
     cells = sorted(p.name for p in (folder / "cells").glob("*") if p.is_dir())
     for cell in cells:
         local.stop(cell, workloads=True)
-    console.print(f"stopped {len(cells)} cell(s) and their workloads")
+    console.print(f"stopped {len(cells)} local cell(s) and their workloads")

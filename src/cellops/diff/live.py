@@ -6,7 +6,7 @@ and the drift between what was sent and what lives. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -90,38 +90,63 @@ def sent_hash(obj: Obj) -> str:
     return content_hash(canonical_json({**obj, "metadata": {**obj["metadata"], "labels": labels}}))
 
 
-def drift(sent: Obj, live: Obj) -> list[str]:
+def drift(sent: Obj, live: Obj, ignore: Collection[str] = ()) -> list[str]:
     """The fields cellops set on an object whose live value differs, as dotted paths.
 
     Only the fields cellops sends are compared: what the server or other controllers add
     (defaults, status, their own annotations) is theirs. Lists of named items (containers,
-    ports, env) are matched by name, as the API server's merge keys do; quantities compare
-    by value ("1000m" is "1").
+    ports, env) are matched by name, as the API server's merge keys do; resource
+    quantities compare by value ("1000m" is "1"). `ignore`: paths the server is known to
+    write differently from how they were sent (seen in its answer to the apply).
     """
     out: list[str] = []
-    _compare(sent, live, "", out)
-    return [p for p in out if p != f"metadata.labels.{REVISION}"]
+    _compare(sent, live, "", out, quantities=False)
+    return [p for p in out if p != f"metadata.labels.{REVISION}" and p not in ignore]
 
 
-def _compare(sent: Any, live: Any, path: str, out: list[str]) -> None:
+# Fields holding resource quantities (container resources, quota, limit ranges): the only
+# places where "1000m" and "1" are the same value. Anywhere else ("1.10" in an env var) a
+# string is a string.
+_QUANTITY_FIELDS = frozenset(
+    {"requests", "limits", "hard", "max", "min", "default", "defaultRequest", "capacity"}
+)
+# Pointer fields the server keeps even when false; missing live means someone removed a
+# safeguard. Other false and zero values are dropped by the server (omitempty) and their
+# absence is not drift.
+_KEPT_WHEN_FALSE = frozenset(
+    {"allowPrivilegeEscalation", "automountServiceAccountToken", "privileged", "hostNetwork"}
+)
+
+
+def _compare(sent: Any, live: Any, path: str, out: list[str], *, quantities: bool) -> None:
     if isinstance(sent, Mapping):
-        _compare_fields(sent, live, path, out)
+        _compare_fields(sent, live, path, out, quantities=quantities)
     elif isinstance(sent, list):
         _compare_items(sent, live, path, out)
-    elif not _same_scalar(sent, live):
+    elif not _same_scalar(sent, live, quantities):
         out.append(path)
 
 
-def _compare_fields(sent: Mapping[str, Any], live: Any, path: str, out: list[str]) -> None:
+def _compare_fields(
+    sent: Mapping[str, Any], live: Any, path: str, out: list[str], *, quantities: bool
+) -> None:
     if not isinstance(live, Mapping):
         out.append(path or "(object)")
         return
     for key, value in sent.items():
         where = f"{path}.{key}" if path else str(key)
         if key in live:
-            _compare(value, live[key], where, out)
-        elif value not in (None, {}, [], False, 0, ""):  # the server drops empty values
+            _compare(value, live[key], where, out, quantities=quantities or key in _QUANTITY_FIELDS)
+        elif _absence_is_drift(key, value):
             out.append(where)
+
+
+def _absence_is_drift(key: str, value: Any) -> bool:
+    """The server drops empty, false and zero values (omitempty), but keeps a few
+    safeguards even when false."""
+    if isinstance(value, bool):
+        return value or key in _KEPT_WHEN_FALSE
+    return value not in (None, {}, [], "", 0)
 
 
 def _compare_items(sent: list[Any], live: Any, path: str, out: list[str]) -> None:
@@ -132,30 +157,33 @@ def _compare_items(sent: list[Any], live: Any, path: str, out: list[str]) -> Non
         for item in sent:
             where = f"{path}[{item['name']}]"
             if item["name"] in by_name:
-                _compare(item, by_name[item["name"]], where, out)
+                _compare(item, by_name[item["name"]], where, out, quantities=False)
             else:
                 out.append(where)
     elif len(sent) != len(live):
         out.append(path)
     else:
         for index, (mine, theirs) in enumerate(zip(sent, live, strict=True)):
-            _compare(mine, theirs, f"{path}[{index}]", out)
+            _compare(mine, theirs, f"{path}[{index}]", out, quantities=False)
 
 
 def _named(items: list[Any]) -> bool:
     return all(isinstance(i, Mapping) and isinstance(i.get("name"), str) for i in items)
 
 
-def _same_scalar(sent: Any, live: Any) -> bool:
+def _same_scalar(sent: Any, live: Any, quantities: bool) -> bool:
+    if isinstance(sent, bool) or isinstance(live, bool):
+        return sent is live  # True is not 1
     if sent == live:
         return True
-    if isinstance(sent, bool) or isinstance(live, bool):
+    if not quantities:
         return False
     mine, theirs = quantity(sent), quantity(live)
     return mine is not None and mine == theirs
 
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[i]?)$")
+# number, then an exponent ("1e3", "5E-3") or a suffix; "1E" alone is 1 exa
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|([numkMGTPE]|[KMGTPE]i))?$")
 _SUFFIX = {
     "": Decimal(1),
     "n": Decimal("1e-9"),
@@ -185,10 +213,10 @@ def quantity(value: Any) -> Decimal | None:
     match = _QUANTITY.match(value)
     if match is None:
         return None
-    number, suffix = match.groups()
+    number, exponent, suffix = match.groups()
     try:
-        if suffix in _SUFFIX:
-            return Decimal(number) * _SUFFIX[suffix]
-        return Decimal(value)  # exponent form: "1e3"
+        if exponent is not None:
+            return Decimal(number) * Decimal(10) ** int(exponent)
+        return Decimal(number) * _SUFFIX[suffix or ""]
     except InvalidOperation:
         return None

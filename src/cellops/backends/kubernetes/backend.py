@@ -55,6 +55,9 @@ class KubernetesCells:
         self._connect = connector or (lambda ref: KubeApi(connect(ref), str(ref)))
         self._apis: dict[ClusterRef, KubeApi] = {}
         self._drifted: dict[str, set[str]] = {}  # cell -> keys the last look found changed
+        # (cell, key) -> fields the server wrote differently from how they were sent, as its
+        # answer to the apply showed (a normalised value): not drift, or it would never end
+        self._normal: dict[tuple[str, str], frozenset[str]] = {}
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -89,7 +92,9 @@ class KubernetesCells:
                 changed[item.key] = "apply did not finish"
             elif item.key not in live:
                 changed[item.key] = "deleted"
-            elif paths := drift(json.loads(item.body), live[item.key]):
+            elif paths := drift(
+                json.loads(item.body), live[item.key], self._normal.get((cell, item.key), ())
+            ):
                 changed[item.key] = ", ".join(paths)
         self._drifted[cell] = set(changed)
         document = _document(items)
@@ -137,7 +142,8 @@ class KubernetesCells:
         body = canonical_json(obj)
         rank = rank_of(str(obj["kind"]))
         self._inventory.track(cell, InventoryItem(key, rank, None, body, cluster))
-        self._api(ref).apply(obj, force=self._force())
+        answer = self._api(ref).apply(obj, force=self._force())
+        self._normal[(cell, key)] = frozenset(drift(obj, answer))
         item = InventoryItem(key, rank, digest, body, cluster)
         self._inventory.track(cell, item)
         known[key] = item
