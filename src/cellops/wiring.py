@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from cellops.backends.base import CellBackend
+from cellops.backends.base import CellBackend, CellObservation
 from cellops.backends.kubernetes.backend import KubernetesCells
 from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
@@ -52,6 +52,31 @@ class Wiring:
         self.local.close()
         self.kubernetes.close()
         self.store.close()
+
+    def observe(self, cell: str) -> CellObservation:
+        return observe_cell(self.store, self.local, self.kubernetes, cell)
+
+
+def observe_cell(
+    store: SqliteStore, local: LocalCells, kubernetes: KubernetesCells, cell: str
+) -> CellObservation:
+    """A cell by name, without its spec: Kubernetes cells are the ones with an inventory."""
+    return kubernetes.observe(cell) if store.inventory(cell) else local.observe(cell)
+
+
+class Observer:
+    """Reads cells for `status` from a state folder, with no controller running."""
+
+    def __init__(self, store: SqliteStore, state_dir: Path) -> None:
+        self._store = store
+        self._local = LocalCells(state_dir, lambda tree, target: None)
+        self._kubernetes = KubernetesCells(store, lambda service, tree: [])
+
+    def observe(self, cell: str) -> CellObservation:
+        return observe_cell(self._store, self._local, self._kubernetes, cell)
+
+    def close(self) -> None:
+        self._kubernetes.close()
 
 
 def backend_for(

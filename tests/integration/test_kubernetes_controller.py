@@ -10,6 +10,9 @@ a change made by hand is put back and recorded as drift.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +20,15 @@ from pathlib import Path
 import pytest
 
 from cellops.store.records import RolloutState
-from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
+from cellops.store.sqlite import SqliteStore
+from tests.fleetrepo import FleetRepo
+from tests.integration.controller_harness import CELLOPS, Fleet, ServiceDef, wait_for
 from tests.integration.test_kubernetes_backend import edit
 from tests.kubeserver import KubeServer, write_kubeconfig
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).parents[2]
 REGISTRY = "registry.example.com/tests"
 WEB = ServiceDef("web", 8080, probes=True)
 COMPLETED, HALTED = RolloutState.COMPLETED, RolloutState.HALTED
@@ -166,3 +172,59 @@ def test_a_change_by_hand_is_put_back_and_recorded(
     assert "Deployment cell-k-us2/web: spec.replicas" in drift[0].message
     status = fleet.cli("status", fleet.repo.path, "--state-dir", fleet.state, "-o", "json")
     assert status.returncode == 0, status.stderr
+
+
+def test_the_example_kubernetes_fleet_rolls_out(tmp_path: Path) -> None:
+    """examples/k8s-fleet as it is (its bakes shortened), its two EKS contexts served by
+    two kmock servers: every cell ends healthy, and `cellops status` reads the clusters."""
+    repo = FleetRepo(tmp_path / "fleet", ROOT / "examples" / "k8s-fleet")
+    repo.replace("cellops.yaml", "bake: 1m", "bake: 300ms")
+    repo.replace("cellops.yaml", "bake: 30s", "bake: 200ms")
+    head = repo.commit("the example, with short bakes")
+    with KubeServer() as eu, KubeServer() as us:
+        contexts = {"eks-eu-west-1": eu.url, "eks-us-east-1": us.url}
+        config = write_kubeconfig(tmp_path / "kubeconfig", contexts)
+        env = {**os.environ, "KUBECONFIG": str(config), "NO_COLOR": "1", "COLUMNS": "200"}
+        state = tmp_path / "state"
+        up = [CELLOPS, "up", str(repo.path), "--state-dir", str(state), "--no-view"]
+        controller = subprocess.Popen([*up, "--poll", "0.2s"], env=env, stdout=subprocess.DEVNULL)
+        try:
+
+            def completed() -> bool:
+                if not (state / "cellops.db").exists():
+                    return False
+                store = SqliteStore(state / "cellops.db")
+                try:
+                    rollouts = store.rollouts(limit=1)
+                finally:
+                    store.close()
+                if rollouts and rollouts[0].state not in (RolloutState.RUNNING, COMPLETED):
+                    raise AssertionError(
+                        f"the rollout ended {rollouts[0].state}: {rollouts[0].reason}"
+                    )
+                return (
+                    bool(rollouts)
+                    and rollouts[0].revision == head
+                    and rollouts[0].state is COMPLETED
+                )
+
+            wait_for("the example fleet's rollout", completed, timeout=60)
+            status = subprocess.run(
+                [CELLOPS, "status", str(repo.path), "--state-dir", str(state), "-o", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert status.returncode == 0, status.stderr
+            rows = json.loads(status.stdout)["services"]
+            assert {(r["cell"], r["service"]) for r in rows} == {
+                (c, s) for c in ("eu-canary", "eu-1", "us-1") for s in ("ledger", "payments")
+            }
+            assert {r["health"] for r in rows} == {"healthy"}
+            assert us.sent("PATCH", "/namespaces/cell-us-1/deployments/payments$")
+            assert not eu.sent("PATCH", "/namespaces/cell-us-1/")
+        finally:
+            controller.terminate()
+            controller.wait(timeout=30)

@@ -77,7 +77,7 @@ def demo(
         bad = runner.push_and_wait(repo, "payments 1.2.0", RolloutState.HALTED)
         console.rule("4. Containment")
         held = _containment(wiring)
-        console.print(overview(wiring.store, wiring.local))
+        console.print(overview(wiring.store, wiring.observe))
         _summary(first, good, bad)
     finally:
         runner.stop()

@@ -8,13 +8,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.layout import cell_paths
 from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
 from cellops.cli.views import rollout_table, status_rows, status_table
 from cellops.store.records import Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
+from cellops.wiring import Observer
 
 
 def _open(repo: str, state: Path | None) -> tuple[Path, SqliteStore]:
@@ -30,7 +30,11 @@ def status(
 ) -> None:
     """Cells x services: the revision each runs, its health and since when."""
     folder, store = _open(repo, state)
-    rows = status_rows(store, LocalCells(folder, lambda tree, target: None))
+    observer = Observer(store, folder)
+    try:
+        rows = status_rows(store, observer.observe)
+    finally:
+        observer.close()
     if output is not Format.TEXT:
         emit({"current": store.setting("fleet.current"), "services": rows}, output)
         return

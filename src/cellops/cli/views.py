@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from cellops.backends.local.backend import LocalCells
+from cellops.backends.base import CellObservation
 from cellops.health import Health
 from cellops.store.records import CellStep, LedgerRow, Rollout
 from cellops.store.sqlite import SqliteStore
@@ -23,14 +23,17 @@ _STYLE = {
 }
 
 
-def status_rows(store: SqliteStore, local: LocalCells) -> list[dict[str, object]]:
+Observe = Callable[[str], CellObservation]
+
+
+def status_rows(store: SqliteStore, observe: Observe) -> list[dict[str, object]]:
     """One row per cell and service: what the ledger says and what the cell reports."""
     rows: list[dict[str, object]] = []
     by_cell: dict[str, list[LedgerRow]] = {}
     for row in store.ledger_rows():
         by_cell.setdefault(row.cell, []).append(row)
     for cell, ledger_rows in sorted(by_cell.items()):
-        seen = local.observe(cell)
+        seen = observe(cell)
         for row in ledger_rows:
             observed = seen.services.get(row.service)
             health = (
@@ -114,11 +117,11 @@ def _rollout_title(rollout: Rollout | None) -> str:
     )
 
 
-def overview(store: SqliteStore, local: LocalCells) -> Group:
+def overview(store: SqliteStore, observe: Observe) -> Group:
     latest = store.rollouts(limit=1)
     rollout = latest[0] if latest else None
     steps = store.cell_steps(rollout.id) if rollout else {}
-    return Group(rollout_table(rollout, steps), status_table(status_rows(store, local)))
+    return Group(rollout_table(rollout, steps), status_table(status_rows(store, observe)))
 
 
 def _ago(seconds: float) -> str:
