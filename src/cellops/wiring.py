@@ -108,7 +108,8 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
             return False
         return compiler.revision(current).fleet.spec.kubernetes.force_conflicts
 
-    kubernetes = KubernetesCells(store, built.objects, force_conflicts)
+    settings = settings or Settings()
+    kubernetes = KubernetesCells(store, built.objects, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
-    reconciler = Reconciler(compiler, store, backends, settings or Settings())
+    reconciler = Reconciler(compiler, store, backends, settings)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, store_path)

@@ -252,3 +252,18 @@ def test_a_superseded_unproven_cell_is_gated_again(harness: Harness) -> None:
     assert harness.backend.cells["canary"].services["api"] == good
     row = next(r for r in harness.store.ledger_rows("canary") if r.service == "api")
     assert row.applied_hash == row.good_hash == good
+
+
+def test_idle_cells_are_looked_at_once_per_resync_of_their_backend(harness: Harness) -> None:
+    harness.backend.resync = 10.0  # as a Kubernetes backend: each look costs API requests
+    harness.backend.calls.clear()
+    for _ in range(40):  # 10 s of passes, 0.25 s apart
+        harness.reconciler.reconcile(check_source=False)
+        harness.clock.now += 0.25
+    looks = [cell for call, cell in harness.backend.calls if call == "observe"]
+    assert sorted(looks) == sorted(CELLS)  # each cell once in the 10 s, not 10 times
+    for _ in range(8):  # the next drift pass after the 10 s looks again
+        harness.reconciler.reconcile(check_source=False)
+        harness.clock.now += 0.25
+    looks = [cell for call, cell in harness.backend.calls if call == "observe"]
+    assert sorted(looks) == sorted(CELLS * 2)

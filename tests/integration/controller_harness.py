@@ -230,6 +230,7 @@ class Fleet:
         poll: str = "0.2s",
         webhook_secret: str | None = None,
         wait: bool = True,
+        extra: tuple[str, ...] = (),
     ) -> subprocess.Popen[bytes]:
         assert self.controller is None or self.controller.poll() is not None, "already running"
         args = [
@@ -244,6 +245,7 @@ class Fleet:
         ]
         if webhook_secret is not None:
             args += ["--webhook", "0", "--webhook-secret", webhook_secret]
+        args += extra
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
         env.pop("CELLOPS_WEBHOOK_SECRET", None)
         with open(self._log, "ab") as log:

@@ -157,7 +157,7 @@ def test_a_change_by_hand_is_put_back_and_recorded(
     fleet: KubeFleet, clusters: dict[str, KubeServer]
 ) -> None:
     us = clusters["us"]
-    fleet.start()
+    fleet.start(extra=("--resync", "0.5s"))
     fleet.wait_rollout(fleet.head, COMPLETED)
     mark = fleet.last_event_id()
     path = "/apis/apps/v1/namespaces/cell-k-us2/deployments/web"

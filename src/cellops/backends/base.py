@@ -54,6 +54,10 @@ class CellObservation:
 
 
 class CellBackend(Protocol):
+    # Seconds between looks at a cell that no rollout is watching (drift, dead agents):
+    # 0 for cheap looks (local files), more where each look costs API requests.
+    resync: float
+
     def ensure(self, cell: DesiredCell) -> bool:
         """Create the cell's isolation boundary and whatever runs it, if missing or hung.
 

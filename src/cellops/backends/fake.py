@@ -36,6 +36,7 @@ class FakeBackend:
     crash_after_apply: Callable[[str, int], bool] = lambda cell, count: False
     cells: dict[str, FakeCell] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    resync: float = 0.0
 
     def ensure(self, cell: DesiredCell) -> bool:
         self.calls.append(("ensure", cell.name))
@@ -58,6 +59,7 @@ class FakeBackend:
         return document
 
     def observe(self, cell: str) -> CellObservation:
+        self.calls.append(("observe", cell))
         state = self.cells.get(cell)
         if state is None:
             return CellObservation(cell, reachable=False, reason="no such cell")

@@ -41,6 +41,12 @@ def up(
     ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
     view: bool = typer.Option(True, "--view/--no-view", help="Show the live view."),
+    resync: str = typer.Option(
+        "15s",
+        "--resync",
+        help="How often a Kubernetes cell no rollout is watching is read for drift"
+        " (each read lists its objects from the API server).",
+    ),
 ) -> None:
     """Start the controller: watch the fleet repo and roll each new commit out in waves.
 
@@ -59,6 +65,8 @@ def up(
             follow,
             "--poll",
             poll,
+            "--resync",
+            resync,
             "--webhook-host",
             webhook_host,
             "--no-view",
@@ -76,7 +84,10 @@ def up(
         return
     interval = float(str(parse_duration(poll)))
     handle = process.lock(folder)
-    wiring = wire(repo, folder, Settings(rev=follow, poll_interval=interval))
+    settings = Settings(
+        rev=follow, poll_interval=interval, resync=float(str(parse_duration(resync)))
+    )
+    wiring = wire(repo, folder, settings)
     loop = ControllerLoop(wiring.reconciler, interval)
     loop.install_signal_handlers()
     server = (

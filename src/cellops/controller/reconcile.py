@@ -36,6 +36,7 @@ class Settings:
     rev: str = "HEAD"  # what to follow: a branch, or HEAD
     poll_interval: float = 5.0
     drift_interval: float = 1.0
+    resync: float = 15.0  # between looks at an idle Kubernetes cell (API requests each)
 
 
 class Reconciler:
@@ -54,6 +55,7 @@ class Reconciler:
         self.clock = clock
         self.rollouts = RolloutRunner(store, backend_for, compiler.desired, self._policy)
         self._next_drift = 0.0
+        self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
 
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, check_source: bool) -> None:
@@ -157,9 +159,11 @@ class Reconciler:
                     by_cell.setdefault(row.cell, {})[row.service] = service.services[row.service]
         for cell, services in by_cell.items():
             target = fleet.cells.get(cell)
-            if target is None:
+            if target is None or now < self._next_look.get(cell, 0.0):
                 continue
             try:
+                backend = self.backend_for(target)
+                self._next_look[cell] = now + backend.resync
                 self._keep(target, services, now)
             except (CellopsError, OSError) as exc:
                 self.store.add_event(now, "cell-unreachable", f"{cell}: {exc}", cell=cell)

@@ -48,7 +48,9 @@ class KubernetesCells:
         manifests: Manifests,
         force_conflicts: Callable[[], bool] = lambda: False,
         connector: Callable[[ClusterRef], KubeApi] | None = None,
+        resync: float = 15.0,
     ) -> None:
+        self.resync = resync  # a look lists every kind of object the cell holds
         self._inventory = inventory
         self._manifests = manifests
         self._force = force_conflicts

@@ -29,6 +29,8 @@ Exporter = Callable[[str, Path], None]  # (tree id, target folder)
 class LocalCells:
     """Every local cell of a fleet, under one state root."""
 
+    resync = 0.0  # a look is a few file reads: every drift pass
+
     def __init__(self, state_root: Path, export: Exporter) -> None:
         self.root = state_root
         self._export = export
