@@ -195,6 +195,23 @@ def test_deleting_a_cell_removes_everything_the_namespace_last(world: World) -> 
     assert "cell-us-1" not in world.us.cluster.namespaces
 
 
+def test_a_cell_moved_to_another_cluster_is_created_there_then_pruned_here(
+    world: World,
+) -> None:
+    world.apply("eu-1")
+    world.repo.replace("cells/eu-1.yaml", "context: eks-eu-west-1", "context: eks-us-east-1")
+    world.repo.commit("eu-1 moves to the other cluster")
+    world.eu.clear()
+    world.apply("eu-1")
+    assert len(patched(world.us)) == 13  # everything, in its new cluster
+    deleted = [s.path for s in world.eu.sent("DELETE")]
+    assert len(deleted) == 13 and deleted[-1] == "/api/v1/namespaces/cell-eu-1"
+    assert "cell-eu-1" not in world.eu.cluster.namespaces
+    assert {i.cluster for i in world.store.inventory("eu-1")} == {
+        '{"context":"eks-us-east-1","kubeconfig":null}'
+    }
+
+
 # -- errors ---------------------------------------------------------------------------------
 def test_transient_errors_are_retried(world: World) -> None:
     world.eu.cluster.refuse.append(("PATCH", "/deployments/ledger$", 503))

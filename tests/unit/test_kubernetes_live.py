@@ -324,8 +324,14 @@ def test_tracking_a_key_again_updates_its_one_row(tmp_path: Path, eu1: list[Obj]
     store.track("eu-1", first)
     assert store.inventory("eu-1") == [first]
     assert store.inventory("eu-1")[0].hash is None  # in flight: tracked before it is sent
-    moved = replace(first, hash="abc123", body='{"kind":"Deployment"}', cluster='{"context":"b"}')
+    sent = replace(first, hash="abc123", body='{"kind":"Deployment"}')
+    store.track("eu-1", sent)
+    assert store.inventory("eu-1") == [sent]
+    # the same object in another cluster (the cell moved) is another row until pruned
+    moved = replace(sent, cluster='{"context":"b"}')
     store.track("eu-1", moved)
+    assert sorted(store.inventory("eu-1"), key=lambda i: i.cluster) == [moved, sent]
+    store.untrack("eu-1", sent.key, sent.cluster)
     assert store.inventory("eu-1") == [moved]
     store.close()
 
@@ -336,8 +342,8 @@ def test_untrack_removes_only_that_cells_key(tmp_path: Path, eu1: list[Obj]) -> 
     for cell in ("eu-1", "us-1"):
         store.track(cell, account)
         store.track(cell, deployment)
-    store.untrack("eu-1", deployment.key)
-    store.untrack("eu-1", "v1 ConfigMap cell-eu-1 nothing")  # not tracked: no-op
+    store.untrack("eu-1", deployment.key, CLUSTER)
+    store.untrack("eu-1", "v1 ConfigMap cell-eu-1 nothing", CLUSTER)  # not tracked: no-op
     assert store.inventory("eu-1") == [account]
     assert store.inventory("us-1") == [account, deployment]
     store.close()

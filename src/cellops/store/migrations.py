@@ -79,7 +79,7 @@ MIGRATIONS: list[str] = [
         hash TEXT,
         body TEXT NOT NULL,
         cluster TEXT NOT NULL,
-        PRIMARY KEY (cell, key)
+        PRIMARY KEY (cell, key, cluster)
     );
     """,
 ]

@@ -99,8 +99,8 @@ class InventoryItem:
     goes in reverse). hash: what was last sent; None while a send is in flight, so an
     object is tracked before it can exist and a crash never orphans it. body: the object
     as sent (JSON), the reference drift is measured against. cluster: where it lives
-    (kubeconfig and context, JSON), so a cell moved to another cluster is still pruned
-    in the old one.
+    (kubeconfig and context, JSON): part of the identity, so a cell moved to another
+    cluster is created there first and then pruned in the old one.
     """
 
     key: str

@@ -204,9 +204,8 @@ class SqliteStore:
 
     def track(self, cell: str, item: InventoryItem) -> None:
         self._run(
-            "INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key) DO UPDATE"
-            " SET rank = excluded.rank, hash = excluded.hash, body = excluded.body,"
-            " cluster = excluded.cluster",
+            "INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key, cluster)"
+            " DO UPDATE SET rank = excluded.rank, hash = excluded.hash, body = excluded.body",
             cell,
             item.key,
             item.rank,
@@ -215,8 +214,10 @@ class SqliteStore:
             item.cluster,
         )
 
-    def untrack(self, cell: str, key: str) -> None:
-        self._run("DELETE FROM inventory WHERE cell = ? AND key = ?", cell, key)
+    def untrack(self, cell: str, key: str, cluster: str) -> None:
+        self._run(
+            "DELETE FROM inventory WHERE cell = ? AND key = ? AND cluster = ?", cell, key, cluster
+        )
 
     # -- rollouts -------------------------------------------------------------------------
     def create_rollout(

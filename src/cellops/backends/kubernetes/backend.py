@@ -74,7 +74,8 @@ class KubernetesCells:
         for obj in objects:
             self._send(cell.name, ref, obj, known)
         self._drifted.pop(cell.name, None)
-        wanted = {key_of(obj).text for obj in objects}
+        # what the render no longer has, and all the cell held in a cluster it has left
+        wanted = {(_cluster_text(ref), key_of(obj).text) for obj in objects}
         self._prune(cell.name, [i for k, i in known.items() if k not in wanted])
         return _document(self._inventory.inventory(cell.name))
 
@@ -92,10 +93,12 @@ class KubernetesCells:
         for item in items:
             if item.hash is None:
                 changed[item.key] = "apply did not finish"
-            elif item.key not in live:
+            elif (item.cluster, item.key) not in live:
                 changed[item.key] = "deleted"
             elif paths := drift(
-                json.loads(item.body), live[item.key], self._normal.get((cell, item.key), ())
+                json.loads(item.body),
+                live[(item.cluster, item.key)],
+                self._normal.get((cell, item.key), ()),
             ):
                 changed[item.key] = ", ".join(paths)
         self._drifted[cell] = set(changed)
@@ -131,14 +134,18 @@ class KubernetesCells:
         return cell_objects(replace(cell, services=services), revision, own)
 
     def _send(
-        self, cell: str, ref: ClusterRef, obj: dict[str, Any], known: dict[str, InventoryItem]
+        self,
+        cell: str,
+        ref: ClusterRef,
+        obj: dict[str, Any],
+        known: dict[tuple[str, str], InventoryItem],
     ) -> bool:
         """Apply `obj` unless the cell already holds it as sent; True if it was sent."""
         key = key_of(obj).text
         digest = sent_hash(obj)
         cluster = _cluster_text(ref)
-        held = known.get(key)
-        fresh = held is not None and held.hash == digest and held.cluster == cluster
+        held = known.get((cluster, key))
+        fresh = held is not None and held.hash == digest
         if fresh and key not in self._drifted.get(cell, set()):
             return False
         body = canonical_json(obj)
@@ -148,7 +155,7 @@ class KubernetesCells:
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
         item = InventoryItem(key, rank, digest, body, cluster)
         self._inventory.track(cell, item)
-        known[key] = item
+        known[(cluster, key)] = item
         return True
 
     def _prune(self, cell: str, items: Iterable[InventoryItem]) -> None:
@@ -164,15 +171,15 @@ class KubernetesCells:
             except BackendError as exc:
                 failed.append(f"cannot delete {key}: {exc}")
                 continue
-            self._inventory.untrack(cell, item.key)
+            self._inventory.untrack(cell, item.key, item.cluster)
         if failed:
             raise BackendError("; ".join(failed), transient=True)
 
     # -- reading --------------------------------------------------------------------------
-    def _read(self, cell: str, items: list[InventoryItem]) -> dict[str, dict[str, Any]]:
-        """The live objects of `items` by inventory key: one list per kind and namespace
+    def _read(self, cell: str, items: list[InventoryItem]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The live objects of `items` by cluster and key: one list per kind and namespace
         (selected by the cell's labels), one get per cluster-scoped object."""
-        live: dict[str, dict[str, Any]] = {}
+        live: dict[tuple[str, str], dict[str, Any]] = {}
         groups: dict[tuple[str, str, str, str], list[ObjectKey]] = {}
         for item in items:
             key = ObjectKey.parse(item.key)
@@ -185,15 +192,15 @@ class KubernetesCells:
             if not namespace:
                 for key in keys:
                     if (obj := api.get(key)) is not None:
-                        live[key.text] = obj
+                        live[(cluster, key.text)] = obj
                 continue
             for obj in api.select(api_version, kind, namespace, selector):
                 found = ObjectKey(api_version, kind, namespace, obj["metadata"]["name"])
-                live[found.text] = obj
+                live[(cluster, found.text)] = obj
         return live
 
-    def _known(self, cell: str) -> dict[str, InventoryItem]:
-        return {item.key: item for item in self._inventory.inventory(cell)}
+    def _known(self, cell: str) -> dict[tuple[str, str], InventoryItem]:
+        return {(item.cluster, item.key): item for item in self._inventory.inventory(cell)}
 
     def _api(self, ref: ClusterRef) -> KubeApi:
         if ref not in self._apis:
@@ -230,7 +237,7 @@ def _document(items: Iterable[InventoryItem]) -> str:
 
 
 def _services(
-    items: list[InventoryItem], live: Mapping[str, Mapping[str, Any]]
+    items: list[InventoryItem], live: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> dict[str, ServiceObservation]:
     """Per service: the health of its objects, and the version its Deployment runs."""
     by_service: dict[str, list[tuple[InventoryItem, dict[str, Any]]]] = {}
@@ -246,7 +253,7 @@ def _services(
         running: str | None = None
         ready = want = 0
         for item, body in members:
-            obj = live.get(item.key)
+            obj = live.get((item.cluster, item.key))
             key = ObjectKey.parse(item.key)
             if obj is None:
                 healths.append(Health.MISSING)
