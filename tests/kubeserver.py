@@ -34,7 +34,6 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-from kmock._internal import rendering
 
 APPLY = "application/apply-patch+yaml"
 NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/([^/]+))?$")
@@ -86,7 +85,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             return self._namespace(raw.method, match.group(1), dict(raw.query), body)
         return await super().__call__(raw)
 
-    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         content_type = request.headers.get("Content-Type", "")
         if request.method == kmock.method.PATCH and content_type.startswith(APPLY):
             async with self._lock:
@@ -98,7 +97,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
     # -- shims ----------------------------------------------------------------------------
-    def _apply(self, request: rendering.Request) -> dict[str, Any]:
+    def _apply(self, request: kmock.Request) -> dict[str, Any]:
         assert request.resource is not None and request.name is not None
         key = (request.resource, request.namespace, request.name)
         if request.namespace is not None and request.namespace not in self.namespaces:
@@ -117,7 +116,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             current.patch({"metadata": meta})
         return dict(self._objects[key].raw)
 
-    def _select(self, request: rendering.Request, selector: str) -> list[dict[str, Any]]:
+    def _select(self, request: kmock.Request, selector: str) -> list[dict[str, Any]]:
         return [
             dict(obj.raw)
             for (resource, namespace, _), obj in self._objects.items()
