@@ -18,6 +18,7 @@ from cellops.render.kubernetes import (
     SERVICE,
     ManifestObjectError,
     cell_objects,
+    namespace_of,
 )
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.revision import Revision
@@ -44,10 +45,11 @@ def check_kubernetes(
         except (ManifestError, ManifestObjectError) as exc:
             problems.setdefault(("", str(exc)), Problem(_file_of(str(exc)), None, "", str(exc)))
             continue
+        namespace = namespace_of(cell)
         for obj in objects:
-            key = _identity(obj)
+            key = _identity(obj, cell.name, namespace)
             if key in checked:
-                continue  # cells share most objects but for their namespace
+                continue  # cells share most objects but for their name and namespace
             checked.add(key)
             problem = _validate(obj, version, cell.name)
             if problem is not None:
@@ -75,9 +77,22 @@ def _validate(obj: dict[str, Any], version: str, cell: str) -> Problem | None:
     return None
 
 
-def _identity(obj: dict[str, Any]) -> str:
-    metadata = {k: v for k, v in obj["metadata"].items() if k not in ("namespace", "labels")}
-    return json.dumps({**obj, "metadata": metadata}, sort_keys=True)
+def _identity(obj: dict[str, Any], cell: str, namespace: str) -> str:
+    """The object's shape with its cell's name and namespace blanked out: cells' objects
+    differ in little else (names, labels, selectors), and both are DNS labels wherever
+    they appear, so objects of one shape are valid or invalid together and each shape is
+    validated once, however many cells share it."""
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(v) for v in value]
+        if value == cell:
+            return "<cell>"
+        return "<namespace>" if value == namespace else value
+
+    return json.dumps(shape(obj), sort_keys=True)
 
 
 def _file_of(message: str) -> str:
