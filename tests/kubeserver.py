@@ -90,7 +90,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if request.method == kmock.method.PATCH and content_type.startswith(APPLY):
             async with self._lock:
                 return aiohttp.web.json_response(self._apply(request))
-        if request.action == kmock.action.LIST:
+        listing = request.resource is not None and request.resource.plural  # not discovery
+        if request.action == kmock.action.LIST and listing:
             async with self._lock:
                 items = self._select(request, request.params.get("labelSelector", ""))
             return aiohttp.web.json_response({"kind": "List", "apiVersion": "v1", "items": items})
@@ -110,7 +111,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             current = self._objects[key]
             before = copy.deepcopy(current.raw.get("spec"))
             current.patch(data)
-            meta = {"resourceVersion": self._next_version()}
+            meta: dict[str, Any] = {"resourceVersion": self._next_version()}
             if current.raw.get("spec") != before:
                 meta["generation"] = int(current.raw["metadata"].get("generation", 1)) + 1
             current.patch({"metadata": meta})

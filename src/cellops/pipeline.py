@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cellops.diff import ChangeSet, Ledger, diff, ledger_of
 from cellops.model.errors import RevisionRejected
@@ -67,6 +67,9 @@ class Compiler:
         found = [p for check in self.checks for p in check(*compiled)]
         if any(p.severity is Severity.ERROR for p in found):
             raise RevisionRejected(revision.id, (*found, *revision.warnings))
+        if found:  # warnings only: the revision carries them
+            revision = replace(revision, warnings=(*revision.warnings, *found))
+            compiled = (revision, compiled[1])
         self._recent[commit] = compiled
         if len(self._recent) > self._remember:
             self._recent.popitem(last=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import kmock
 import pytest
 
 from cellops.backends.kubernetes.backend import KubernetesCells
@@ -331,3 +332,33 @@ def test_podinfo_manifests_are_applied_into_the_cell(world: World) -> None:
     assert "/apis/autoscaling/v2/namespaces/cell-us-1/horizontalpodautoscalers/backend" in paths
     seen = world.backend.observe("us-1")
     assert "HorizontalPodAutoscaler" not in seen.services["payments"].reason
+
+
+MONITOR = """\
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: payments}
+spec: {endpoints: [{port: http}]}
+"""
+
+
+def test_a_custom_resource_is_found_by_discovery_and_applied(world: World) -> None:
+    world.us.cluster.resources["monitoring.coreos.com/v1/servicemonitors"] = kmock.ResourceInfo(
+        kind="ServiceMonitor", namespaced=True
+    )
+    world.repo.write("services/payments/manifests/monitor.yaml", MONITOR)
+    world.repo.commit("payments is scraped")
+    world.apply("us-1")
+    assert len(world.us.sent("GET", "^/apis/monitoring.coreos.com/v1$")) == 1  # once
+    path = "/apis/monitoring.coreos.com/v1/namespaces/cell-us-1/servicemonitors/payments"
+    assert path in patched(world.us)
+    assert world.backend.observe("us-1").drifted == ()
+
+
+def test_a_kind_the_server_does_not_serve_is_a_clear_error(world: World) -> None:
+    world.repo.write("services/payments/manifests/monitor.yaml", MONITOR)
+    world.repo.commit("payments is scraped, but the CRD is not installed")
+    with pytest.raises(
+        BackendError, match=r"no resource ServiceMonitor in monitoring\.coreos\.com"
+    ):
+        world.apply("us-1")

@@ -134,3 +134,32 @@ def test_objects_are_validated_before_a_revision_is_accepted(fleet: FleetRepo) -
     # the same, on the files before committing
     path_result = cellops("validate", "--path", fleet.path)
     assert path_result.returncode == 1 and "minReadySecond" in path_result.stdout
+
+
+def test_a_custom_resource_is_a_warning_not_a_rejection(fleet: FleetRepo) -> None:
+    fleet.write(
+        "services/payments/manifests/monitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n"
+        "metadata: {name: backend}\nspec: {endpoints: [{port: http}]}\n",
+    )
+    fleet.replace(
+        "services/payments/manifests/kustomization.yaml",
+        "resources:",
+        "resources:\n  - monitor.yaml",
+    )
+    fleet.commit("payments is scraped")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "services/payments/manifests: ServiceMonitor backend: warning: no schema" in result.stdout
+    )
+
+
+def test_a_kubernetes_version_without_schemas_is_blamed_on_the_fleet(fleet: FleetRepo) -> None:
+    fleet.replace("cellops.yaml", 'version: "1.32"', 'version: "1.99"')
+    fleet.commit("a version from the future")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1
+    assert "cellops.yaml: spec.kubernetes.version: kubernetes-validate has no schemas" in (
+        result.stdout
+    )

@@ -45,7 +45,7 @@ def validate(
     _report(
         revision.id,
         True,
-        revision.warnings,
+        (*revision.warnings, *found),
         cells=len(revision.cells),
         services=len(revision.services),
         fmt=output,

@@ -4,14 +4,19 @@ fields are errors). Run before a revision is accepted; an invalid object rejects
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
+from kubernetes_validate import utils
+from referencing import Registry, Resource
 
 from cellops.backends.kubernetes.manifests import ManifestError
-from cellops.model.problems import Problem
+from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredFleet
 from cellops.render.kubernetes import (
     FROM_MANIFESTS,
@@ -57,24 +62,65 @@ def check_kubernetes(
     return list(problems.values())
 
 
-def _validate(obj: dict[str, Any], version: str, cell: str) -> Problem | None:
+@functools.lru_cache(maxsize=256)
+def _validator(version: str, kind: str, api_version: str) -> Any:
+    """kubernetes-validate's strict schema for one kind, loaded once: its own `validate`
+    reads and parses the schema and all definitions (megabytes of JSON) on every call."""
+    wanted = utils.major_minor(version)
+    if wanted > utils.latest_version():
+        raise utils.VersionNotSupportedError(version=wanted)
+    schema_version = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    folder = f"kubernetes-json-schema/v{schema_version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # apps/v1 -> apps-v1
     try:
-        kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        service = obj["metadata"].get("labels", {}).get(SERVICE)
-        own = FROM_MANIFESTS in (obj["metadata"].get("annotations") or {})
-        file = (
-            f"services/{service}/{'manifests' if own else 'service.yaml'}"
-            if service
-            else f"cells/{cell}.yaml"
-        )
-        where = ".".join(str(p) for p in exc.path) if hasattr(exc, "path") else ""
-        field = f"{obj['kind']} {obj['metadata']['name']}" + (f": {where}" if where else "")
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(
+            version=wanted, kind=kind, api_version=api_version
+        ) from None
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _validate(obj: dict[str, Any], version: str, cell: str) -> Problem | None:
+    field = f"{obj['kind']} {obj['metadata']['name']}"
+    try:
+        _validator(version, str(obj["kind"]), str(obj["apiVersion"])).validate(obj)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.path)
         message = f"not valid for Kubernetes {version}: {exc.message}"
-        return Problem(file, None, field, message)
-    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
-        return Problem(f"cells/{cell}.yaml", None, f"{obj['kind']}", f"cannot validate: {exc}")
+        return Problem(_file_of_object(obj, cell), None, f"{field}: {where}".rstrip(": "), message)
+    except kubernetes_validate.SchemaNotFoundError:
+        # a custom resource: its schema lives in its CRD, in the cluster, not here
+        return Problem(
+            _file_of_object(obj, cell),
+            None,
+            field,
+            f"no schema for {obj['kind']} ({obj['apiVersion']}) in Kubernetes {version}:"
+            " not validated before it is applied",
+            Severity.WARNING,
+        )
+    except utils.VersionNotSupportedError:
+        return Problem(
+            "cellops.yaml",
+            None,
+            "spec.kubernetes.version",
+            f"kubernetes-validate has no schemas for Kubernetes {version}: expected"
+            f" {utils.major_minor(utils.latest_version())} or older",
+        )
+    except kubernetes_validate.InvalidSchemaError as exc:
+        return Problem(_file_of_object(obj, cell), None, field, f"cannot validate: {exc.message}")
     return None
+
+
+def _file_of_object(obj: dict[str, Any], cell: str) -> str:
+    """Where an object comes from: its service's file or manifests, or the cell."""
+    service = obj["metadata"].get("labels", {}).get(SERVICE)
+    if service is None:
+        return f"cells/{cell}.yaml"
+    own = FROM_MANIFESTS in (obj["metadata"].get("annotations") or {})
+    return f"services/{service}/{'manifests' if own else 'service.yaml'}"
 
 
 def _identity(obj: dict[str, Any], cell: str, namespace: str) -> str:
