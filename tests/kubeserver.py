@@ -8,6 +8,9 @@ discovery. What it lacks, and this module adds:
   an existing one is merged naively: dicts merge, lists are replaced, a removed key
   stays. Real SSA also removes fields its manager stopped setting, and tracks owners);
 - label selectors on lists, and empty lists for kinds with no objects yet;
+- conflicts, coarsely: after a change by another manager (a merge patch, as `kubectl
+  edit` sends), an apply without `force=true` is refused with 409 (a real server refuses
+  it only if the applied fields differ from that manager's values);
 - uid, resourceVersion, and `generation`, bumped when the spec changes;
 - a Deployment "controller": after `rollout_delay` it writes the status of a finished
   rollout, or of a failed one (`ProgressDeadlineExceeded`) when the image is in `failing`.
@@ -68,6 +71,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     failing: set[str] = attrs.field(factory=set)  # images whose rollouts fail
     rollout_delay: float = 0.3
     refuse: list[tuple[str, str, int]] = attrs.field(factory=list)  # method, path re, status
+    edited: set[tuple[Any, ...]] = attrs.field(factory=set)  # objects changed by hand
     _version: int = 0
     _first_seen: dict[tuple[Any, ...], float] = attrs.field(factory=dict)
 
@@ -90,6 +94,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if request.method == kmock.method.PATCH and content_type.startswith(APPLY):
             async with self._lock:
                 return aiohttp.web.json_response(self._apply(request))
+        if request.method == kmock.method.PATCH and request.resource is not None:
+            # another manager (kubectl edit) now owns what it changed
+            self.edited.add((request.resource, request.namespace, request.name))
         listing = request.resource is not None and request.resource.plural  # not discovery
         if request.action == kmock.action.LIST and listing:
             async with self._lock:
@@ -102,7 +109,18 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         assert request.resource is not None and request.name is not None
         key = (request.resource, request.namespace, request.name)
         if request.namespace is not None and request.namespace not in self.namespaces:
-            raise kmock.KubernetesNotFoundError(f'namespaces "{request.namespace}" not found')
+            raise kmock.KubernetesNotFoundError(
+                message=f'namespaces "{request.namespace}" not found'
+            )
+        if key in self.edited:
+            if request.params.get("force") != "true":
+                raise kmock.KubernetesError(
+                    status=409,
+                    reason="Conflict",
+                    message="Apply failed with 1 conflict: conflict with"
+                    ' "kubectl-edit" using apps/v1: .spec',
+                )
+            self.edited.discard(key)  # forced: the fields are the applier's again
         data = copy.deepcopy(request.data)
         if key not in self._objects or self._objects[key].deleted:
             data["metadata"].update(self._created(generation=1))

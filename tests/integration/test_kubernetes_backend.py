@@ -230,7 +230,7 @@ def test_a_refused_object_is_reported_at_once_and_stays_tracked(world: World) ->
     item = next(
         i for i in world.store.inventory("eu-1") if i.key.endswith("Deployment cell-eu-1 ledger")
     )
-    assert item.hash is None  # tracked before it was sent: never orphaned
+    assert item.hash == "pending:"  # tracked before it was sent: never orphaned
     seen = world.backend.observe("eu-1")
     assert "Deployment cell-eu-1/ledger: apply did not finish" in seen.drifted
 
@@ -362,3 +362,24 @@ def test_a_kind_the_server_does_not_serve_is_a_clear_error(world: World) -> None
         BackendError, match=r"no resource ServiceMonitor in monitoring\.coreos\.com"
     ):
         world.apply("us-1")
+
+
+def test_an_object_another_manager_made_is_not_taken_over_unless_the_fleet_says(
+    world: World,
+) -> None:
+    world.apply("eu-1")
+    world.store.untrack(
+        "eu-1",
+        "apps/v1 Deployment cell-eu-1 ledger",
+        '{"context":"eks-eu-west-1","kubeconfig":null}',
+    )  # as if another tool had made it: cellops never applied it
+    edit(
+        world.eu, "/apis/apps/v1/namespaces/cell-eu-1/deployments/ledger", {"spec": {"replicas": 4}}
+    )
+    with pytest.raises(BackendError, match=r"409 Conflict.*forceConflicts") as caught:
+        world.apply("eu-1")
+    assert not caught.value.transient
+    world.force[0] = True  # the fleet's choice: take it over
+    world.apply("eu-1")
+    live = world.eu.call(lambda c: c.live("apps/v1", "deployments", "cell-eu-1", "ledger"))
+    assert live["spec"]["replicas"] == 2

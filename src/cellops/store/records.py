@@ -96,8 +96,9 @@ class InventoryItem:
     """One object a Kubernetes cell holds because cellops applied it.
 
     key: "<apiVersion> <kind> <namespace> <name>". rank: its place in apply order (prune
-    goes in reverse). hash: what was last sent; None while a send is in flight, so an
-    object is tracked before it can exist and a crash never orphans it. body: the object
+    goes in reverse). hash: what was last sent; "pending:<previous hash>" while a send is
+    in flight, so an object is tracked before it can exist and a crash never orphans it.
+    body: the object
     as sent (JSON), the reference drift is measured against. cluster: where it lives
     (kubeconfig and context, JSON): part of the identity, so a cell moved to another
     cluster is created there first and then pruned in the old one.

@@ -204,7 +204,10 @@ class KubeApi:
                 if exc.status == 404 and missing_ok:
                     return None
                 transient = exc.status in TRANSIENT_STATUS
-                error = BackendError(f"{self.name}: {key}: {_describe(exc)}", transient=transient)
+                hint = _HINTS.get(exc.status, "") if method == "PATCH" else ""
+                error = BackendError(
+                    f"{self.name}: {key}: {_describe(exc)}{hint}", transient=transient
+                )
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 cause = getattr(exc, "reason", None) or exc  # urllib3 wraps the socket error
                 where = self._client.configuration.host
@@ -216,6 +219,13 @@ class KubeApi:
             self._sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+
+_HINTS = {
+    409: " (another field manager owns these fields: set spec.kubernetes.forceConflicts"
+    " in cellops.yaml to take them over)",
+    403: " (the identity in the kubeconfig may not patch this kind in this namespace)",
+}
 
 
 def _prefix(api_version: str) -> str:

@@ -91,7 +91,7 @@ class KubernetesCells:
             return CellObservation(cell, reachable=False, reason=str(exc), desired=held)
         changed: dict[str, str] = {}  # inventory key -> what changed
         for item in items:
-            if item.hash is None:
+            if not _complete(item.hash):
                 changed[item.key] = "apply did not finish"
             elif (item.cluster, item.key) not in live:
                 changed[item.key] = "deleted"
@@ -150,8 +150,13 @@ class KubernetesCells:
             return False
         body = canonical_json(obj)
         rank = rank_of(str(obj["kind"]))
-        self._inventory.track(cell, InventoryItem(key, rank, None, body, cluster))
-        answer = self._api(ref).apply(obj, force=self._force())
+        # Once cellops has applied an object, the fields it sets are its own: a change by
+        # hand (kubectl edit, scale) moves their ownership away, and only a forced apply
+        # takes them back. `forceConflicts` decides for objects cellops has not applied yet
+        # (taking over what another manager made).
+        previous = _last_applied(held)
+        self._inventory.track(cell, InventoryItem(key, rank, PENDING + previous, body, cluster))
+        answer = self._api(ref).apply(obj, force=bool(previous) or self._force())
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
         item = InventoryItem(key, rank, digest, body, cluster)
         self._inventory.track(cell, item)
@@ -222,6 +227,20 @@ def _cluster_text(ref: ClusterRef) -> str:
 def _ref_of(text: str) -> ClusterRef:
     data = json.loads(text)
     return ClusterRef(data.get("kubeconfig"), data.get("context"))
+
+
+PENDING = "pending:"  # an inventory hash while a send is in flight (+ the last one applied)
+
+
+def _complete(digest: str | None) -> bool:
+    return digest is not None and not digest.startswith(PENDING)
+
+
+def _last_applied(held: InventoryItem | None) -> str:
+    """The hash of the object as the server last accepted it from cellops; "" if never."""
+    if held is None or held.hash is None:
+        return ""
+    return held.hash.removeprefix(PENDING)
 
 
 def _ours(live: Mapping[str, Any], cell: str) -> bool:
