@@ -383,3 +383,15 @@ def test_an_object_another_manager_made_is_not_taken_over_unless_the_fleet_says(
     world.apply("eu-1")
     live = world.eu.call(lambda c: c.live("apps/v1", "deployments", "cell-eu-1", "ledger"))
     assert live["spec"]["replicas"] == 2
+
+
+def test_a_namespace_that_is_someone_elses_is_not_taken(world: World) -> None:
+    world.eu.cluster.namespaces["cell-eu-1"] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "cell-eu-1", "labels": {"team": "payments"}},
+    }
+    with pytest.raises(BackendError, match="Namespace cell-eu-1 already exists and is not"):
+        world.apply("eu-1")
+    assert patched(world.eu) == []
+    assert world.store.inventory("eu-1") == []

@@ -44,6 +44,10 @@ class ObjectKey:
     name: str
 
     def __str__(self) -> str:
+        if not self.name:  # a whole kind: a list, or discovery
+            return f"{self.kind} ({self.api_version})" + (
+                f" in {self.namespace}" if self.namespace else ""
+            )
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         return f"{self.kind} {where}"
 
@@ -114,7 +118,7 @@ _QUANTITY_FIELDS = frozenset(
 # safeguard. Other false and zero values are dropped by the server (omitempty) and their
 # absence is not drift.
 _KEPT_WHEN_FALSE = frozenset(
-    {"allowPrivilegeEscalation", "automountServiceAccountToken", "privileged", "hostNetwork"}
+    {"allowPrivilegeEscalation", "automountServiceAccountToken", "privileged"}
 )
 
 

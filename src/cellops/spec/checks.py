@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cellops.model.problems import Problem
-from cellops.spec.cell import CellDocument, LocalBackend, local_address
+from cellops.spec.cell import CellDocument, KubernetesBackend, LocalBackend, local_address
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument, ImagePolicy
 from cellops.spec.image import parse_image
@@ -275,9 +275,27 @@ def _no_provider(ctx: Context, consumer: str, contract: str, cells: list[str]) -
 
 
 def check_addresses(ctx: Context) -> list[Problem]:
+    """A cell's boundary is its own: no two local cells on one address, no two Kubernetes
+    cells in one namespace of one cluster (they would overwrite and prune each other)."""
     seen: dict[str, str] = {}
     problems = []
     for name, parsed in sorted(ctx.cells.items()):
+        backend = parsed.model.spec.backend if parsed.model else None
+        if isinstance(backend, KubernetesBackend):
+            namespace = backend.namespace or f"cell-{name}"
+            place = f"{backend.kubeconfig or ''}|{backend.context or ''}|{namespace}"
+            if place in seen:
+                where = ("spec", "backend", "namespace")
+                problems.append(
+                    Problem(
+                        parsed.path,
+                        parsed.line(*where),
+                        field_path(where),
+                        f"namespace {namespace} of this cluster is already cell {seen[place]}'s"
+                        " (set a different spec.backend.namespace)",
+                    )
+                )
+            seen.setdefault(place, name)
         address = local_address(name, parsed.model.spec) if parsed.model else None
         if address is not None:
             if address in seen:

@@ -107,7 +107,6 @@ class KubeApi:
         self._backoff = backoff
         self._sleep = sleep
         self._resources = dict(_KNOWN)
-        self._discovered: set[str] = set()
 
     def close(self) -> None:
         self._client.close()
@@ -149,13 +148,9 @@ class KubeApi:
     # -- discovery ------------------------------------------------------------------------
     def _resource(self, api_version: str, kind: str) -> tuple[str, bool]:
         found = self._resources.get((api_version, kind))
-        if found is None and api_version not in self._discovered:
-            self._discovered.add(api_version)
+        if found is None:  # a kind of the group not seen yet: ask (again: a CRD may be new)
             listing = self._call(
-                "GET",
-                _prefix(api_version),
-                ObjectKey(api_version, kind, "", ""),
-                missing_ok=True,
+                "GET", _prefix(api_version), ObjectKey(api_version, kind, "", ""), missing_ok=True
             )
             for resource in (listing or {}).get("resources") or []:
                 if "/" not in resource.get("name", ""):  # not a subresource
@@ -165,7 +160,10 @@ class KubeApi:
                     )
             found = self._resources.get((api_version, kind))
         if found is None:
-            raise BackendError(f"{self.name}: the server has no resource {kind} in {api_version}")
+            raise BackendError(
+                f"{self.name}: the server has no resource {kind} in {api_version}"
+                " (is its CustomResourceDefinition installed?)"
+            )
         return found
 
     # -- transport ------------------------------------------------------------------------

@@ -155,6 +155,8 @@ class KubernetesCells:
         # takes them back. `forceConflicts` decides for objects cellops has not applied yet
         # (taking over what another manager made).
         previous = _last_applied(held)
+        if not previous and obj["kind"] == "Namespace":
+            self._refuse_foreign_namespace(cell, ref, key_of(obj))
         self._inventory.track(cell, InventoryItem(key, rank, PENDING + previous, body, cluster))
         answer = self._api(ref).apply(obj, force=bool(previous) or self._force())
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
@@ -162,6 +164,17 @@ class KubernetesCells:
         self._inventory.track(cell, item)
         known[(cluster, key)] = item
         return True
+
+    def _refuse_foreign_namespace(self, cell: str, ref: ClusterRef, key: ObjectKey) -> None:
+        """A namespace that exists without this cell's label is someone else's: taking it
+        would label it as the cell's, and removing the cell would delete it with all in it."""
+        live = self._api(ref).get(key)
+        if live is not None and not _ours(live, cell):
+            raise BackendError(
+                f"{key} already exists and is not cell {cell}'s: choose another"
+                f" spec.backend.namespace, or hand it over with the labels"
+                f" {MANAGED_BY}=cellops and {CELL}={cell}"
+            )
 
     def _prune(self, cell: str, items: Iterable[InventoryItem]) -> None:
         """Delete in reverse apply order; what cannot be deleted stays in the inventory."""
