@@ -163,3 +163,22 @@ def test_a_kubernetes_version_without_schemas_is_blamed_on_the_fleet(fleet: Flee
     assert "cellops.yaml: spec.kubernetes.version: kubernetes-validate has no schemas" in (
         result.stdout
     )
+
+
+def test_an_object_rendered_twice_is_rejected(fleet: FleetRepo) -> None:
+    fleet.write(
+        "services/payments/manifests/also-payments.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: payments}\nspec: {ports: [{port: 80}]}\n",
+    )
+    fleet.replace(
+        "services/payments/manifests/kustomization.yaml",
+        "resources:",
+        "resources:\n  - also-payments.yaml",
+    )
+    fleet.commit("payments' manifests bring a Service cellops renders too")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1
+    assert (
+        "services/payments/manifests: Service payments: the same object is already rendered"
+        " from services/payments/service.yaml" in result.stdout
+    )

@@ -16,6 +16,7 @@ from kubernetes_validate import utils
 from referencing import Registry, Resource
 
 from cellops.backends.kubernetes.manifests import ManifestError
+from cellops.diff.live import ObjectKey, key_of
 from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredFleet
 from cellops.render.kubernetes import (
@@ -48,8 +49,12 @@ def check_kubernetes(
             }
             objects = cell_objects(cell, revision.id, own)
         except (ManifestError, ManifestObjectError) as exc:
-            problems.setdefault(("", str(exc)), Problem(_file_of(str(exc)), None, "", str(exc)))
+            file = _file_of(str(exc))
+            message = str(exc).removeprefix(f"{file}: ")
+            problems.setdefault(("", str(exc)), Problem(file, None, "", message))
             continue
+        for duplicate in _duplicates(objects, cell.name):
+            problems.setdefault((duplicate.file, duplicate.message), duplicate)
         namespace = namespace_of(cell)
         for obj in objects:
             key = _identity(obj, cell.name, namespace)
@@ -112,6 +117,26 @@ def _validate(obj: dict[str, Any], version: str, cell: str) -> Problem | None:
     except kubernetes_validate.InvalidSchemaError as exc:
         return Problem(_file_of_object(obj, cell), None, field, f"cannot validate: {exc.message}")
     return None
+
+
+def _duplicates(objects: list[dict[str, Any]], cell: str) -> list[Problem]:
+    """Two objects with one identity would overwrite each other on every apply."""
+    first: dict[ObjectKey, dict[str, Any]] = {}
+    found = []
+    for obj in objects:
+        key = key_of(obj)
+        if key in first:
+            other = _file_of_object(first[key], cell)
+            found.append(
+                Problem(
+                    _file_of_object(obj, cell),
+                    None,
+                    f"{obj['kind']} {obj['metadata']['name']}",
+                    f"the same object is already rendered from {other}: rename one of them",
+                )
+            )
+        first.setdefault(key, obj)
+    return found
 
 
 def _file_of_object(obj: dict[str, Any], cell: str) -> str:
