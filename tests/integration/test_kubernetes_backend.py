@@ -395,3 +395,27 @@ def test_a_namespace_that_is_someone_elses_is_not_taken(world: World) -> None:
         world.apply("eu-1")
     assert patched(world.eu) == []
     assert world.store.inventory("eu-1") == []
+
+
+def test_a_capacity_change_reaches_the_cluster_without_restarting_pods(world: World) -> None:
+    before = world.cell("eu-1")
+    world.apply("eu-1")
+    generation = world.eu.call(
+        lambda c: c.live("apps/v1", "deployments", "cell-eu-1", "ledger")["metadata"]["generation"]
+    )
+    world.repo.replace("cells/eu-1.yaml", 'cpu: "8"', 'cpu: "4"')
+    world.repo.commit("eu-1 gets half the cpu")
+    after = world.cell("eu-1")
+    # the services' hashes change, so the commit is planned for the cell...
+    assert before.services["ledger"].hash != after.services["ledger"].hash
+    world.eu.clear()
+    world.apply("eu-1")
+    sent = patched(world.eu)
+    assert "/api/v1/namespaces/cell-eu-1/resourcequotas/cell-capacity" in sent
+    assert "/apis/apps/v1/namespaces/cell-eu-1/deployments/ledger" in sent
+    live = world.eu.call(lambda c: c.live("apps/v1", "deployments", "cell-eu-1", "ledger"))
+    # ...and the Deployment carries the new version, with its pod template unchanged
+    assert live["metadata"]["generation"] == generation
+    assert live["metadata"]["annotations"]["cellops.dev/hash"] == after.services["ledger"].hash
+    quota = world.eu.call(lambda c: c.live("v1", "resourcequotas", "cell-eu-1", "cell-capacity"))
+    assert quota["spec"]["hard"]["requests.cpu"] == "4"

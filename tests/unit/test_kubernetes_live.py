@@ -135,7 +135,8 @@ CHANGES: dict[str, Callable[[Obj], None]] = {
     "annotation": lambda o: o["metadata"].update({"annotations": {"team": "payments"}}),
     "replicas": lambda o: o["spec"].update({"replicas": 3}),
     "image": lambda o: container(o).update({"image": "ledger:2"}),
-    "pod-hash": lambda o: o["spec"]["template"]["metadata"]["annotations"].update({"x": "1"}),
+    "service-hash": lambda o: o["metadata"]["annotations"].update({"cellops.dev/hash": "x"}),
+    "pod-label": lambda o: o["spec"]["template"]["metadata"]["labels"].update({"x": "1"}),
 }
 
 

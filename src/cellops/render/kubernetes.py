@@ -20,7 +20,9 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 CELL, SERVICE, REVISION = "cellops.dev/cell", "cellops.dev/service", "cellops.dev/revision"
 IRSA = "eks.amazonaws.com/role-arn"
 FROM_MANIFESTS = "cellops.dev/from-manifests"  # marks objects from a service's manifests/
-HASH = "cellops.dev/hash"  # on a pod template: the service version its pods run
+# On a Deployment: the service version it carries. Not on its pod template: a change that
+# leaves the pods alone (quota, an account's IAM role) must not restart them.
+HASH = "cellops.dev/hash"
 Obj = dict[str, Any]
 
 
@@ -168,6 +170,7 @@ def _deployment(
     if spec.resources is not None:
         container["resources"] = spec.resources.model_dump(mode="json", exclude_none=True)
     deployment = _object("apps/v1", "Deployment", service.name, namespace, labels)
+    deployment["metadata"]["annotations"] = {HASH: service.hash}
     deployment["spec"] = {
         "replicas": spec.replicas or 0,
         "selector": {"matchLabels": selector},
@@ -179,11 +182,8 @@ def _deployment(
             },
         },
         "template": {
-            # no revision label here: an unchanged service must not restart its pods
-            "metadata": {
-                "labels": {**selector, MANAGED_BY: "cellops"},
-                "annotations": {HASH: service.hash},
-            },
+            # no revision label or hash here: an unchanged pod must not restart
+            "metadata": {"labels": {**selector, MANAGED_BY: "cellops"}},
             "spec": {
                 "serviceAccountName": service.name,
                 "automountServiceAccountToken": False,

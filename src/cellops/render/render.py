@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from cellops.render.desired import DesiredCell, DesiredFleet, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
-from cellops.spec.cell import CellSpec, LocalBackend
+from cellops.spec.cell import CellSpec, KubernetesBackend, LocalBackend
 from cellops.spec.revision import Revision
 from cellops.spec.service import ServiceSpec
 
@@ -68,7 +68,13 @@ def _workload_hash(spec: ServiceSpec) -> str:
 
 
 def _backend_key(cell: CellSpec) -> str:
-    return canonical_json(cell.backend.model_dump(mode="json", by_alias=True))
+    """What of the cell a service's hash covers. For Kubernetes cells also the capacity:
+    its quota and limits are applied with the services (a capacity change reaches the
+    cluster with them; the pods do not restart, their template is unchanged)."""
+    key: dict[str, object] = {"backend": cell.backend.model_dump(mode="json", by_alias=True)}
+    if isinstance(cell.backend, KubernetesBackend):
+        key["capacity"] = cell.capacity.model_dump(mode="json", by_alias=True)
+    return canonical_json(key)
 
 
 def _code(revision: Revision, service: str, cell: CellSpec) -> str | None:

@@ -297,8 +297,7 @@ def _services(
                 reasons.append(f"{key.kind} {reason}")
             workload = key.kind == "Deployment" and key.name == service
             if workload and FROM_MANIFESTS not in (body["metadata"].get("annotations") or {}):
-                template = obj.get("spec", {}).get("template", {}).get("metadata", {})
-                annotated = (template.get("annotations") or {}).get(HASH)
+                annotated = (obj.get("metadata", {}).get("annotations") or {}).get(HASH)
                 running = annotated if health is not Health.PROGRESSING else None
                 ready = int(obj.get("status", {}).get("readyReplicas") or 0)
                 want = int(obj.get("spec", {}).get("replicas") or 0)
