@@ -125,7 +125,12 @@ def service_objects(cell: DesiredCell, service: DesiredService, namespace: str) 
     if isinstance(backend, KubernetesBackend) and backend.iam_role_arn:
         account["metadata"]["annotations"] = {IRSA: backend.iam_role_arn}
     account["automountServiceAccountToken"] = False
-    objects = [account, _deployment(cell.name, service, namespace, labels)]
+    deployment = _deployment(cell.name, service, namespace, labels)
+    if isinstance(backend, KubernetesBackend) and backend.iam_role_arn:
+        # EKS injects the role into pods when they start: a new role needs new pods
+        template = deployment["spec"]["template"]["metadata"]
+        template["annotations"] = {"cellops.dev/iam-role": backend.iam_role_arn}
+    objects = [account, deployment]
     if spec.ports:
         svc = _object("v1", "Service", service.name, namespace, labels)
         svc["spec"] = {
