@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp.test_utils
 import aiohttp.web
 import attrs
 import kmock
@@ -266,23 +267,31 @@ class KubeServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
+        """Stop serving (again: a test may stop it early to play an outage)."""
+        if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+            self._thread.join(10)
 
     def _run(self) -> None:
         self._loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        async with self.cluster, kmock.Server(self.cluster, host="127.0.0.1") as server:
-            self.url = str(server.url).rstrip("/")
-            controllers = asyncio.create_task(self.cluster.run_controllers())
-            self._ready.set()
-            await self._stop.wait()
-            controllers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await controllers
+        # aiohttp's server directly: kmock.Server also installs a process-wide DNS
+        # interceptor for aiohttp clients, which two servers in two threads cannot share
+        async with self.cluster:
+            server = aiohttp.test_utils.RawTestServer(self.cluster, host="127.0.0.1")
+            await server.start_server()
+            try:
+                self.url = str(server.make_url("")).rstrip("/")
+                controllers = asyncio.create_task(self.cluster.run_controllers())
+                self._ready.set()
+                await self._stop.wait()
+                controllers.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await controllers
+            finally:
+                await server.close()
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Run `fn(cluster, *args)` on the server's loop, under its lock."""

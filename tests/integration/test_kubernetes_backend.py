@@ -208,9 +208,8 @@ def test_a_cell_moved_to_another_cluster_is_created_there_then_pruned_here(
     deleted = [s.path for s in world.eu.sent("DELETE")]
     assert len(deleted) == 13 and deleted[-1] == "/api/v1/namespaces/cell-eu-1"
     assert "cell-eu-1" not in world.eu.cluster.namespaces
-    assert {i.cluster for i in world.store.inventory("eu-1")} == {
-        '{"context":"eks-us-east-1","kubeconfig":null}'
-    }
+    clusters = {json.loads(i.cluster)["server"] for i in world.store.inventory("eu-1")}
+    assert clusters == {world.us.url}
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -235,21 +234,21 @@ def test_a_refused_object_is_reported_at_once_and_stays_tracked(world: World) ->
     assert "Deployment cell-eu-1/ledger: apply did not finish" in seen.drifted
 
 
-def test_an_unreachable_cluster_is_reported_not_raised(world: World, tmp_path: Path) -> None:
+def test_an_unreachable_cluster_is_reported_not_raised(world: World) -> None:
     world.apply("eu-1")
-    write_kubeconfig(
-        tmp_path / "kubeconfig",
-        {"eks-eu-west-1": "http://127.0.0.1:9", "eks-us-east-1": world.us.url},
-    )
-    backend = KubernetesCells(world.store, lambda s, t: [])
+    world.eu.__exit__()  # the API server goes away
+    backend = KubernetesCells(world.store, lambda service, tree: [])  # the controller restarts
     seen = backend.observe("eu-1")
-    assert not seen.reachable and "127.0.0.1:9" in seen.reason
+    assert not seen.reachable and "cannot reach the API server at " + world.eu.url in seen.reason
     world.repo.replace("services/ledger/service.yaml", "SERVICE_NAME: ledger", "SERVICE_NAME: l2")
     world.repo.commit("ledger env")  # something to send
     cell = world.cell("eu-1")
+    started = time.monotonic()
     with pytest.raises(BackendError, match="cannot reach the API server") as caught:
         backend.apply(cell, cell.services)
     assert caught.value.transient
+    assert time.monotonic() - started < 1  # the cluster is known down: no waiting on it
+    assert world.us.sent() == []
 
 
 def test_a_missing_kubeconfig_is_a_clear_error(world: World) -> None:
@@ -368,11 +367,10 @@ def test_an_object_another_manager_made_is_not_taken_over_unless_the_fleet_says(
     world: World,
 ) -> None:
     world.apply("eu-1")
-    world.store.untrack(
-        "eu-1",
-        "apps/v1 Deployment cell-eu-1 ledger",
-        '{"context":"eks-eu-west-1","kubeconfig":null}',
-    )  # as if another tool had made it: cellops never applied it
+    ledger = next(
+        i for i in world.store.inventory("eu-1") if i.key.endswith("Deployment cell-eu-1 ledger")
+    )
+    world.store.untrack("eu-1", ledger.key, ledger.cluster)  # as if another tool had made it
     edit(
         world.eu, "/apis/apps/v1/namespaces/cell-eu-1/deployments/ledger", {"spec": {"replicas": 4}}
     )
@@ -419,3 +417,33 @@ def test_a_capacity_change_reaches_the_cluster_without_restarting_pods(world: Wo
     assert live["metadata"]["annotations"]["cellops.dev/hash"] == after.services["ledger"].hash
     quota = world.eu.call(lambda c: c.live("v1", "resourcequotas", "cell-eu-1", "cell-capacity"))
     assert quota["spec"]["hard"]["requests.cpu"] == "4"
+
+
+def test_another_name_for_the_same_cluster_moves_nothing(world: World, tmp_path: Path) -> None:
+    world.apply("eu-1")
+    contexts = {"eks-eu-west-1": world.eu.url, "eks-us-east-1": world.us.url, "eu": world.eu.url}
+    write_kubeconfig(tmp_path / "kubeconfig", contexts)
+    world.repo.replace("cells/eu-1.yaml", "context: eks-eu-west-1", "context: eu")
+    world.repo.commit("eu-1 names its cluster by a shorter context")
+    world.eu.clear()
+    world.apply("eu-1")
+    assert world.eu.sent("DELETE") == []
+    assert "cell-eu-1" in world.eu.cluster.namespaces
+    assert {json.loads(i.cluster)["context"] for i in world.store.inventory("eu-1")} == {"eu"}
+
+
+def test_a_current_context_that_now_points_elsewhere_is_refused(
+    world: World, tmp_path: Path
+) -> None:
+    world.repo.replace("cells/eu-1.yaml", "    context: eks-eu-west-1\n", "")
+    world.repo.commit("eu-1 uses the current context")
+    world.apply("eu-1")  # current: eks-eu-west-1
+    contexts = {"eks-us-east-1": world.us.url, "eks-eu-west-1": world.eu.url}
+    write_kubeconfig(tmp_path / "kubeconfig", contexts)  # someone ran use-context
+    restarted = KubernetesCells(world.store, lambda service, tree: [])
+    cell = world.cell("eu-1")
+    with pytest.raises(BackendError, match=r"now points at .* but the cell's objects are on"):
+        restarted.apply(cell, cell.services)
+    assert world.us.sent("PATCH") == [] and world.eu.sent("DELETE") == []
+    seen = restarted.observe("eu-1")
+    assert not seen.reachable and "now points at" in seen.reason

@@ -31,7 +31,8 @@ from cellops.model.errors import BackendError
 FIELD_MANAGER = "cellops"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML; the server takes either
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
-TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
+TIMEOUT = (5.0, 15.0)  # connect, read (seconds)
+DOWN_FOR = 10.0  # after a server did not answer, fail fast for this long (a breaker)
 
 # Resources of the kinds cellops renders and users commonly bring, so that applying them
 # needs no discovery round trip. Anything else is looked up in the server's discovery.
@@ -97,16 +98,28 @@ class KubeApi:
         self,
         api_client: k8s_client.ApiClient,
         name: str,
+        *,
         attempts: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = api_client
         self.name = name  # names the cluster in errors
         self._attempts = attempts
         self._backoff = backoff
         self._sleep = sleep
+        self._clock = clock
+        # A server that does not answer stalls every call for its timeout; one cell's
+        # failure marks it down for all, so the controller's pass goes on to other clusters.
+        self._down_until = 0.0
+        self._down_error: BackendError | None = None
         self._resources = dict(_KNOWN)
+
+    @property
+    def server(self) -> str:
+        """The API server's URL, as the kubeconfig resolved it."""
+        return str(self._client.configuration.host)
 
     def close(self) -> None:
         self._client.close()
@@ -177,13 +190,18 @@ class KubeApi:
         body: dict[str, Any] | None = None,
         missing_ok: bool = False,
     ) -> dict[str, Any] | None:
+        if self._down_error is not None and self._clock() < self._down_until:
+            raise self._down_error
         headers = {"Accept": "application/json"}
         if method == "PATCH":
             headers["Content-Type"] = APPLY_PATCH
         elif body is not None:
             headers["Content-Type"] = "application/json"
         delay = self._backoff
-        for attempt in range(1, self._attempts + 1):
+        # reads are not retried here: whoever reads (a health gate, a drift check) reads
+        # again on its next pass anyway
+        attempts = self._attempts if method in ("PATCH", "DELETE") else 1
+        for attempt in range(1, attempts + 1):
             try:
                 response = self._client.call_api(
                     path,
@@ -197,6 +215,7 @@ class KubeApi:
                     _return_http_data_only=True,
                 )
                 data = response.data
+                self._down_error = None
                 return json.loads(data) if data else {}
             except ApiException as exc:
                 if exc.status == 404 and missing_ok:
@@ -212,7 +231,10 @@ class KubeApi:
                 error = BackendError(
                     f"{self.name}: cannot reach the API server at {where}: {cause}", transient=True
                 )
-            if not error.transient or attempt == self._attempts:
+                if attempt == attempts:
+                    self._down_until = self._clock() + DOWN_FOR
+                    self._down_error = error
+            if not error.transient or attempt == attempts:
                 raise error
             self._sleep(delay)
             delay *= 2

@@ -65,18 +65,31 @@ class KubernetesCells:
     def ensure(self, cell: DesiredCell) -> bool:
         """The cell's namespace exists (sent only if the inventory lacks it)."""
         namespace = cell_objects(replace(cell, services={}), "")[0]
-        return self._send(cell.name, _ref(cell), namespace, self._known(cell.name))
+        known = self._known(cell.name)
+        self._check_home(cell.name, _ref(cell), known.values())
+        return self._send(cell.name, _ref(cell), namespace, known)
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
         ref = _ref(cell)
         objects = in_apply_order(self._render(cell, services))
         known = self._known(cell.name)
+        self._check_home(cell.name, ref, known.values())
         for obj in objects:
             self._send(cell.name, ref, obj, known)
         self._drifted.pop(cell.name, None)
         # what the render no longer has, and all the cell held in a cluster it has left
-        wanted = {(_cluster_text(ref), key_of(obj).text) for obj in objects}
-        self._prune(cell.name, [i for k, i in known.items() if k not in wanted])
+        here = self._where(ref)
+        wanted = {key_of(obj).text for obj in objects}
+        gone = []
+        for (cluster, key), item in known.items():
+            if cluster == here and key in wanted:
+                continue
+            if _server_of(cluster) == _server_of(here) and key in wanted:
+                # the same object, reached through another kubeconfig or context name
+                self._inventory.untrack(cell.name, key, cluster)
+                continue
+            gone.append(item)
+        self._prune(cell.name, gone)
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
@@ -143,7 +156,7 @@ class KubernetesCells:
         """Apply `obj` unless the cell already holds it as sent; True if it was sent."""
         key = key_of(obj).text
         digest = sent_hash(obj)
-        cluster = _cluster_text(ref)
+        cluster = self._where(ref)
         held = known.get((cluster, key))
         fresh = held is not None and held.hash == digest
         if fresh and key not in self._drifted.get(cell, set()):
@@ -182,7 +195,7 @@ class KubernetesCells:
         for item in sorted(items, key=lambda i: (i.rank, i.key), reverse=True):
             key = ObjectKey.parse(item.key)
             try:
-                api = self._api(_ref_of(item.cluster))
+                api = self._api_at(item.cluster)
                 live = api.get(key)
                 if live is not None and _ours(live, cell):
                     api.delete(key)
@@ -206,7 +219,7 @@ class KubernetesCells:
             )
         selector = f"{MANAGED_BY}=cellops,{CELL}={cell}"
         for (cluster, api_version, kind, namespace), keys in groups.items():
-            api = self._api(_ref_of(cluster))
+            api = self._api_at(cluster)
             if not namespace:
                 for key in keys:
                     if (obj := api.get(key)) is not None:
@@ -225,6 +238,36 @@ class KubernetesCells:
             self._apis[ref] = self._connect(ref)
         return self._apis[ref]
 
+    def _where(self, ref: ClusterRef) -> str:
+        """A cluster as the inventory records it: how it is reached, and its server."""
+        where = {"kubeconfig": ref.kubeconfig, "context": ref.context}
+        return canonical_json({**where, "server": self._api(ref).server})
+
+    def _api_at(self, cluster: str) -> KubeApi:
+        """The API server objects were applied to; an error if the kubeconfig now sends the
+        same context elsewhere (reading or deleting there would be about other objects)."""
+        ref = _ref_of(cluster)
+        api = self._api(ref)
+        if api.server != _server_of(cluster):
+            raise BackendError(
+                f"{ref} now points at {api.server}, but the objects were applied to"
+                f" {_server_of(cluster)}"
+            )
+        return api
+
+    def _check_home(self, cell: str, ref: ClusterRef, items: Iterable[InventoryItem]) -> None:
+        """A cell whose kubeconfig context now resolves to another server did not move:
+        someone switched the current context, or edited the kubeconfig. Applying would
+        deploy it there and prune it here; refuse instead."""
+        here = self._where(ref)
+        for item in items:
+            if _ref_of(item.cluster) == ref and _server_of(item.cluster) != _server_of(here):
+                raise BackendError(
+                    f"cell {cell}: {ref} now points at {_server_of(here)}, but the cell's"
+                    f" objects are on {_server_of(item.cluster)}: set spec.backend.context"
+                    " (and kubeconfig) to the cluster the cell belongs to"
+                )
+
 
 def _ref(cell: DesiredCell) -> ClusterRef:
     backend = cell.spec.backend
@@ -233,8 +276,8 @@ def _ref(cell: DesiredCell) -> ClusterRef:
     return ClusterRef(backend.kubeconfig, backend.context)
 
 
-def _cluster_text(ref: ClusterRef) -> str:
-    return canonical_json({"kubeconfig": ref.kubeconfig, "context": ref.context})
+def _server_of(cluster: str) -> str:
+    return str(json.loads(cluster).get("server", ""))
 
 
 def _ref_of(text: str) -> ClusterRef:
