@@ -116,12 +116,12 @@ def _absolute(repo: str) -> str:
 
 def _run_with_view(loop: ControllerLoop, wiring: Wiring) -> None:
     last = 0.0
-    with Live(overview(wiring.store, wiring.observe), console=console, auto_refresh=False) as live:
+    with Live(overview(wiring.store, wiring.peek), console=console, auto_refresh=False) as live:
 
         def refresh() -> None:
             nonlocal last
             if time.time() - last >= 0.5:
-                live.update(overview(wiring.store, wiring.observe), refresh=True)
+                live.update(overview(wiring.store, wiring.peek), refresh=True)
                 last = time.time()
 
         loop.run(on_pass=refresh)

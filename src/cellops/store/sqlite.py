@@ -202,6 +202,10 @@ class SqliteStore:
             for r in rows
         ]
 
+    def holds_objects(self, cell: str) -> bool:
+        """Whether a cell has an inventory: it is (or was) a Kubernetes cell."""
+        return bool(self._all("SELECT 1 FROM inventory WHERE cell = ? LIMIT 1", cell))
+
     def track(self, cell: str, item: InventoryItem) -> None:
         self._run(
             "INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key, cluster)"

@@ -60,6 +60,7 @@ class KubernetesCells:
         # (cell, key) -> fields the server wrote differently from how they were sent, as its
         # answer to the apply showed (a normalised value): not drift, or it would never end
         self._normal: dict[tuple[str, str], frozenset[str]] = {}
+        self._last: dict[str, CellObservation] = {}  # cell -> the latest observation
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -93,6 +94,16 @@ class KubernetesCells:
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
+        self._last[cell] = seen = self._observe(cell)
+        return seen
+
+    def last_seen(self, cell: str) -> CellObservation:
+        """The latest observation, without asking the cluster (for views refreshed often)."""
+        return self._last.get(cell) or CellObservation(
+            cell, reachable=False, reason="not read from its cluster yet"
+        )
+
+    def _observe(self, cell: str) -> CellObservation:
         items = self._inventory.inventory(cell)
         if not items:
             return CellObservation(cell, reachable=False, reason="nothing applied to the cell yet")
