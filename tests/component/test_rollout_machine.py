@@ -14,6 +14,7 @@ import pytest
 from cellops.backends.fake import Crash, FakeBackend
 from cellops.controller.reconcile import Reconciler, Settings
 from cellops.health import Health
+from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
 from cellops.source.git import GitSource
 from cellops.store.records import CellStep, RolloutState
@@ -163,6 +164,25 @@ def test_a_crash_between_failure_and_rollback_is_finished_on_resume(harness: Har
     assert harness.crashes == 1
     assert harness.latest() is RolloutState.HALTED
     assert harness.backend.cells["canary"].services["api"] != bad
+
+
+def test_a_rollback_the_backend_could_not_reach_is_tried_again(harness: Harness) -> None:
+    head = _bump(harness.repo, "broken")
+    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
+    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
+    applies = harness.backend.cells["canary"].applies
+    down = BackendError("canary: cannot reach the API server", transient=True)
+    # the rollback's first three tries find the API server down
+    harness.backend.refuse_apply = lambda cell, n: (
+        down if cell == "canary" and applies + 2 <= n <= applies + 4 else None
+    )
+    harness.run(harness.done(head))
+    assert harness.latest() is RolloutState.HALTED
+    harness.run(lambda: harness.backend.cells["canary"].services["api"] != bad, passes=50)
+    retries = harness.store.events(kind="rollback-retry")
+    assert len(retries) == 1  # recorded once, however many tries
+    assert harness.store.events(kind="rolled-back")
+    assert harness.store.events(kind="rollback-failed") == []
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-effect", "after-effect"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from cellops.backends.base import CellObservation, ServiceObservation
 from cellops.health import Health
+from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
 
@@ -34,6 +35,8 @@ class FakeBackend:
     # (cell, how many applies this cell has seen) -> crash before / after the change is made
     crash_on_apply: Callable[[str, int], bool] = lambda cell, count: False
     crash_after_apply: Callable[[str, int], bool] = lambda cell, count: False
+    # (cell, how many applies) -> an error the backend reports instead (an API server down)
+    refuse_apply: Callable[[str, int], BackendError | None] = lambda cell, count: None
     cells: dict[str, FakeCell] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     resync: float = 0.0
@@ -51,6 +54,8 @@ class FakeBackend:
         state.applies += 1
         if self.crash_on_apply(cell.name, state.applies):
             raise Crash(f"crash while applying {cell.name}")
+        if (refused := self.refuse_apply(cell.name, state.applies)) is not None:
+            raise refused
         state.services = {name: s.hash for name, s in services.items()}
         state.document = document
         self.calls.append(("apply", cell.name))

@@ -17,7 +17,7 @@ from cellops.pipeline import Compiler
 from cellops.plan import Plan
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
-from cellops.store.records import RevisionRecord, RolloutState
+from cellops.store.records import CellStep, RevisionRecord, RolloutState
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
@@ -157,10 +157,15 @@ class Reconciler:
                 service = self.compiler.desired(row.applied_rev).cells.get(row.cell)
                 if service is not None and row.service in service.services:
                     by_cell.setdefault(row.cell, {})[row.service] = service.services[row.service]
+        latest = self.store.rollouts(limit=1)
+        steps = self.store.cell_steps(latest[0].id) if latest else {}
         for cell, services in by_cell.items():
             target = fleet.cells.get(cell)
             if target is None or now < self._next_look.get(cell, 0.0):
                 continue
+            if cell in steps and steps[cell][1] is CellStep.FAILED:
+                continue  # the rollout owns it until its rollback is done
+
             try:
                 backend = self.backend_for(target)
                 self._next_look[cell] = now + backend.resync

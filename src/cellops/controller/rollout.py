@@ -18,6 +18,7 @@ from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
 
 ROLLBACK_FAILED = "rollback failed"
+ROLLBACK_PENDING = "rollback pending"  # tried, the backend did not answer; tried again
 
 
 class RolloutRunner:
@@ -319,16 +320,34 @@ class RolloutRunner:
         return True
 
     def rollback(self, cell: DesiredCell, now: float, rollout: Rollout) -> None:
-        """Give `cell` back its last good state (services new in this rollout go away)."""
+        """Give `cell` back its last good state (services new in this rollout go away), as
+        the good revision described the cell (its cluster, namespace, capacity)."""
         services: dict[str, DesiredService] = {}
+        target = cell
         for row in self.store.ledger_rows(cell.name):
             if row.good_rev is not None:
                 good = self.desired(row.good_rev).cells.get(cell.name)
                 if good is not None and row.service in good.services:
                     services[row.service] = good.services[row.service]
+                    target = good
         try:
-            document = self.backend_for(cell).apply(cell, services)
+            document = self.backend_for(target).apply(target, services)
         except (CellopsError, OSError) as exc:
+            if isinstance(exc, BackendError) and exc.transient:
+                # the cell's API server did not answer: the next pass tries again
+                step = self.store.cell_steps(rollout.id).get(cell.name)
+                if step is None or not step[2].startswith(ROLLBACK_PENDING):
+                    with self.store.transaction():
+                        self._mark(
+                            rollout,
+                            cell.name,
+                            CellStep.FAILED,
+                            kind="rollback-retry",
+                            message=f"{cell.name}: {exc}; trying again",
+                            now=now,
+                            reason=f"{ROLLBACK_PENDING}: {exc}",
+                        )
+                return
             # recorded once: the cell stays failed, and is not retried on every pass
             with self.store.transaction():
                 self._mark(
