@@ -56,6 +56,7 @@ class Reconciler:
         self.rollouts = RolloutRunner(store, backend_for, compiler.desired, self._policy)
         self._next_drift = 0.0
         self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
+        self._keep_errors: dict[str, str] = {}  # cell -> the error last recorded for it
 
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, check_source: bool) -> None:
@@ -165,13 +166,16 @@ class Reconciler:
                 continue
             if cell in steps and steps[cell][1] is CellStep.FAILED:
                 continue  # the rollout owns it until its rollback is done
-
             try:
                 backend = self.backend_for(target)
                 self._next_look[cell] = now + backend.resync
                 self._keep(target, services, now)
+                self._keep_errors.pop(cell, None)
             except (CellopsError, OSError) as exc:
-                self.store.add_event(now, "cell-unreachable", f"{cell}: {exc}", cell=cell)
+                message = f"{cell}: cannot keep it as applied: {exc}"
+                if self._keep_errors.get(cell) != message:  # once per distinct error
+                    self._keep_errors[cell] = message
+                    self.store.add_event(now, "cell-error", message, cell=cell)
 
     def _keep(self, cell: DesiredCell, services: dict[str, DesiredService], now: float) -> None:
         backend = self.backend_for(cell)
