@@ -447,3 +447,17 @@ def test_a_current_context_that_now_points_elsewhere_is_refused(
     assert world.us.sent("PATCH") == [] and world.eu.sent("DELETE") == []
     seen = restarted.observe("eu-1")
     assert not seen.reachable and "now points at" in seen.reason
+
+
+def test_a_cell_can_leave_a_cluster_that_is_down(world: World) -> None:
+    world.apply("eu-1")
+    world.eu.__exit__()  # the reason to move
+    world.repo.replace("cells/eu-1.yaml", "context: eks-eu-west-1", "context: eks-us-east-1")
+    world.repo.commit("eu-1 moves off the broken cluster")
+    document = world.apply("eu-1")  # everything is created in us; eu's deletes fail
+    assert len(patched(world.us)) == 13
+    left = [i for i in world.store.inventory("eu-1") if i.hash and i.hash.startswith("left:")]
+    assert len(left) == 13  # still listed: never orphaned, tried again at every apply
+    assert {json.loads(i.cluster)["server"] for i in left} == {world.eu.url}
+    seen = world.backend.observe("eu-1")
+    assert seen.reachable and seen.desired == document and seen.drifted == ()

@@ -90,7 +90,16 @@ class KubernetesCells:
                 self._inventory.untrack(cell.name, key, cluster)
                 continue
             gone.append(item)
-        self._prune(cell.name, gone)
+        failed = self._prune(cell.name, gone)
+        # A cluster the cell left may be down (often why it left): what cannot be deleted
+        # there stays listed, outside the cell's state, and is tried again at every apply.
+        # What cannot be deleted where the cell lives fails the apply.
+        for item, _ in failed:
+            if _server_of(item.cluster) != _server_of(here):
+                self._inventory.track(cell.name, replace(item, hash=LEFT + _last_applied(item)))
+        here_failed = [m for i, m in failed if _server_of(i.cluster) == _server_of(here)]
+        if here_failed:
+            raise BackendError("; ".join(here_failed), transient=True)
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
@@ -104,7 +113,7 @@ class KubernetesCells:
         )
 
     def _observe(self, cell: str) -> CellObservation:
-        items = self._inventory.inventory(cell)
+        items = [i for i in self._inventory.inventory(cell) if not _left_behind(i.hash)]
         if not items:
             return CellObservation(cell, reachable=False, reason="nothing applied to the cell yet")
         try:
@@ -138,7 +147,9 @@ class KubernetesCells:
 
     def delete(self, cell: str) -> None:
         """Prune everything the cell holds, the namespace last."""
-        self._prune(cell, self._inventory.inventory(cell))
+        failed = self._prune(cell, self._inventory.inventory(cell))
+        if failed:
+            raise BackendError("; ".join(m for _, m in failed), transient=True)
 
     def close(self) -> None:
         for api in self._apis.values():
@@ -200,9 +211,10 @@ class KubernetesCells:
                 f" {MANAGED_BY}=cellops and {CELL}={cell}"
             )
 
-    def _prune(self, cell: str, items: Iterable[InventoryItem]) -> None:
-        """Delete in reverse apply order; what cannot be deleted stays in the inventory."""
-        failed: list[str] = []
+    def _prune(self, cell: str, items: Iterable[InventoryItem]) -> list[tuple[InventoryItem, str]]:
+        """Delete in reverse apply order; what cannot be deleted stays in the inventory and
+        is returned with the reason."""
+        failed: list[tuple[InventoryItem, str]] = []
         for item in sorted(items, key=lambda i: (i.rank, i.key), reverse=True):
             key = ObjectKey.parse(item.key)
             try:
@@ -211,11 +223,10 @@ class KubernetesCells:
                 if live is not None and _ours(live, cell):
                     api.delete(key)
             except BackendError as exc:
-                failed.append(f"cannot delete {key}: {exc}")
+                failed.append((item, f"cannot delete {key}: {exc}"))
                 continue
             self._inventory.untrack(cell, item.key, item.cluster)
-        if failed:
-            raise BackendError("; ".join(failed), transient=True)
+        return failed
 
     # -- reading --------------------------------------------------------------------------
     def _read(self, cell: str, items: list[InventoryItem]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -297,6 +308,11 @@ def _ref_of(text: str) -> ClusterRef:
 
 
 PENDING = "pending:"  # an inventory hash while a send is in flight (+ the last one applied)
+LEFT = "left:"  # ... for an object in a cluster the cell left, whose delete failed
+
+
+def _left_behind(digest: str | None) -> bool:
+    return digest is not None and digest.startswith(LEFT)
 
 
 def _complete(digest: str | None) -> bool:
@@ -307,7 +323,7 @@ def _last_applied(held: InventoryItem | None) -> str:
     """The hash of the object as the server last accepted it from cellops; "" if never."""
     if held is None or held.hash is None:
         return ""
-    return held.hash.removeprefix(PENDING)
+    return held.hash.removeprefix(PENDING).removeprefix(LEFT)
 
 
 def _ours(live: Mapping[str, Any], cell: str) -> bool:
@@ -319,7 +335,8 @@ def _ours(live: Mapping[str, Any], cell: str) -> bool:
 
 def _document(items: Iterable[InventoryItem]) -> str:
     """The cell's state as cellops last sent it: equal to apply's answer when complete."""
-    return content_hash(canonical_json(sorted((i.key, i.hash or "") for i in items)))
+    held = [(i.key, i.hash or "") for i in items if not _left_behind(i.hash)]
+    return content_hash(canonical_json(sorted(held)))
 
 
 def _services(
