@@ -333,32 +333,26 @@ class RolloutRunner:
         try:
             document = self.backend_for(target).apply(target, services)
         except (CellopsError, OSError) as exc:
-            if isinstance(exc, BackendError) and exc.transient:
-                # the cell's API server did not answer: the next pass tries again
-                step = self.store.cell_steps(rollout.id).get(cell.name)
-                if step is None or not step[2].startswith(ROLLBACK_PENDING):
-                    with self.store.transaction():
-                        self._mark(
-                            rollout,
-                            cell.name,
-                            CellStep.FAILED,
-                            kind="rollback-retry",
-                            message=f"{cell.name}: {exc}; trying again",
-                            now=now,
-                            reason=f"{ROLLBACK_PENDING}: {exc}",
-                        )
-                return
-            # recorded once: the cell stays failed, and is not retried on every pass
-            with self.store.transaction():
-                self._mark(
-                    rollout,
-                    cell.name,
-                    CellStep.FAILED,
-                    kind="rollback-failed",
-                    message=f"{cell.name}: {exc}",
-                    now=now,
-                    reason=f"{ROLLBACK_FAILED}: {exc}",
-                )
+            # transient (the cell's API server did not answer): the next pass tries again;
+            # otherwise the cell stays failed and is not retried on every pass
+            again = isinstance(exc, BackendError) and exc.transient
+            kind, prefix = (
+                ("rollback-retry", ROLLBACK_PENDING)
+                if again
+                else ("rollback-failed", ROLLBACK_FAILED)
+            )
+            step = self.store.cell_steps(rollout.id).get(cell.name)
+            if step is None or not step[2].startswith(prefix):  # recorded once
+                with self.store.transaction():
+                    self._mark(
+                        rollout,
+                        cell.name,
+                        CellStep.FAILED,
+                        kind=kind,
+                        message=f"{cell.name}: {exc}" + ("; trying again" if again else ""),
+                        now=now,
+                        reason=f"{prefix}: {exc}",
+                    )
             return
         with self.store.transaction():
             self.store.restore_good(cell.name, now)

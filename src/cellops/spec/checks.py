@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cellops.model.problems import Problem
-from cellops.spec.cell import CellDocument, KubernetesBackend, LocalBackend, local_address
+from cellops.spec.cell import (
+    CellDocument,
+    CellSpec,
+    KubernetesBackend,
+    LocalBackend,
+    local_address,
+)
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument, ImagePolicy
 from cellops.spec.image import parse_image
@@ -280,37 +286,34 @@ def check_addresses(ctx: Context) -> list[Problem]:
     seen: dict[str, str] = {}
     problems = []
     for name, parsed in sorted(ctx.cells.items()):
-        backend = parsed.model.spec.backend if parsed.model else None
-        if isinstance(backend, KubernetesBackend):
-            namespace = backend.namespace or f"cell-{name}"
-            place = f"{backend.kubeconfig or ''}|{backend.context or ''}|{namespace}"
-            if place in seen:
-                where = ("spec", "backend", "namespace")
-                problems.append(
-                    Problem(
-                        parsed.path,
-                        parsed.line(*where),
-                        field_path(where),
-                        f"namespace {namespace} of this cluster is already cell {seen[place]}'s"
-                        " (set a different spec.backend.namespace)",
-                    )
+        claim = _boundary(name, parsed.model.spec) if parsed.model else None
+        if claim is None:
+            continue
+        place, field, what = claim
+        if place in seen:
+            where = ("spec", "backend", field)
+            problems.append(
+                Problem(
+                    parsed.path,
+                    parsed.line(*where),
+                    field_path(where),
+                    f"{what} is already used by cell {seen[place]}"
+                    f" (set a different spec.backend.{field})",
                 )
-            seen.setdefault(place, name)
-        address = local_address(name, parsed.model.spec) if parsed.model else None
-        if address is not None:
-            if address in seen:
-                where = ("spec", "backend", "address")
-                problems.append(
-                    Problem(
-                        parsed.path,
-                        parsed.line(*where),
-                        field_path(where),
-                        f"address {address} is already used by cell {seen[address]}"
-                        " (set a different spec.backend.address)",
-                    )
-                )
-            seen.setdefault(address, name)
+            )
+        seen.setdefault(place, name)
     return problems
+
+
+def _boundary(name: str, spec: CellSpec) -> tuple[str, str, str] | None:
+    """(what only one cell may hold, the field that sets it, its wording)."""
+    backend = spec.backend
+    if isinstance(backend, KubernetesBackend):
+        namespace = backend.namespace or f"cell-{name}"
+        cluster = f"{backend.kubeconfig or ''}|{backend.context or ''}"
+        return f"namespace|{cluster}|{namespace}", "namespace", f"namespace {namespace}"
+    address = local_address(name, spec)
+    return None if address is None else (f"address|{address}", "address", f"address {address}")
 
 
 def check_waves(ctx: Context) -> list[Problem]:
