@@ -89,13 +89,22 @@ def test_pure_modules_say_so() -> None:
     assert not silent, f"module docstrings must state purity: {silent}"
 
 
-def test_pygit2_stays_in_the_source_adapter() -> None:
+@pytest.mark.parametrize(
+    ("client", "adapter"),
+    [
+        ("pygit2", "source/"),
+        ("kubernetes", "backends/kubernetes/"),
+        ("kubernetes_validate", "backends/kubernetes/"),
+        ("jsonschema", "backends/kubernetes/"),
+    ],
+)
+def test_third_party_clients_stay_in_their_adapter(client: str, adapter: str) -> None:
     users = [
         str(p.relative_to(SRC))
         for p in SRC.rglob("*.py")
-        if any(m.split(".")[0] == "pygit2" for m, _, _ in _imports(p))
+        if any(m.split(".")[0] == client for m, _, _ in _imports(p))
     ]
-    assert users and all(u.startswith("source/") for u in users), users
+    assert users and all(u.startswith(adapter) for u in users), users
 
 
 def test_the_controller_uses_ports_not_adapters() -> None:
