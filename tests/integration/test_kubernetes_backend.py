@@ -461,3 +461,19 @@ def test_a_cell_can_leave_a_cluster_that_is_down(world: World) -> None:
     assert {json.loads(i.cluster)["server"] for i in left} == {world.eu.url}
     seen = world.backend.observe("eu-1")
     assert seen.reachable and seen.desired == document and seen.drifted == ()
+
+
+def test_an_autoscaled_service_leaves_replicas_to_its_autoscaler(world: World) -> None:
+    world.repo.write(
+        "services/payments/manifests/hpa.yaml",
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: payments}\n"
+        "spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: payments}\n"
+        "  minReplicas: 2\n  maxReplicas: 6\n",
+    )
+    world.repo.commit("payments scales itself")
+    world.apply("eu-1")
+    sent = next(s.body for s in world.eu.sent("PATCH", "/deployments/payments$"))
+    assert "replicas" not in sent["spec"]
+    path = "/apis/apps/v1/namespaces/cell-eu-1/deployments/payments"
+    edit(world.eu, path, {"spec": {"replicas": 5}})  # as the autoscaler would
+    assert world.backend.observe("eu-1").drifted == ()  # not drift: the autoscaler's field

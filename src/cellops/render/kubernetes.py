@@ -108,8 +108,13 @@ def cell_objects(
         objects += [quota, limits]
     for name in sorted(cell.services):
         service = cell.services[name]
-        objects += service_objects(cell, service, namespace)
         own = (manifests or {}).get(name, [])
+        rendered = service_objects(cell, service, namespace)
+        if _autoscaled(own, name):  # its autoscaler owns replicas: cellops does not set them
+            for obj in rendered:
+                if obj["kind"] == "Deployment":
+                    del obj["spec"]["replicas"]
+        objects += rendered
         try:
             objects += adopt(own, namespace, _labels(cell.name, name, service.revision))
         except ManifestObjectError as exc:
@@ -239,6 +244,16 @@ def _probe(probe: Probe) -> Obj:
         "successThreshold": probe.success_threshold,
         "failureThreshold": probe.failure_threshold,
     }
+
+
+def _autoscaled(objects: list[Obj], service: str) -> bool:
+    """A HorizontalPodAutoscaler among a service's manifests scales its Deployment."""
+    return any(
+        obj.get("kind") == "HorizontalPodAutoscaler"
+        and (obj.get("spec") or {}).get("scaleTargetRef", {}).get("kind") == "Deployment"
+        and (obj.get("spec") or {}).get("scaleTargetRef", {}).get("name") == service
+        for obj in objects
+    )
 
 
 def _deny_ingress(namespace: str, labels: Mapping[str, str]) -> Obj:
