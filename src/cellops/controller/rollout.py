@@ -12,13 +12,11 @@ from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
 from cellops.controller.gate import RolloutPolicyView, failure, healthy
+from cellops.controller.rollback import ROLLBACK_FAILED, Rollbacks, mark
 from cellops.model.errors import BackendError, CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
-
-ROLLBACK_FAILED = "rollback failed"
-ROLLBACK_PENDING = "rollback pending"  # tried, the backend did not answer; tried again
 
 
 class RolloutRunner:
@@ -33,6 +31,7 @@ class RolloutRunner:
         self.backend_for = backend_for
         self.desired = desired
         self.policy = policy
+        self.rollbacks = Rollbacks(store, backend_for, desired)
 
     # -- one step -------------------------------------------------------------------------
     def step(self, rollout: Rollout, now: float) -> None:
@@ -40,7 +39,7 @@ class RolloutRunner:
         if rollout.state in (RolloutState.RUNNING, RolloutState.HALTED) and self._settle(
             rollout.id, now, self.policy(rollout.revision)
         ):
-            self._watch_recovery(rollout, now)
+            self.rollbacks.watch_recovery(rollout, now)
             return
         if rollout.state is not RolloutState.RUNNING or rollout.paused:
             return
@@ -117,7 +116,8 @@ class RolloutRunner:
             self._known_backend(cell).delete(cell)
             with self.store.transaction():
                 self.store.forget_cell(cell)
-                self._mark(
+                mark(
+                    self.store,
                     rollout,
                     cell,
                     CellStep.HEALTHY,
@@ -162,7 +162,8 @@ class RolloutRunner:
                     )
             _, seen = self.store.cell_record(cell.name)
             self.store.set_cell_record(cell.name, document, seen)
-            self._mark(
+            mark(
+                self.store,
                 rollout,
                 cell.name,
                 CellStep.APPLIED,
@@ -188,7 +189,8 @@ class RolloutRunner:
                 with self.store.transaction():
                     for name in target.services:
                         self.store.set_healthy(cell, name, rollout.revision, now)
-                    self._mark(
+                    mark(
+                        self.store,
                         rollout,
                         cell,
                         CellStep.HEALTHY,
@@ -298,7 +300,7 @@ class RolloutRunner:
                     and cell in fleet.cells
                     and not reason.startswith(ROLLBACK_FAILED)
                 ):
-                    self.rollback(fleet.cells[cell], now, rollout)
+                    self.rollbacks.rollback(fleet.cells[cell], now, rollout)
         if rollout.failures <= policy.failure_budget:
             return False
         if rollout.state is RolloutState.RUNNING:
@@ -318,95 +320,6 @@ class RolloutRunner:
                     rollout=rollout.id,
                 )
         return True
-
-    def rollback(self, cell: DesiredCell, now: float, rollout: Rollout) -> None:
-        """Give `cell` back its last good state (services new in this rollout go away), as
-        the good revision described the cell (its cluster, namespace, capacity)."""
-        services: dict[str, DesiredService] = {}
-        target = cell
-        for row in self.store.ledger_rows(cell.name):
-            if row.good_rev is not None:
-                good = self.desired(row.good_rev).cells.get(cell.name)
-                if good is not None and row.service in good.services:
-                    services[row.service] = good.services[row.service]
-                    target = good
-        try:
-            document = self.backend_for(target).apply(target, services)
-        except (CellopsError, OSError) as exc:
-            # transient (the cell's API server did not answer): the next pass tries again;
-            # otherwise the cell stays failed and is not retried on every pass
-            again = isinstance(exc, BackendError) and exc.transient
-            kind, prefix = (
-                ("rollback-retry", ROLLBACK_PENDING)
-                if again
-                else ("rollback-failed", ROLLBACK_FAILED)
-            )
-            step = self.store.cell_steps(rollout.id).get(cell.name)
-            if step is None or not step[2].startswith(prefix):  # recorded once
-                with self.store.transaction():
-                    self._mark(
-                        rollout,
-                        cell.name,
-                        CellStep.FAILED,
-                        kind=kind,
-                        message=f"{cell.name}: {exc}" + ("; trying again" if again else ""),
-                        now=now,
-                        reason=f"{prefix}: {exc}",
-                    )
-            return
-        with self.store.transaction():
-            self.store.restore_good(cell.name, now)
-            _, seen = self.store.cell_record(cell.name)
-            self.store.set_cell_record(cell.name, document, seen)
-            self._mark(
-                rollout,
-                cell.name,
-                CellStep.ROLLED_BACK,
-                kind="rolled-back",
-                message=f"{cell.name} rolled back to its last good revision",
-                now=now,
-                reason="rolled back to its last good revision",
-            )
-
-    def _watch_recovery(self, rollout: Rollout, now: float) -> None:
-        """After a halt: note when each rolled-back cell is healthy on its good state."""
-        for cell, (_, step, reason) in self.store.cell_steps(rollout.id).items():
-            if step is not CellStep.ROLLED_BACK or reason.startswith("recovered"):
-                continue
-            rows = {r.service: r for r in self.store.ledger_rows(cell)}
-            fleet_cell = self.desired(rollout.revision).cells.get(cell)
-            if fleet_cell is None:
-                continue
-            seen = self.backend_for(fleet_cell).observe(cell)
-            if seen.reachable and all(seen.healthy_at(s, r.hash) for s, r in rows.items()):
-                with self.store.transaction():
-                    self._mark(
-                        rollout,
-                        cell,
-                        CellStep.ROLLED_BACK,
-                        kind="recovered",
-                        message=f"{cell} healthy on its last good revision again",
-                        now=now,
-                        reason="recovered: healthy on its last good revision",
-                    )
-
-    def _mark(
-        self,
-        rollout: Rollout,
-        cell: str,
-        step: CellStep,
-        *,
-        kind: str,
-        message: str,
-        now: float,
-        reason: str = "",
-    ) -> None:
-        """A cell's step in the rollout, and the event that says so (inside the caller's
-        transaction, so both or neither are kept)."""
-        self.store.set_cell_step(rollout.id, cell, step, reason, now)
-        self.store.add_event(
-            now, kind, message, cell=cell, revision=rollout.revision, rollout=rollout.id
-        )
 
     def _known_backend(self, cell: str) -> CellBackend:
         for rev in (r.applied_rev for r in self.store.ledger_rows(cell) if r.applied_rev):
