@@ -165,8 +165,11 @@ def test_an_object_whose_delete_fails_stays_in_the_inventory(world: World) -> No
     world.apply("eu-canary")
     remove_payments(world)
     world.eu.cluster.refuse.append(("DELETE", "/deployments/payments$", 403))
-    with pytest.raises(BackendError, match="cannot delete Deployment cell-eu-canary/payments"):
+    with pytest.raises(
+        BackendError, match="cannot delete Deployment cell-eu-canary/payments"
+    ) as caught:
         world.apply("eu-canary")
+    assert not caught.value.transient  # 403: waiting will not help
     keys = [i.key for i in world.store.inventory("eu-canary") if "payments" in i.key]
     assert keys == [f"apps/v1 Deployment {CANARY_NS} payments"]  # the others went
     world.apply("eu-canary")  # the next apply tries again

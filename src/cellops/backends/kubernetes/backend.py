@@ -97,9 +97,9 @@ class KubernetesCells:
         for item, _ in failed:
             if _server_of(item.cluster) != _server_of(here):
                 self._inventory.track(cell.name, replace(item, hash=LEFT + _last_applied(item)))
-        here_failed = [m for i, m in failed if _server_of(i.cluster) == _server_of(here)]
+        here_failed = [e for i, e in failed if _server_of(i.cluster) == _server_of(here)]
         if here_failed:
-            raise BackendError("; ".join(here_failed), transient=True)
+            raise _prune_error(here_failed)
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
@@ -149,7 +149,7 @@ class KubernetesCells:
         """Prune everything the cell holds, the namespace last."""
         failed = self._prune(cell, self._inventory.inventory(cell))
         if failed:
-            raise BackendError("; ".join(m for _, m in failed), transient=True)
+            raise _prune_error([e for _, e in failed])
 
     def close(self) -> None:
         for api in self._apis.values():
@@ -211,10 +211,12 @@ class KubernetesCells:
                 f" {MANAGED_BY}=cellops and {CELL}={cell}"
             )
 
-    def _prune(self, cell: str, items: Iterable[InventoryItem]) -> list[tuple[InventoryItem, str]]:
+    def _prune(
+        self, cell: str, items: Iterable[InventoryItem]
+    ) -> list[tuple[InventoryItem, BackendError]]:
         """Delete in reverse apply order; what cannot be deleted stays in the inventory and
         is returned with the reason."""
-        failed: list[tuple[InventoryItem, str]] = []
+        failed: list[tuple[InventoryItem, BackendError]] = []
         for item in sorted(items, key=lambda i: (i.rank, i.key), reverse=True):
             key = ObjectKey.parse(item.key)
             try:
@@ -223,7 +225,7 @@ class KubernetesCells:
                 if live is not None and _ours(live, cell):
                     api.delete(key)
             except BackendError as exc:
-                failed.append((item, f"cannot delete {key}: {exc}"))
+                failed.append((item, BackendError(f"cannot delete {key}: {exc}", exc.transient)))
                 continue
             self._inventory.untrack(cell, item.key, item.cluster)
         return failed
@@ -296,6 +298,11 @@ def _ref(cell: DesiredCell) -> ClusterRef:
     if not isinstance(backend, KubernetesBackend):
         raise BackendError(f"cell {cell.name} is not a Kubernetes cell")
     return ClusterRef(backend.kubeconfig, backend.context)
+
+
+def _prune_error(errors: list[BackendError]) -> BackendError:
+    """One error for several failed deletes: transient only if trying again may help all."""
+    return BackendError("; ".join(map(str, errors)), all(e.transient for e in errors))
 
 
 def _server_of(cluster: str) -> str:
