@@ -287,3 +287,21 @@ def test_idle_cells_are_looked_at_once_per_resync_of_their_backend(harness: Harn
         harness.clock.now += 0.25
     looks = [cell for call, cell in harness.backend.calls if call == "observe"]
     assert sorted(looks) == sorted(CELLS * 2)
+
+
+def test_a_cell_whose_rollback_is_pending_is_left_to_the_rollout(harness: Harness) -> None:
+    head = _bump(harness.repo, "broken")
+    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
+    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
+    applies = harness.backend.cells["canary"].applies
+    down = BackendError("canary: cannot reach the API server", transient=True)
+    harness.backend.refuse_apply = lambda cell, n: (
+        down if cell == "canary" and n > applies + 1 else None
+    )
+    harness.run(lambda: bool(harness.store.events(kind="rollback-retry")))
+    harness.backend.calls.clear()
+    for _ in range(8):  # two seconds of passes: keep_cells would look at every cell
+        harness.reconciler.reconcile(check_source=False)
+        harness.clock.now += 0.25
+    looked = {cell for call, cell in harness.backend.calls if call == "observe"}
+    assert "canary" not in looked and {"eu-1", "us-1"} <= looked

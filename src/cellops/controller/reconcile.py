@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend
 from cellops.controller.gate import RolloutPolicyView
+from cellops.controller.rollback import ROLLBACK_FAILED
 from cellops.controller.rollout import RolloutRunner
 from cellops.diff.changeset import Applied
 from cellops.model.errors import CellopsError, RevisionRejected, SourceError
@@ -164,8 +165,9 @@ class Reconciler:
             target = fleet.cells.get(cell)
             if target is None or now < self._next_look.get(cell, 0.0):
                 continue
-            if cell in steps and steps[cell][1] is CellStep.FAILED:
-                continue  # the rollout owns it until its rollback is done
+            _, step, reason = steps.get(cell, (0, None, ""))
+            if step is CellStep.FAILED and not reason.startswith(ROLLBACK_FAILED):
+                continue  # the rollout owns it until its rollback is done (or given up)
             try:
                 backend = self.backend_for(target)
                 self._next_look[cell] = now + backend.resync
