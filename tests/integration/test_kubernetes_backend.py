@@ -480,3 +480,19 @@ def test_an_autoscaled_service_leaves_replicas_to_its_autoscaler(world: World) -
     path = "/apis/apps/v1/namespaces/cell-eu-1/deployments/payments"
     edit(world.eu, path, {"spec": {"replicas": 5}})  # as the autoscaler would
     assert world.backend.observe("eu-1").drifted == ()  # not drift: the autoscaler's field
+
+
+def test_a_read_serves_the_gate_for_a_second_unless_cellops_changed_the_cell(
+    world: World,
+) -> None:
+    world.apply("eu-1")
+    world.backend.observe("eu-1")
+    world.eu.clear()
+    for _ in range(10):  # the controller's ticks within one second
+        world.backend.observe("eu-1")
+    assert world.eu.sent("GET") == []
+    world.repo.replace("services/ledger/service.yaml", "SERVICE_NAME: ledger", "SERVICE_NAME: l2")
+    world.repo.commit("ledger env")
+    world.apply("eu-1")
+    world.backend.observe("eu-1")  # changed by cellops: read again at once
+    assert world.eu.sent("GET")

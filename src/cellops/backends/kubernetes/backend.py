@@ -12,6 +12,7 @@ observe: read back the objects of the inventory, assess their health, and compar
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -47,8 +48,11 @@ class KubernetesCells:
         inventory: Inventory,
         manifests: Manifests,
         force_conflicts: Callable[[], bool] = lambda: False,
+        *,
         connector: Callable[[ClusterRef], KubeApi] | None = None,
         resync: float = 15.0,
+        fresh_for: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resync = resync  # a look lists every kind of object the cell holds
         self._inventory = inventory
@@ -61,6 +65,12 @@ class KubernetesCells:
         # answer to the apply showed (a normalised value): not drift, or it would never end
         self._normal: dict[tuple[str, str], frozenset[str]] = {}
         self._last: dict[str, CellObservation] = {}  # cell -> the latest observation
+        # The controller's loop ticks five times a second and a rollout's gate looks at
+        # every cell of the wave each tick: one read of a cell (a list per kind) serves for
+        # `fresh_for` seconds, unless cellops changed the cell meanwhile.
+        self._read_at: dict[str, float] = {}
+        self._fresh_for = fresh_for
+        self._clock = clock
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -103,7 +113,11 @@ class KubernetesCells:
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
+        now = self._clock()
+        if cell in self._last and now - self._read_at.get(cell, -1e9) < self._fresh_for:
+            return self._last[cell]
         self._last[cell] = seen = self._observe(cell)
+        self._read_at[cell] = now
         return seen
 
     def last_seen(self, cell: str) -> CellObservation:
@@ -197,6 +211,7 @@ class KubernetesCells:
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
         item = InventoryItem(key, rank, digest, body, cluster)
         self._inventory.track(cell, item)
+        self._read_at.pop(cell, None)  # the next look reads the cluster
         known[(cluster, key)] = item
         return True
 
@@ -228,6 +243,7 @@ class KubernetesCells:
                 failed.append((item, BackendError(f"cannot delete {key}: {exc}", exc.transient)))
                 continue
             self._inventory.untrack(cell, item.key, item.cluster)
+            self._read_at.pop(cell, None)
         return failed
 
     # -- reading --------------------------------------------------------------------------
