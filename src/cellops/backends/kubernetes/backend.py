@@ -17,20 +17,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from cellops.backends.base import CellObservation, ServiceObservation
+from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
+from cellops.backends.kubernetes.observation import service_observations
 from cellops.diff.live import ObjectKey, drift, in_apply_order, key_of, rank_of, sent_hash
-from cellops.health import Health, worst
-from cellops.health.kubernetes import assess
 from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
 from cellops.render.kubernetes import (
     CELL,
-    FROM_MANIFESTS,
-    HASH,
     MANAGED_BY,
-    SERVICE,
     cell_objects,
 )
 from cellops.spec.cell import KubernetesBackend
@@ -153,7 +149,7 @@ class KubernetesCells:
         return CellObservation(
             cell,
             reachable=True,
-            services=_services(items, live),
+            services=service_observations(items, live),
             applied=document,
             desired=f"drifted:{document}" if changed else document,
             drifted=tuple(f"{ObjectKey.parse(k)}: {what}" for k, what in changed.items()),
@@ -360,47 +356,3 @@ def _document(items: Iterable[InventoryItem]) -> str:
     """The cell's state as cellops last sent it: equal to apply's answer when complete."""
     held = [(i.key, i.hash or "") for i in items if not _left_behind(i.hash)]
     return content_hash(canonical_json(sorted(held)))
-
-
-def _services(
-    items: list[InventoryItem], live: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> dict[str, ServiceObservation]:
-    """Per service: the health of its objects, and the version its Deployment runs."""
-    by_service: dict[str, list[tuple[InventoryItem, dict[str, Any]]]] = {}
-    for item in items:
-        body = json.loads(item.body)
-        service = (body["metadata"].get("labels") or {}).get(SERVICE)
-        if service is not None:
-            by_service.setdefault(service, []).append((item, body))
-    seen: dict[str, ServiceObservation] = {}
-    for service, members in by_service.items():
-        healths: list[Health] = []
-        reasons: list[str] = []
-        running: str | None = None
-        ready = want = 0
-        for item, body in members:
-            obj = live.get((item.cluster, item.key))
-            key = ObjectKey.parse(item.key)
-            if obj is None:
-                healths.append(Health.MISSING)
-                reasons.append(f"{key} is missing")
-                continue
-            health, reason = assess(obj)
-            healths.append(health)
-            if reason:
-                reasons.append(f"{key.kind} {reason}")
-            workload = key.kind == "Deployment" and key.name == service
-            if workload and FROM_MANIFESTS not in (body["metadata"].get("annotations") or {}):
-                annotated = (obj.get("metadata", {}).get("annotations") or {}).get(HASH)
-                running = annotated if health is not Health.PROGRESSING else None
-                ready = int(obj.get("status", {}).get("readyReplicas") or 0)
-                want = int(obj.get("spec", {}).get("replicas") or 0)
-        seen[service] = ServiceObservation(
-            service=service,
-            hash=running,
-            health=worst(healths),
-            ready=ready,
-            desired=want,
-            reason="; ".join(reasons),
-        )
-    return seen
