@@ -96,6 +96,15 @@ def _bump(repo: FleetRepo, mode: str) -> str:
     return repo.commit(f"api {mode}")
 
 
+def _break_canary(harness: Harness) -> tuple[str, str, int]:
+    """Commit a version that degrades wherever it runs; (commit, its canary hash, the
+    canary's applies so far)."""
+    head = _bump(harness.repo, "broken")
+    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
+    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
+    return head, bad, harness.backend.cells["canary"].applies
+
+
 @pytest.fixture
 def harness(fleet: FleetRepo, tmp_path: Path) -> Harness:
     h = Harness(fleet, tmp_path / "cellops.db", FakeBackend())
@@ -154,10 +163,7 @@ def test_the_progress_deadline_fails_a_cell_that_never_gets_ready(harness: Harne
 
 
 def test_a_crash_between_failure_and_rollback_is_finished_on_resume(harness: Harness) -> None:
-    head = _bump(harness.repo, "broken")
-    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
-    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
-    applies = harness.backend.cells["canary"].applies
+    head, bad, applies = _break_canary(harness)
     # the canary's next apply is the bad revision; the one after is the rollback: die there
     harness.backend.crash_on_apply = lambda cell, n: cell == "canary" and n == applies + 2
     harness.run(harness.done(head), crash_ok=True)
@@ -167,10 +173,7 @@ def test_a_crash_between_failure_and_rollback_is_finished_on_resume(harness: Har
 
 
 def test_a_rollback_the_backend_could_not_reach_is_tried_again(harness: Harness) -> None:
-    head = _bump(harness.repo, "broken")
-    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
-    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
-    applies = harness.backend.cells["canary"].applies
+    head, bad, applies = _break_canary(harness)
     down = BackendError("canary: cannot reach the API server", transient=True)
     # the rollback's first three tries find the API server down
     harness.backend.refuse_apply = lambda cell, n: (
@@ -290,10 +293,7 @@ def test_idle_cells_are_looked_at_once_per_resync_of_their_backend(harness: Harn
 
 
 def test_a_cell_whose_rollback_is_pending_is_left_to_the_rollout(harness: Harness) -> None:
-    head = _bump(harness.repo, "broken")
-    bad = harness.reconciler.compiler.desired(head).cells["canary"].services["api"].hash
-    harness.backend.health = lambda c, s, h: Health.DEGRADED if h == bad else Health.HEALTHY
-    applies = harness.backend.cells["canary"].applies
+    _, _, applies = _break_canary(harness)
     down = BackendError("canary: cannot reach the API server", transient=True)
     harness.backend.refuse_apply = lambda cell, n: (
         down if cell == "canary" and n > applies + 1 else None
