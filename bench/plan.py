@@ -60,6 +60,9 @@ REGIONS = {  # region label -> short prefix of cell names
     "eu-central-1": "euc1",
     "ap-southeast-1": "apse1",
 }
+# Services of one local cell share its address, so each service gets its own ports.
+HTTP_PORT_BASE = 10_000
+METRICS_PORT_BASE = 20_000
 BUMP_KEY = "BENCH_REVISION"
 _BUMP_LINE = re.compile(rf'^(\s+{BUMP_KEY}: )"(\d+)"$', re.MULTILINE)
 
@@ -216,10 +219,10 @@ def service_yaml(shape: ServiceShape) -> str:
         "    command: [python3, server.py]",
         "    cwd: app",
         "  ports:",
-        "    - {name: http, port: 8080}",
+        f"    - {{name: http, port: {HTTP_PORT_BASE + shape.index}}}",
     ]
     if shape.metrics_port:
-        lines.append("    - {name: metrics, port: 9090}")
+        lines.append(f"    - {{name: metrics, port: {METRICS_PORT_BASE + shape.index}}}")
     lines += [
         "  env:",
         f"    SERVICE_NAME: {name}",
@@ -325,7 +328,8 @@ def validate(repo: Path, head: str) -> Compiler:
     try:
         result = compiler.plan(head, None)
     except RevisionRejected as exc:
-        raise BenchError(f"the synthetic fleet does not validate:\n{exc}") from exc
+        shown = "\n".join(f"  {p}" for p in exc.problems[:10])
+        raise BenchError(f"the synthetic fleet does not validate: {exc}\n{shown}") from exc
     revision = result.after
     for problem in revision.warnings[:5]:
         print(f"  warning: {problem}", file=sys.stderr)
