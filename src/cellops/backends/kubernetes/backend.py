@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from cellops import failpoint
 from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
 from cellops.backends.kubernetes.observation import service_observations
@@ -204,6 +205,7 @@ class KubernetesCells:
             self._refuse_foreign_namespace(cell, ref, key_of(obj))
         self._inventory.track(cell, InventoryItem(key, rank, PENDING + previous, body, cluster))
         answer = self._api(ref).apply(obj, force=bool(previous) or self._force())
+        failpoint.hit("apply.k8s")
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
         item = InventoryItem(key, rank, digest, body, cluster)
         self._inventory.track(cell, item)
@@ -235,6 +237,7 @@ class KubernetesCells:
                 live = api.get(key)
                 if live is not None and _ours(live, cell):
                     api.delete(key)
+                    failpoint.hit("prune.k8s")
             except BackendError as exc:
                 failed.append((item, BackendError(f"cannot delete {key}: {exc}", exc.transient)))
                 continue

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cellops import failpoint
 from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
 from cellops.backends.local import process
 from cellops.backends.local.layout import app_dir, cell_paths, read_json, write_json
@@ -77,6 +78,7 @@ class LocalCells:
         current = read_json(paths.desired)
         if current is None or current.get("hash") != applied:
             write_json(paths.desired, {**document, "hash": applied})
+        failpoint.hit("apply.local")
         return applied
 
     def observe(self, cell: str) -> CellObservation:
