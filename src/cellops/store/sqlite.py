@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cellops import failpoint
 from cellops.diff import Ledger
 from cellops.store.migrations import MIGRATIONS
 from cellops.store.records import (
@@ -55,6 +56,7 @@ class SqliteStore:
                 yield
                 if self._depth == 1:
                     self._db.execute("COMMIT")
+                    failpoint.hit("store.commit")
             except BaseException:
                 if self._depth == 1 and self._db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):  # keep the original error
