@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from cellops.model.problems import Problem
 from cellops.spec.cell import (
@@ -25,7 +26,7 @@ from cellops.spec.messages import field_path, warning
 from cellops.spec.placement import Placement
 from cellops.spec.revision import Variant
 from cellops.spec.selection import CellIndex
-from cellops.spec.service import ServiceDocument
+from cellops.spec.service import ServiceDocument, ServiceSpec
 from cellops.spec.yamldoc import PathItem
 
 
@@ -39,6 +40,20 @@ class Context:
     trees: Mapping[str, str]
     index: CellIndex
     previous_providers: Mapping[str, Mapping[str, str]]  # cell -> contract -> service
+
+    @cached_property
+    def local_cells(self) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, parsed in self.cells.items()
+            if parsed.model is not None and isinstance(parsed.model.spec.backend, LocalBackend)
+        )
+
+    @cached_property
+    def cells_of(self) -> dict[str, frozenset[str]]:
+        """The cells each service runs in, as sets: the rules below are set operations,
+        never loops over cells x services (thousands of cells, dozens of services)."""
+        return {name: frozenset(cells) for name, cells in self.placement.items()}
 
     def service(self, name: str) -> ServiceDocument:
         model = self.services[name].model
@@ -109,11 +124,7 @@ def _image_problems(image: str, policy: ImagePolicy) -> list[str]:
 
 def check_backends(ctx: Context) -> list[Problem]:
     """Local cells run `run` from app/; Kubernetes cells run `image`."""
-    local = frozenset(
-        name
-        for name, parsed in ctx.cells.items()
-        if parsed.model is not None and isinstance(parsed.model.spec.backend, LocalBackend)
-    )
+    local = ctx.local_cells
     problems = []
     for name, variants in ctx.variants.items():
         missing_run: list[str] = []
@@ -144,34 +155,58 @@ def check_backends(ctx: Context) -> list[Problem]:
 
 def check_service_ports(ctx: Context) -> list[Problem]:
     """A local cell is one address: its services' ports must differ, as on one host."""
-    local = {
-        name
-        for name, parsed in ctx.cells.items()
-        if parsed.model is not None and isinstance(parsed.model.spec.backend, LocalBackend)
-    }
-    owner: dict[tuple[str, int], str] = {}
-    clashes: dict[tuple[str, int, str], list[str]] = {}  # (service, port, other) -> cells
+    users: dict[int, dict[str, set[str]]] = {}  # port -> service -> local cells using it
     for name, variants in ctx.variants.items():
         for variant in variants:
-            for port in variant.spec.ports:
-                for cell in sorted(variant.cells & local):
-                    other = owner.setdefault((cell, port.port), name)
-                    if other != name:
-                        clashes.setdefault((name, port.port, other), []).append(cell)
+            cells = variant.cells & ctx.local_cells
+            for port in variant.spec.ports if cells else ():
+                users.setdefault(port.port, {}).setdefault(name, set()).update(cells)
     problems = []
-    for (name, number, other), cells in sorted(clashes.items()):
-        index = next(i for i, p in enumerate(ctx.service(name).spec.ports) if p.port == number)
+    for (name, number, other), clashing in sorted(_port_clashes(users)):
         problems.append(
             ctx.problem(
                 name,
-                ("spec", "ports", index, "port"),
+                _port_field(ctx.service(name).spec, number),
                 (
-                    f"port {number} is also used by {other} in local cells {_few(cells)}:"
+                    f"port {number} is also used by {other} in local cells {_few(clashing)}:"
                     " services of a local cell share its address and need different ports"
                 ),
             )
         )
     return problems
+
+
+def _port_field(spec: ServiceSpec, number: int) -> tuple[PathItem, ...]:
+    """Where the service declares port `number`: its ports, or the last override whose
+    patch brings it in."""
+    for i, port in enumerate(spec.ports):
+        if port.port == number:
+            return ("spec", "ports", i, "port")
+    for i, override in reversed(list(enumerate(spec.overrides))):
+        ports = override.patch.get("ports")
+        for j, port in enumerate(ports if isinstance(ports, list) else []):
+            if isinstance(port, dict) and port.get("port") == number:
+                return ("spec", "overrides", i, "patch", "ports", j, "port")
+    return ("spec", "ports")
+
+
+def _port_clashes(
+    users: Mapping[int, Mapping[str, set[str]]],
+) -> list[tuple[tuple[str, int, str], list[str]]]:
+    """((service, port, owner), cells) for each service that claims a port in cells where
+    an earlier service (the port's owner there) already holds it."""
+    clashes = []
+    for number, by_service in users.items():
+        owners: list[tuple[str, set[str]]] = []
+        for name, cells in by_service.items():
+            remaining = cells
+            for owner, owned in owners:
+                taken = remaining & owned
+                if taken:
+                    clashes.append(((name, number, owner), sorted(taken)))
+                    remaining = remaining - taken
+            owners.append((name, cells))
+    return clashes
 
 
 def check_dependencies(ctx: Context) -> list[Problem]:
@@ -184,7 +219,7 @@ def check_dependencies(ctx: Context) -> list[Problem]:
             elif dep not in ctx.services:
                 problems.append(ctx.problem(name, where, f"unknown service {dep!r}"))
             else:
-                absent = sorted(set(ctx.placement[name]) - set(ctx.placement[dep]))
+                absent = sorted(ctx.cells_of[name] - ctx.cells_of[dep])
                 if absent:
                     problems.append(
                         ctx.problem(
@@ -229,36 +264,38 @@ def _find_cycle(graph: Mapping[str, list[str]]) -> list[str]:
 
 
 def check_contracts(ctx: Context) -> list[Problem]:
-    providers: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for name, cells in ctx.placement.items():
+    providers: dict[str, list[tuple[str, frozenset[str]]]] = defaultdict(list)
+    for name in ctx.placement:
         for contract in ctx.service(name).spec.contracts.provides:
-            for cell in cells:
-                providers[cell][contract].append(name)
+            providers[contract].append((name, ctx.cells_of[name]))
     problems = []
-    for name, cells in ctx.placement.items():
-        provides = ctx.service(name).spec.contracts.provides
-        for i, contract in enumerate(provides):
-            shared = sorted(c for c in cells if len(providers[c][contract]) > 1)
+    for name in ctx.placement:
+        cells = ctx.cells_of[name]
+        contracts = ctx.service(name).spec.contracts
+        for i, contract in enumerate(contracts.provides):
+            others = [(other, held & cells) for other, held in providers[contract] if other != name]
+            shared = frozenset[str]().union(*(held for _, held in others))
             if shared:
-                others = sorted(set(providers[shared[0]][contract]) - {name})
+                first = min(shared)
                 problems.append(
                     ctx.problem(
                         name,
                         ("spec", "contracts", "provides", i),
                         (
-                            f"{contract} is also provided by {', '.join(others)} in cells"
-                            f" {_few(shared)}: expected one provider per cell"
+                            f"{contract} is also provided by"
+                            f" {', '.join(sorted(o for o, held in others if first in held))}"
+                            f" in cells {_few(sorted(shared))}: expected one provider per cell"
                         ),
                     )
                 )
-        for i, contract in enumerate(ctx.service(name).spec.contracts.consumes):
-            lacking = sorted(c for c in cells if not providers[c].get(contract))
+        for i, contract in enumerate(contracts.consumes):
+            lacking = cells.difference(*(held for _, held in providers.get(contract, ())))
             if lacking:
                 problems.append(
                     ctx.problem(
                         name,
                         ("spec", "contracts", "consumes", i),
-                        _no_provider(ctx, name, contract, lacking),
+                        _no_provider(ctx, name, contract, sorted(lacking)),
                     )
                 )
     return problems
