@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
 from cellops.render.desired import DesiredFleet
@@ -99,28 +100,49 @@ def _change(cell: str, service: str, was: Applied | None, now: Applied | None) -
 
 
 def diff(desired: DesiredFleet, ledger: Ledger) -> ChangeSet:
+    # Cells usually share their mappings of services (render gives one to each class of
+    # alike cells, and a ledger of a rendered fleet is a view of it): compare each pair of
+    # mappings once. The pair is kept with its result, so neither id is reused meanwhile.
+    compared: dict[tuple[int, int], _Compared] = {}
     cells = []
-    for name in sorted(set(desired.cells) | set(ledger)):
-        applied = ledger.get(name, {})
+    for name in sorted(desired.cells.keys() | ledger.keys()):
+        applied = ledger.get(name, _NOTHING)
         cell = desired.cells.get(name)
-        wanted = cell.services if cell is not None else {}
-        # The common case, most services unchanged, stays in comprehensions.
-        unchanged = sorted(
-            s
-            for s, now in wanted.items()
-            if (was := applied.get(s)) is not None and was.hash == now.hash
-        )
-        changes = [
-            _change(name, service, applied.get(service), wanted.get(service))
-            for service in sorted((wanted.keys() | applied.keys()).difference(unchanged))
-        ]
+        wanted = cell.services if cell is not None else _NOTHING
+        found = compared.get((id(wanted), id(applied)))
+        if found is None:
+            found = compared[(id(wanted), id(applied))] = _compare(wanted, applied)
         cells.append(
             CellChanges(
                 cell=name,
                 labels=cell.labels if cell is not None else {},
                 state=cell.state if cell is not None else CellState.ACTIVE,
-                changes=tuple(changes),
-                unchanged=tuple(unchanged),
+                changes=tuple(
+                    _change(name, service, applied.get(service), wanted.get(service))
+                    for service in found.changed
+                ),
+                unchanged=found.unchanged,
             )
         )
     return ChangeSet(desired.revision, tuple(cells))
+
+
+_NOTHING: Mapping[str, Applied] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class _Compared:
+    wanted: Mapping[str, Applied]
+    applied: Mapping[str, Applied]
+    unchanged: tuple[str, ...]
+    changed: tuple[str, ...]  # created, configured or deleted
+
+
+def _compare(wanted: Mapping[str, Applied], applied: Mapping[str, Applied]) -> _Compared:
+    unchanged = sorted(
+        s
+        for s, now in wanted.items()
+        if (was := applied.get(s)) is not None and was.hash == now.hash
+    )
+    changed = sorted((wanted.keys() | applied.keys()).difference(unchanged))
+    return _Compared(wanted, applied, tuple(unchanged), tuple(changed))

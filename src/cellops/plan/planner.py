@@ -92,8 +92,8 @@ def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
 
 def _pick(wave: WaveSpec, remaining: list[CellChanges]) -> list[CellChanges]:
     if wave.selector is not None:
-        selector = wave.selector
-        return [c for c in remaining if all(c.labels.get(k) == v for k, v in selector.items())]
+        wanted = wave.selector.items()
+        return [c for c in remaining if wanted <= c.labels.items()]
     assert wave.percent is not None
     count = math.ceil(len(remaining) * wave.percent / 100)
     return remaining[:count]

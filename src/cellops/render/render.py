@@ -24,35 +24,47 @@ def render(revision: Revision) -> DesiredFleet:
     closure = _dependency_closure(
         {name: doc.spec.depends_on for name, doc in revision.services.items()}
     )
-    # Cells with equal backend settings form one group; usually there are very few.
-    groups: dict[str, tuple[CellSpec, set[str]]] = {}
-    for cell_name, document in revision.cells.items():
-        groups.setdefault(_backend_key(document.spec), (document.spec, set()))[1].add(cell_name)
-    services: dict[str, dict[str, DesiredService]] = {name: {} for name in revision.cells}
+    groups = _backend_groups(revision)
+    # Cells that run the same services the same way form a class and share one mapping of
+    # services: classes are refined with set operations, one variant at a time.
+    classes: list[tuple[frozenset[str], int, list[DesiredService]]] = [
+        (members, group, []) for group, (_, _, members) in enumerate(groups)
+    ]
     for name, variants in revision.variants.items():
         for variant in variants:
             workload = _workload_hash(variant.spec)
-            for backend, (cell_spec, members) in groups.items():
-                cells = variant.cells & members
-                if not cells:
+            made: dict[int, DesiredService] = {}
+            refined = []
+            for members, group, found in classes:
+                inside = members & variant.cells
+                if not inside:
+                    refined.append((members, group, found))
                     continue
-                code = _code(revision, name, cell_spec)
-                desired = DesiredService(
-                    name=name,
-                    hash=content_hash(workload, code or "", backend),
-                    revision=revision.id,
-                    spec=variant.spec,
-                    code=code,
-                    depends_on=closure[name],
-                )
-                for member in cells:
-                    services[member][name] = desired
+                if group not in made:
+                    key, cell_spec, _ = groups[group]
+                    code = _code(revision, name, cell_spec)
+                    made[group] = DesiredService(
+                        name=name,
+                        hash=content_hash(workload, code or "", key),
+                        revision=revision.id,
+                        spec=variant.spec,
+                        code=code,
+                        depends_on=closure[name],
+                    )
+                refined.append((inside, group, [*found, made[group]]))
+                if len(inside) < len(members):
+                    refined.append((members - inside, group, found))
+            classes = refined
+    services: dict[str, Mapping[str, DesiredService]] = {}
+    for members, _, found in classes:
+        shared = {desired.name: desired for desired in found}
+        services.update(dict.fromkeys(members, shared))
     return DesiredFleet(
         revision=revision.id,
         cells={
             name: DesiredCell(
                 name=name,
-                labels=dict(cell.metadata.labels),
+                labels=cell.metadata.labels,
                 state=cell.spec.state,
                 spec=cell.spec,
                 services=services[name],
@@ -60,6 +72,21 @@ def render(revision: Revision) -> DesiredFleet:
             for name, cell in revision.cells.items()
         },
     )
+
+
+def _backend_groups(revision: Revision) -> list[tuple[str, CellSpec, frozenset[str]]]:
+    """Cells with equal backend settings (usually very few groups): (key, spec, cells)."""
+    keys: dict[object, str] = {}
+    groups: dict[str, tuple[CellSpec, set[str]]] = {}
+    for cell_name, document in revision.cells.items():
+        spec = document.spec
+        backend = spec.backend
+        settings = (backend, spec.capacity) if isinstance(backend, KubernetesBackend) else backend
+        key = keys.get(settings)
+        if key is None:
+            key = keys[settings] = _backend_key(spec)
+        groups.setdefault(key, (spec, set()))[1].add(cell_name)
+    return [(key, spec, frozenset(members)) for key, (spec, members) in groups.items()]
 
 
 def _workload_hash(spec: ServiceSpec) -> str:

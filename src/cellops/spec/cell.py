@@ -9,6 +9,7 @@ import hashlib
 import ipaddress
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -95,6 +96,7 @@ class Capacity(SpecModel):
     memory: Quantity | None = None
 
 
+@lru_cache(maxsize=65_536)  # validation asks for every cell of every revision
 def derived_address(cell: str) -> str:
     """The loopback address of a local cell that sets none: 127.a.b.c from the name's hash.
 

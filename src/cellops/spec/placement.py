@@ -44,9 +44,16 @@ def place_services(
     problems: list[Problem] = []
     for name, parsed in services.items():
         assert parsed.model is not None
-        variants[name] = tuple(_place_one(parsed, parsed.model, defaults, index, problems))
-        by_cell = {cell: v.spec for v in variants[name] for cell in v.cells}
-        placement[name] = {cell: by_cell[cell] for cell in sorted(by_cell)}
+        found = tuple(_place_one(parsed, parsed.model, defaults, index, problems))
+        variants[name] = found
+        if len(found) == 1:  # the common case: one spec everywhere the service runs
+            placement[name] = dict.fromkeys(index.ordered(found[0].cells), found[0].spec)
+            continue
+        by_cell: dict[str, ServiceSpec] = {}
+        for variant in found:
+            by_cell.update(dict.fromkeys(variant.cells, variant.spec))
+        ordered = index.ordered(by_cell.keys())
+        placement[name] = dict(zip(ordered, map(by_cell.__getitem__, ordered), strict=True))
     return placement, variants, problems
 
 
@@ -85,14 +92,17 @@ def _place_one(
         override_cells.append(picked)
     raw_spec = parsed.raw["spec"] if isinstance(parsed.raw, dict) else {}
     variants = _Variants(parsed, merge_patch(defaults, raw_spec), problems, {})  # type: ignore[arg-type]
-    # Most cells match no override: they all share the base variant.
-    overridden = frozenset[str]().union(*override_cells)
-    groups: dict[tuple[int, ...], set[str]] = {}
-    for cell in overridden:
-        signature = tuple(i for i, picked in enumerate(override_cells) if cell in picked)
-        groups.setdefault(signature, set()).add(cell)
-    if len(overridden) < len(cells):
-        groups[()] = set(cells - overridden)
+    # Cells that match the same overrides (most match none) share one variant.
+    groups: dict[tuple[int, ...], frozenset[str]] = {(): cells}
+    for i, picked in enumerate(override_cells):
+        split: dict[tuple[int, ...], frozenset[str]] = {}
+        for signature, members in groups.items():
+            inside = members & picked
+            if inside:
+                split[(*signature, i)] = inside
+            if len(inside) < len(members):
+                split[signature] = members - inside
+        groups = split
     found = ((_variant(variants, sig), members) for sig, members in sorted(groups.items()))
     return [Variant(spec, frozenset(members)) for spec, members in found if spec is not None]
 

@@ -6,7 +6,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from cellops.spec.base import CellSelector
 from cellops.spec.cell import CellDocument
@@ -20,6 +20,15 @@ class CellIndex:
             for key, value in cell.metadata.labels.items():
                 by_label[(key, value)].add(name)
         self._by_label = {key: frozenset(names) for key, names in by_label.items()}
+        self._ordered = sorted(self.all)
+
+    def ordered(self, cells: Collection[str]) -> list[str]:
+        """`cells` (all in the index) in name order, without sorting them one by one."""
+        if len(cells) == len(self._ordered):
+            return list(self._ordered)
+        if 4 * len(cells) >= len(self._ordered):
+            return list(filter(cells.__contains__, self._ordered))
+        return sorted(cells)
 
     def select(self, selector: CellSelector) -> frozenset[str]:
         return self.match_labels(selector.selector, selector.names)
