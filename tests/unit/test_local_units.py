@@ -3,6 +3,7 @@ health, probe thresholds, and the SQLite store's semantics. Fast; no processes."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -17,6 +18,7 @@ from cellops.backends.local.scaling import Decision, ReplicaView, decide
 from cellops.health import Health, worst
 from cellops.health.replicas import CRASH_LOOP_RESTARTS, PodView, assess
 from cellops.store.migrations import MIGRATIONS
+from cellops.store.planrecord import PlanRecord, PolicyRecord
 from cellops.store.records import CellStep, Phase, RevisionRecord, RolloutState
 from cellops.store.sqlite import SqliteStore
 
@@ -534,10 +536,19 @@ def test_cell_record(store: SqliteStore) -> None:
 
 def test_rollouts_and_cell_steps(store: SqliteStore) -> None:
     assert store.active_rollout() is None
-    plan: list[dict[str, object]] = [
-        {"name": "canary", "cells": [{"cell": "canary"}]},
-        {"name": "rest", "cells": [{"cell": "eu-1"}, {"cell": "us-1"}]},
-    ]
+    plan = PlanRecord.from_json(
+        json.dumps(
+            {
+                "waves": [
+                    {"name": "canary", "canary": True, "cells": [{"cell": "canary"}]},
+                    {"name": "rest", "cells": [{"cell": "eu-1"}, {"cell": "us-1"}]},
+                ],
+                "policy": {"progressDeadline": 60, "failureBudget": 1, "onFailure": "halt"},
+            }
+        )
+    )
+    assert PlanRecord.from_json(plan.to_json()) == plan
+    assert plan.policy == PolicyRecord(60.0, 1, "halt", None)
     first = store.create_rollout("r1", None, plan, now=10.0)
     rollout = store.rollout(first)
     assert rollout is not None
@@ -548,7 +559,7 @@ def test_rollouts_and_cell_steps(store: SqliteStore) -> None:
         0,
         False,
     )
-    assert rollout.plan == plan
+    assert rollout.plan == plan and rollout.plan.is_canary(0) and not rollout.plan.is_canary(1)
     assert rollout.active
     assert (rollout.created_at, rollout.updated_at, rollout.phase_started) == (10.0, 10.0, 10.0)
     assert store.cell_steps(first) == {
@@ -576,7 +587,15 @@ def test_rollouts_and_cell_steps(store: SqliteStore) -> None:
     with pytest.raises(AssertionError):
         store.update_rollout(first, 13.0, revision="evil")
 
-    second = store.create_rollout("r2", "r1", [{"cells": [{"cell": "eu-1"}]}], now=20.0)
+    # an ended rollout is never overwritten by a guarded command (abort, pause)
+    assert not store.update_rollout(
+        first, 14.0, if_state=RolloutState.RUNNING, state=RolloutState.ABORTED
+    )
+    assert store.rollout(first).state is RolloutState.HALTED  # type: ignore[union-attr]
+
+    legacy = PlanRecord.from_json('[{"name": "w", "cells": [{"cell": "eu-1"}]}]')
+    assert legacy.policy is None and legacy.waves[0].cell_names == ["eu-1"]
+    second = store.create_rollout("r2", "r1", legacy, now=20.0)
     assert second > first
     active = store.active_rollout()
     assert active is not None and active.id == second and active.base == "r1"
@@ -609,7 +628,12 @@ def test_transaction_rollback_keeps_nothing(store: SqliteStore) -> None:
         store.add_event(1.0, "x", "inside")
         store.set_applied("eu-1", "api", rev="r", hash_="h", depends_on=(), now=1.0)
         with store.transaction():  # nested: part of the outer one
-            store.create_rollout("r", None, [{"cells": [{"cell": "eu-1"}]}], now=1.0)
+            store.create_rollout(
+                "r",
+                None,
+                PlanRecord.from_json('[{"name": "w", "cells": [{"cell": "eu-1"}]}]'),
+                now=1.0,
+            )
         raise RuntimeError("boom")
     assert store.setting("inside") is None
     assert store.events() == []

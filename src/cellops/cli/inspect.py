@@ -12,6 +12,7 @@ from cellops.backends.local.layout import cell_paths
 from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
 from cellops.cli.views import rollout_table, status_rows, status_table
+from cellops.controller.reconcile import RETRY
 from cellops.store.records import Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
 from cellops.wiring import Observer
@@ -133,19 +134,37 @@ def _steer(repo: str, state: Path | None, what: str) -> None:
         raise typer.Exit(Exit.USAGE)
     now = time.time()
     with store.transaction():
+        # guarded: a rollout that ended meanwhile (completed, halted) is never overwritten
         if what == "abort":
-            store.update_rollout(
-                rollout.id, now, state=RolloutState.ABORTED, reason="aborted by an operator"
+            changed = store.update_rollout(
+                rollout.id,
+                now,
+                if_state=RolloutState.RUNNING,
+                state=RolloutState.ABORTED,
+                reason="aborted by an operator",
             )
+            if changed:
+                store.close_steps(rollout.id, now)
         else:
-            store.update_rollout(rollout.id, now, paused=int(what == "pause"))
-        store.add_event(
-            now,
-            f"rollout-{what}",
-            f"rollout #{rollout.id} {what}",
-            revision=rollout.revision,
-            rollout=rollout.id,
+            changed = store.update_rollout(
+                rollout.id, now, if_state=RolloutState.RUNNING, paused=int(what == "pause")
+            )
+        if changed:
+            store.add_event(
+                now,
+                f"rollout-{what}",
+                f"rollout #{rollout.id} {what}",
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+    if not changed:
+        ended = store.rollout(rollout.id)
+        errors.print(
+            f"✗ rollout #{rollout.id} ended meanwhile ({ended.state if ended else 'gone'});"
+            f" nothing changed",
+            markup=False,
         )
+        raise typer.Exit(Exit.REJECTED)
     console.print(f"rollout #{rollout.id} of {rollout.revision[:12]}: {what} recorded")
 
 
@@ -163,5 +182,34 @@ def rollout_resume(repo: str = FleetArgument, state: Path | None = StateOption) 
 
 @rollout_app.command("abort")
 def rollout_abort(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
-    """End the rollout: no further cell changes; cells keep what they have."""
+    """End the rollout: no further cell gets its revision. Cells that have it keep it
+    while healthy; one that fails is still rolled back. `rollout retry` starts it again."""
     _steer(repo, state, "abort")
+
+
+@rollout_app.command("retry")
+def rollout_retry(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+    """Roll the latest halted or aborted rollout's revision out again, without a new
+    commit: planned afresh against what the cells hold now, canary first. The controller
+    starts it on its next pass (or when it starts)."""
+    _, store = _open(repo, state)
+    latest = store.rollouts(limit=1)
+    rollout = latest[0] if latest else None
+    if rollout is None or rollout.state not in (RolloutState.HALTED, RolloutState.ABORTED):
+        what = f"the latest rollout is {rollout.state}" if rollout else "there is no rollout"
+        errors.print(f"✗ nothing to retry: {what}", markup=False)
+        raise typer.Exit(Exit.USAGE)
+    now = time.time()
+    with store.transaction():
+        store.set_setting(RETRY, str(rollout.id))
+        store.add_event(
+            now,
+            "rollout-retry",
+            f"retry of rollout #{rollout.id} requested",
+            revision=rollout.revision,
+            rollout=rollout.id,
+        )
+    console.print(
+        f"retry of rollout #{rollout.id} of {rollout.revision[:12]} requested;"
+        " the controller starts it on its next pass"
+    )

@@ -93,14 +93,12 @@ def rollout_table(rollout: Rollout | None, steps: Mapping[str, tuple[int, CellSt
     )
     if rollout is None:
         return table
-    for index, wave in enumerate(rollout.plan):
+    for index, wave in enumerate(rollout.plan.waves):
         marker = "▶ " if index == rollout.wave and rollout.active else "  "
-        cells = wave["cells"]
-        assert isinstance(cells, list)
-        for i, cell in enumerate(cells):
-            _, step, reason = steps.get(str(cell["cell"]), (0, CellStep.PENDING, ""))
-            label = f"{marker}{wave['name']}" + (" (canary)" if wave.get("canary") else "")
-            table.add_row(label if i == 0 else "", str(cell["cell"]), str(step), reason)
+        for i, cell in enumerate(wave.cell_names):
+            _, step, reason = steps.get(cell, (0, CellStep.PENDING, ""))
+            label = f"{marker}{wave.name}" + (" (canary)" if wave.canary else "")
+            table.add_row(label if i == 0 else "", cell, str(step), reason)
     return table
 
 

@@ -1,22 +1,24 @@
 """The health gate of a rollout: is a cell healthy at the revision being rolled out, and
-if not, has it failed yet? Pure decisions over an observation, the time and the policy.
+if not, has it failed yet? Pure decisions over an observation, the time the controller has
+seen go by, and the policy.
+
+Time here is never a difference of wall clocks: `elapsed` is the time of the phase the
+controller observed (a stopped controller and a paused rollout do not count), and a
+baking cell fails on evidence, not on one sample: degraded (its replicas failed their
+probes' own thresholds: crash loop, liveness), or unhealthy for longer than a grace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cellops.backends.base import CellObservation
 from cellops.health import Health
 from cellops.render import DesiredCell
-from cellops.store.records import CellStep, Phase, Rollout
+from cellops.store.planrecord import PolicyRecord
+from cellops.store.records import CellStep, Phase
 
+RolloutPolicyView = PolicyRecord  # the name the controller used before the plan was typed
 
-@dataclass(frozen=True)
-class RolloutPolicyView:
-    progress_deadline: float
-    failure_budget: int
-    on_failure: str
+NO_PROBE_GRACE = 30.0  # Kubernetes' probe defaults: periodSeconds 10 x failureThreshold 3
 
 
 def healthy(seen: CellObservation, target: DesiredCell) -> bool:
@@ -25,28 +27,55 @@ def healthy(seen: CellObservation, target: DesiredCell) -> bool:
     )
 
 
+def bake_grace(target: DesiredCell, policy: PolicyRecord) -> float:
+    """How long a baking cell may be seen unhealthy before it fails: the fleet's
+    `bakeGrace`, else the longest a probe of its services takes to give up (one period x
+    failureThreshold, readiness first), else Kubernetes' defaults."""
+    if policy.bake_grace is not None:
+        return policy.bake_grace
+    longest = 0.0
+    for service in target.services.values():
+        probes = service.spec.probes
+        probe = probes.readiness or probes.liveness if probes is not None else None
+        if probe is not None:
+            longest = max(longest, float(probe.period_seconds * probe.failure_threshold))
+    return longest or NO_PROBE_GRACE
+
+
 def failure(
     seen: CellObservation,
     target: DesiredCell,
-    rollout: Rollout,
     step: CellStep,
     *,
-    now: float,
-    policy: RolloutPolicyView,
+    phase: Phase,
+    elapsed: float,
+    unhealthy_for: float,
+    policy: PolicyRecord,
 ) -> str:
-    """Why the cell counts as failed now, or '' if it still has time."""
-    if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE:
-        if not seen.reachable:
-            return ""  # no news is not bad news: the agent restarts, the cell keeps serving
-        return "unhealthy during bake: " + why(seen, target)
+    """Why the cell counts as failed now, or '' if it still has time.
+
+    elapsed: seconds of the current phase observed by the controller, paused time
+    excluded. unhealthy_for: seconds this cell has been seen unhealthy without a break
+    (during bake)."""
     degraded = [
         s
         for s in target.services
         if (o := seen.services.get(s)) is not None and o.health is Health.DEGRADED
     ]
+    if step is CellStep.HEALTHY and phase is Phase.BAKE:
+        if not seen.reachable:
+            return ""  # no news is not bad news: the agent restarts, the cell keeps serving
+        if degraded:
+            return "degraded during bake: " + why(seen, target)
+        grace = bake_grace(target, policy)
+        if unhealthy_for > grace:
+            return f"unhealthy for {unhealthy_for:.0f}s during bake (grace {grace:.0f}s): " + why(
+                seen, target
+            )
+        return ""
     if degraded:
         return why(seen, target)
-    if now - rollout.phase_started > policy.progress_deadline:
+    if elapsed > policy.progress_deadline:
         return (
             f"not healthy within the progress deadline ({policy.progress_deadline:.0f}s): "
             + why(seen, target)

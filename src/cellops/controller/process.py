@@ -13,17 +13,21 @@ import time
 from pathlib import Path
 from typing import IO
 
-from cellops.model.errors import CellopsError
+from cellops.model.errors import StoreError
+from cellops.store.database import private_folder
 
 
-class AlreadyRunning(CellopsError):
+class AlreadyRunning(StoreError):
     pass
 
 
 def lock(state: Path) -> IO[str]:
     """Hold the state folder's controller lock for as long as the returned file is open."""
-    state.mkdir(parents=True, exist_ok=True)
-    handle = open(state / "controller.lock", "a+")  # noqa: SIM115 - held open on purpose
+    try:
+        private_folder(state)
+        handle = open(state / "controller.lock", "a+")  # noqa: SIM115 - held open on purpose
+    except OSError as exc:
+        raise _unusable(state, exc) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -77,9 +81,15 @@ def spawn_detached(
 ) -> int:
     """Start `cellops <args>` in its own session; wait until it holds the lock.
 
-    `env` adds to the environment (secrets go there, never on a command line)."""
-    state.mkdir(parents=True, exist_ok=True)
-    with open(state / "controller.log", "ab") as log:
+    `env` adds to the environment (secrets go there, never on a command line). A child that
+    exits at start is reported with the last line it wrote (its error)."""
+    try:
+        private_folder(state)
+        log = open(state / "controller.log", "ab")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _unusable(state, exc) from None
+    with log:
+        start = log.tell()
         child = subprocess.Popen(
             [sys.executable, "-m", "cellops.cli.main", *args],
             env={**os.environ, **(env or {})},
@@ -95,8 +105,28 @@ def spawn_detached(
         if pid is not None and (read_record(state) or {}).get("ready"):
             return pid
         if child.poll() is not None:
-            raise CellopsError(f"the controller exited at start; see {state / 'controller.log'}")
+            said = _last_line(state / "controller.log", start)
+            raise StoreError(
+                f"the controller exited at start: {said}"
+                if said
+                else f"the controller exited at start; see {state / 'controller.log'}"
+            )
         time.sleep(0.05)
-    raise CellopsError(
+    raise StoreError(
         f"the controller did not start in {timeout:.0f}s; see {state / 'controller.log'}"
+    )
+
+
+def _last_line(log: Path, start: int) -> str:
+    """The last line written to `log` after `start`, without the error mark."""
+    with open(log, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read().decode(errors="replace").strip().splitlines()
+    return lines[-1].removeprefix("✗").strip() if lines else ""
+
+
+def _unusable(state: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"cannot use the state folder {state} ({exc.strerror or exc}): make it writable by"
+        " this user, or give another --state-dir"
     )

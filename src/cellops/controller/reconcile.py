@@ -4,24 +4,29 @@ ledger says (supervise agents, repair drift). Every outcome is written to the st
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend
-from cellops.controller.gate import RolloutPolicyView
-from cellops.controller.rollback import ROLLBACK_FAILED
+from cellops.controller.records import plan_record, policy_record
 from cellops.controller.rollout import RolloutRunner
+from cellops.controller.states import CellStates
 from cellops.diff.changeset import Applied
 from cellops.model.errors import CellopsError, RevisionRejected, SourceError
+from cellops.model.problems import Problem
 from cellops.pipeline import Compiler
-from cellops.plan import Plan
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
+from cellops.spec.revision import Revision
 from cellops.store.base import Store
-from cellops.store.records import CellStep, RevisionRecord, RolloutState
+from cellops.store.planrecord import PolicyRecord
+from cellops.store.records import CellStep, LedgerRow, RevisionRecord, RolloutState
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
+RETRY = "rollout.retry"  # an operator asked to retry this (halted or aborted) rollout
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,21 @@ class Reconciler:
         store: Store,
         backend_for: Callable[[DesiredCell], CellBackend],
         settings: Settings,
+        *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.compiler = compiler
         self.store = store
         self.backend_for = backend_for
         self.settings = settings
         self.clock = clock
-        self.rollouts = RolloutRunner(store, backend_for, compiler.desired, self._policy)
+        # a fake wall clock in tests is the monotonic one too
+        self.monotonic = monotonic or (time.monotonic if clock is time.time else clock)
+        self.states = CellStates(store, compiler.desired)
+        self.rollouts = RolloutRunner(
+            store, backend_for, compiler.desired, self._policy, self.states
+        )
         self._next_drift = 0.0
         self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
         self._keep_errors: dict[str, str] = {}  # cell -> the error last recorded for it
@@ -62,13 +74,14 @@ class Reconciler:
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, check_source: bool) -> None:
         now = self.clock()
-        if check_source:
-            self.check_source(now)
-        active = self.store.rollouts(limit=1)
         try:
+            if check_source:
+                self.check_source(now)
+            self.retry_requested(now)
+            active = self.store.rollouts(limit=1)
             if active:
-                self.rollouts.step(active[0], self.clock())
-        finally:  # a failing step must not stop the supervision of every cell
+                self.rollouts.step(active[0], self.clock(), self.monotonic())
+        finally:  # a failing pass must not stop the supervision of every cell
             if now >= self._next_drift:
                 self._next_drift = now + self.settings.drift_interval
                 self.keep_cells(self.clock())
@@ -85,27 +98,65 @@ class Reconciler:
         self.consider(head, now)  # notes `head` as seen in the transaction that judges it
 
     def consider(self, head: str, now: float) -> None:
-        """A new commit: reject it, or accept it and plan its rollout."""
+        """A new commit: reject it, or accept it and plan its rollout. Any error while
+        judging it rejects it: a commit must never wedge the controller."""
         current = self.store.setting(CURRENT)
+        previous = self._readable(current)
         try:
-            previous = self.compiler.revision(current) if current else None
             revision = self.compiler.revision(head, previous=previous)
+        except SourceError:
+            raise  # the source could not be read (not the commit's fault): next pass
         except RevisionRejected as rejected:
-            problems = [p.as_dict() for p in rejected.problems]
-            with self.store.transaction():
-                self.store.set_setting(LAST_SEEN, head)
-                self.store.record_revision(RevisionRecord(head, False, "", problems, now))
-                self.store.add_event(
-                    now,
-                    "revision-rejected",
-                    f"{head[:12]} rejected with {len(problems)} problem(s);"
-                    f" the fleet stays on {(current or 'nothing')[:12]}",
-                    revision=head,
-                )
+            self._reject(head, current, rejected.problems, now)
+            return
+        except Exception as exc:
+            print(f"judging {head}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            problem = Problem(
+                file="",
+                line=0,
+                field="",
+                message=f"cellops could not judge this commit: {type(exc).__name__}: {exc}"[:500],
+            )
+            self._reject(head, current, [problem], now)
             return
         running = self.store.active_rollout()
         if running is not None:  # roll its failed cells back before planning past it
             self.rollouts.settle(running, now)
+        self._start(head, revision, previous, current, now)
+
+    def _readable(self, rev: str | None) -> Revision | None:
+        """The last accepted revision, for the rules that compare with it; None when it
+        is gone from Git (a force-push and gc)."""
+        if rev is None:
+            return None
+        try:
+            return self.compiler.revision(rev)
+        except CellopsError:
+            return None
+
+    def _reject(self, head: str, current: str | None, found: Sequence[Problem], now: float) -> None:
+        problems = [p.as_dict() for p in found]
+        with self.store.transaction():
+            self.store.set_setting(LAST_SEEN, head)
+            self.store.record_revision(RevisionRecord(head, False, "", problems, now))
+            self.store.add_event(
+                now,
+                "revision-rejected",
+                f"{head[:12]} rejected with {len(problems)} problem(s);"
+                f" the fleet stays on {(current or 'nothing')[:12]}",
+                revision=head,
+            )
+
+    def _start(
+        self,
+        head: str,
+        revision: Revision,
+        previous: Revision | None,
+        current: str | None,
+        now: float,
+        *,
+        retry_of: int | None = None,
+    ) -> None:
         result = self.compiler.plan_against(
             revision, self.compiler.desired(head), self._plan_ledger(), previous
         )
@@ -118,9 +169,11 @@ class Reconciler:
                 self.store.update_rollout(
                     running.id,
                     now,
+                    if_state=RolloutState.RUNNING,
                     state=RolloutState.SUPERSEDED,
                     reason=f"superseded by {head[:12]}",
                 )
+                self.store.close_steps(running.id, now)
                 self.store.add_event(
                     now,
                     "rollout-superseded",
@@ -136,42 +189,68 @@ class Reconciler:
                     revision=head,
                 )
                 return
-            rollout = self.store.create_rollout(head, current, plan_document(result.plan), now)
+            policy = policy_record(revision.fleet.spec.rollout)
+            rollout = self.store.create_rollout(
+                head, current, plan_record(result.plan, policy), now
+            )
+            again = f" (retry of #{retry_of})" if retry_of is not None else ""
             self.store.add_event(
                 now,
                 "rollout-started",
-                f"{head[:12]}: {len(result.plan.waves)} wave(s), {len(result.plan.cells)} cell(s)",
+                f"{head[:12]}{again}: {len(result.plan.waves)} wave(s),"
+                f" {len(result.plan.cells)} cell(s)",
                 revision=head,
                 rollout=rollout,
             )
 
+    def retry_requested(self, now: float) -> None:
+        """`cellops rollout retry`: plan the halted or aborted rollout's revision again,
+        against what the cells hold now."""
+        wanted = self.store.setting(RETRY)
+        if wanted is None:
+            return
+        latest = self.store.rollouts(limit=1)
+        current = self.store.setting(CURRENT)
+        rollout = latest[0] if latest else None
+        if rollout is None or str(rollout.id) != wanted or rollout.revision != current:
+            self._retry_refused(wanted, "it is not the latest rollout of the current revision", now)
+            return
+        if rollout.state not in (RolloutState.HALTED, RolloutState.ABORTED):
+            self._retry_refused(wanted, f"it is {rollout.state}", now)
+            return
+        self.rollouts.settle(rollout, now)
+        revision = self.compiler.revision(rollout.revision)
+        with self.store.transaction():
+            self.store.delete_setting(RETRY)
+            self._start(rollout.revision, revision, None, rollout.base, now, retry_of=rollout.id)
+
+    def _retry_refused(self, wanted: str, why: str, now: float) -> None:
+        with self.store.transaction():
+            self.store.delete_setting(RETRY)
+            self.store.add_event(now, "retry-refused", f"rollout #{wanted} not retried: {why}")
+
     # -- keeping cells as the ledger says ---------------------------------------------------
     def keep_cells(self, now: float) -> None:
         """Restart dead agents; re-apply a cell whose desired state was changed by hand;
-        record what the agents repaired themselves (killed replicas)."""
-        current = self.store.setting(CURRENT)
-        if current is None:
-            return
-        fleet = self.compiler.desired(current)
-        by_cell: dict[str, dict[str, DesiredService]] = {}
-        for row in self.store.ledger_rows():
-            if row.applied_rev is not None:
-                service = self.compiler.desired(row.applied_rev).cells.get(row.cell)
-                if service is not None and row.service in service.services:
-                    by_cell.setdefault(row.cell, {})[row.service] = service.services[row.service]
+        record what the agents repaired themselves (killed replicas). Every cell is kept
+        as the store says it was given, whatever Git still holds."""
         latest = self.store.rollouts(limit=1)
         steps = self.store.cell_steps(latest[0].id) if latest else {}
-        for cell, services in by_cell.items():
-            target = fleet.cells.get(cell)
-            if target is None or now < self._next_look.get(cell, 0.0):
+        rows_by_cell: dict[str, list[LedgerRow]] = {}
+        for row in self.store.ledger_rows():
+            rows_by_cell.setdefault(row.cell, []).append(row)
+        for cell, rows in rows_by_cell.items():
+            if now < self._next_look.get(cell, 0.0):
                 continue
-            _, step, reason = steps.get(cell, (0, None, ""))
-            if step is CellStep.FAILED and not reason.startswith(ROLLBACK_FAILED):
+            if steps.get(cell, (0, None, ""))[1] is CellStep.FAILED:
                 continue  # the rollout owns it until its rollback is done (or given up)
             try:
+                target = self.states.applied(cell, rows)
+                if target is None:
+                    continue
                 backend = self.backend_for(target)
                 self._next_look[cell] = now + backend.resync
-                self._keep(target, services, now)
+                self._keep(target, dict(target.services), now)
                 self._keep_errors.pop(cell, None)
             except (CellopsError, OSError) as exc:
                 message = f"{cell}: cannot keep it as applied: {exc}"
@@ -229,33 +308,10 @@ class Reconciler:
             ledger.setdefault(row.cell, {})[row.service] = entry
         return ledger
 
-    def _policy(self, rev: str) -> RolloutPolicyView:
-        policy = self.compiler.revision(rev).fleet.spec.rollout
-        return RolloutPolicyView(policy.progress_deadline, policy.failure_budget, policy.on_failure)
+    def _policy(self, rev: str) -> PolicyRecord:
+        """The policy of a rollout stored without one (by an earlier version)."""
+        return policy_record(self.compiler.revision(rev).fleet.spec.rollout)
 
     def desired_now(self) -> DesiredFleet | None:
         current = self.store.setting(CURRENT)
         return self.compiler.desired(current) if current else None
-
-
-def plan_document(plan: Plan) -> list[dict[str, object]]:
-    """A plan as the store keeps it with its rollout."""
-    return [
-        {
-            "name": wave.name,
-            "batch": wave.batch,
-            "batches": wave.batches,
-            "canary": wave.canary,
-            "bakeSeconds": wave.bake,
-            "cells": [
-                {
-                    "cell": c.cell,
-                    "changes": [
-                        {"service": ch.service, "action": str(ch.action)} for ch in c.changes
-                    ],
-                }
-                for c in wave.cells
-            ],
-        }
-        for wave in plan.waves
-    ]

@@ -4,6 +4,15 @@ recorded right after it succeeds, so a controller killed at any moment resumes w
 stopped: a wave whose apply was interrupted is applied again (to the same effect), no wave
 is skipped, and a wave only starts once every cell of the previous one was observed
 healthy at this rollout's revision and has baked.
+
+Containment rules: the canary wave tolerates no failure whatever `failureBudget` says; a
+failed cell is rolled back (or kept, with `onFailure: halt`) and counts against the budget;
+once a rollout stops, the cells that hold its revision without being proven are still
+judged, and rolled back when they fail.
+
+Time is what the controller saw go by (`_tick`): never more than `MAX_GAP` between two
+looks, nothing while paused or stopped. A bake therefore needs the controller to watch the
+whole bake, and a paused rollout's cells do not run out of progress deadline.
 """
 
 from __future__ import annotations
@@ -11,12 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
-from cellops.controller.gate import RolloutPolicyView, failure, healthy
-from cellops.controller.rollback import ROLLBACK_FAILED, Rollbacks, mark
+from cellops.controller.gate import failure, healthy
+from cellops.controller.rollback import NO_GOOD_STATE, Rollbacks, mark
+from cellops.controller.states import CellStates
 from cellops.model.errors import BackendError, CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
+from cellops.store.planrecord import PolicyRecord
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
+
+MAX_GAP = 5.0  # seconds between two looks counted at most: longer, the controller was away
+STOPPED = (RolloutState.HALTED, RolloutState.ABORTED)
 
 
 class RolloutRunner:
@@ -25,47 +39,61 @@ class RolloutRunner:
         store: Store,
         backend_for: Callable[[DesiredCell], CellBackend],
         desired: Callable[[str], DesiredFleet],
-        policy: Callable[[str], RolloutPolicyView],
+        policy: Callable[[str], PolicyRecord],
+        states: CellStates | None = None,
     ) -> None:
         self.store = store
         self.backend_for = backend_for
         self.desired = desired
         self.policy = policy
-        self.rollbacks = Rollbacks(store, backend_for, desired)
+        self.states = states or CellStates(store, desired)
+        self.rollbacks = Rollbacks(store, backend_for, self.states)
+        self._last_look: tuple[int, float] | None = None  # (rollout, monotonic time)
+        self._unhealthy: dict[str, float] = {}  # cell -> seconds seen unhealthy in a row
+
+    def policy_of(self, rollout: Rollout) -> PolicyRecord:
+        return rollout.plan.policy or self.policy(rollout.revision)
 
     # -- one step -------------------------------------------------------------------------
-    def step(self, rollout: Rollout, now: float) -> None:
-        """Advance `rollout` by at most one phase of its current wave."""
-        if rollout.state in (RolloutState.RUNNING, RolloutState.HALTED) and self._settle(
-            rollout.id, now, self.policy(rollout.revision)
-        ):
+    def step(self, rollout: Rollout, now: float, mono: float | None = None) -> None:
+        """Advance `rollout` by at most one phase of its current wave. `now` is wall time
+        (for records), `mono` a monotonic clock (for measuring; default `now`)."""
+        dt = self._tick(rollout, now if mono is None else mono)
+        policy = self.policy_of(rollout)
+        if rollout.state is RolloutState.RUNNING or rollout.state in STOPPED:
+            stopped = self._settle(rollout.id, now, policy)
             self.rollbacks.watch_recovery(rollout, now)
-            return
+            if stopped:
+                self._judge_stopped(rollout.id, now, dt, policy)
+                return
         if rollout.state is not RolloutState.RUNNING or rollout.paused:
             return
         if rollout.wave >= len(rollout.plan):
             self._finish(rollout, now)
-            return
-        if rollout.phase is Phase.APPLY:
-            self._apply_wave(rollout, now)
+        elif rollout.phase is Phase.APPLY:
+            self._apply_wave(rollout, now, dt, policy)
         else:
-            self._watch_wave(rollout, now)
+            self._watch_wave(rollout, now, dt, policy)
 
     def settle(self, rollout: Rollout, now: float) -> None:
         """Finish what the rollout's recorded failures require (before it is superseded)."""
-        self._settle(rollout.id, now, self.policy(rollout.revision))
+        self._settle(rollout.id, now, self.policy_of(rollout))
 
-    def _cells_of(self, rollout: Rollout) -> list[str]:
-        cells = rollout.plan[rollout.wave]["cells"]
-        assert isinstance(cells, list)
-        return [str(c["cell"]) for c in cells]
+    def _tick(self, rollout: Rollout, mono: float) -> float:
+        """Seconds observed since the last step of this rollout: 0 after a restart, a
+        pause or another rollout; never more than MAX_GAP."""
+        counting = (rollout.active or rollout.state in STOPPED) and not rollout.paused
+        last, self._last_look = self._last_look, (rollout.id, mono) if counting else None
+        if not counting or last is None or last[0] != rollout.id:
+            return 0.0
+        return max(0.0, min(mono - last[1], MAX_GAP))
 
-    def _apply_wave(self, rollout: Rollout, now: float) -> None:
+    def _apply_wave(self, rollout: Rollout, now: float, dt: float, policy: PolicyRecord) -> None:
         fleet = self.desired(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
-        policy = self.policy(rollout.revision)
+        elapsed = rollout.elapsed + dt
         retrying = False
-        for cell in self._cells_of(rollout):
+        for cell in rollout.plan[rollout.wave].cell_names:
             if steps[cell][1] is not CellStep.PENDING:
                 continue
             if not self._advancing(rollout.id):
@@ -73,28 +101,35 @@ class RolloutRunner:
             try:
                 self._apply_cell(rollout, fleet, cell, now)
             except (CellopsError, OSError) as exc:
-                if self._retry_later(rollout, cell, exc, now, policy):
+                if self._retry_later(rollout, cell, exc, now, elapsed=elapsed, policy=policy):
                     retrying = True
                     continue
-                target = fleet.cells.get(cell)
-                if target is not None and self._fail(
-                    rollout, target, f"cannot apply: {exc}", now, policy
+                if cell in fleet.cells and self._fail(
+                    rollout, cell, f"cannot apply: {exc}", now, policy
                 ):
                     return
-        if retrying:
-            return  # the wave stays in its apply phase; the next pass tries again
+        if retrying:  # the wave stays in its apply phase; the next pass tries again
+            self.store.update_rollout(rollout.id, now, if_advancing=True, elapsed=elapsed)
+            return
         self.store.update_rollout(
-            rollout.id, now, if_advancing=True, phase=Phase.PROGRESS, phase_started=now
+            rollout.id, now, if_advancing=True, phase=Phase.PROGRESS, phase_started=now, elapsed=0
         )
 
     def _retry_later(
-        self, rollout: Rollout, cell: str, exc: Exception, now: float, policy: RolloutPolicyView
+        self,
+        rollout: Rollout,
+        cell: str,
+        exc: Exception,
+        now: float,
+        *,
+        elapsed: float,
+        policy: PolicyRecord,
     ) -> bool:
         """A transient failure (an API server that did not answer) is tried again on the
         next pass, until the wave's progress deadline; then it fails the cell."""
         if not isinstance(exc, BackendError) or not exc.transient:
             return False
-        if now - rollout.phase_started >= policy.progress_deadline:
+        if elapsed >= policy.progress_deadline:
             return False
         self.store.add_event(
             now,
@@ -108,7 +143,7 @@ class RolloutRunner:
 
     def _advancing(self, rollout_id: int) -> bool:
         current = self.store.rollout(rollout_id)
-        return current is not None and current.state is RolloutState.RUNNING and not current.paused
+        return current is not None and current.active and not current.paused
 
     def _apply_cell(self, rollout: Rollout, fleet: DesiredFleet, cell: str, now: float) -> None:
         target = fleet.cells.get(cell)
@@ -120,7 +155,7 @@ class RolloutRunner:
                     self.store,
                     rollout,
                     cell,
-                    CellStep.HEALTHY,
+                    CellStep.REMOVED,
                     kind="cell-removed",
                     message=f"cell {cell} torn down",
                     now=now,
@@ -140,6 +175,7 @@ class RolloutRunner:
         document: str,
         now: float,
     ) -> None:
+        texts = {name: self.states.service_text(s) for name, s in wanted.items()}
         with self.store.transaction():
             for name, service in wanted.items():
                 self.store.set_applied(
@@ -149,19 +185,16 @@ class RolloutRunner:
                     hash_=service.hash,
                     depends_on=service.depends_on,
                     now=now,
+                    spec=texts[name],
                 )
             for row in self.store.ledger_rows(cell.name):
                 if row.service not in wanted:
                     self.store.set_applied(
-                        cell.name,
-                        row.service,
-                        rev=None,
-                        hash_=None,
-                        depends_on=row.depends_on,
-                        now=now,
+                        cell.name, row.service, rev=None, hash_=None, depends_on=(), now=now
                     )
             _, seen = self.store.cell_record(cell.name)
             self.store.set_cell_record(cell.name, document, seen)
+            self.store.set_applied_cell(cell.name, self.states.cell_text(cell))
             mark(
                 self.store,
                 rollout,
@@ -174,53 +207,97 @@ class RolloutRunner:
             )
 
     # -- watching a wave ------------------------------------------------------------------
-    def _watch_wave(self, rollout: Rollout, now: float) -> None:
+    def _watch_wave(self, rollout: Rollout, now: float, dt: float, policy: PolicyRecord) -> None:
         fleet = self.desired(rollout.revision)
-        policy = self.policy(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
-        for cell in self._cells_of(rollout):
+        elapsed = rollout.elapsed + dt
+        all_healthy = True
+        for cell in rollout.plan[rollout.wave].cell_names:
             step = steps[cell][1]
             target = fleet.cells.get(cell)
             if target is None or step not in (CellStep.APPLIED, CellStep.HEALTHY):
                 continue
-            seen = self.backend_for(target).observe(cell)
-            ok = healthy(seen, target)
-            if ok and step is CellStep.APPLIED:
+            judged = self._judge(
+                rollout, target, step, now=now, dt=dt, elapsed=elapsed, policy=policy
+            )
+            if judged is None:
+                return  # halted
+            all_healthy = all_healthy and judged
+        if dt > 0:
+            if rollout.phase is Phase.PROGRESS:
+                self.store.update_rollout(rollout.id, now, if_advancing=True, elapsed=elapsed)
+            elif all_healthy:
+                self.store.update_rollout(
+                    rollout.id, now, if_advancing=True, baked=rollout.baked + dt
+                )
+        self._advance(rollout, now)
+
+    def _judge(
+        self,
+        rollout: Rollout,
+        target: DesiredCell,
+        step: CellStep,
+        *,
+        now: float,
+        dt: float,
+        elapsed: float,
+        policy: PolicyRecord,
+    ) -> bool | None:
+        """Look at one cell: True healthy, False not (yet), None when its failure halted
+        the rollout."""
+        seen = self.backend_for(target).observe(target.name)
+        if healthy(seen, target):
+            self._unhealthy.pop(target.name, None)
+            if step is CellStep.APPLIED:
                 with self.store.transaction():
                     for name in target.services:
-                        self.store.set_healthy(cell, name, rollout.revision, now)
+                        self.store.set_healthy(target.name, name, rollout.revision, now)
                     mark(
                         self.store,
                         rollout,
-                        cell,
+                        target.name,
                         CellStep.HEALTHY,
                         kind="healthy",
-                        message=f"{cell} healthy at {rollout.revision[:12]}",
+                        message=f"{target.name} healthy at {rollout.revision[:12]}",
                         now=now,
                         reason="",
                     )
-            elif not ok:
-                reason = failure(seen, target, rollout, step, now=now, policy=policy)
-                if reason:
-                    if self._fail(rollout, target, reason, now, policy):
-                        return  # halted
-        self._advance(rollout, now)
+            return True
+        unhealthy_for = 0.0
+        if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE and seen.reachable:
+            unhealthy_for = self._unhealthy.get(target.name, 0.0) + dt
+            self._unhealthy[target.name] = unhealthy_for
+        reason = failure(
+            seen,
+            target,
+            step,
+            phase=rollout.phase,
+            elapsed=elapsed,
+            unhealthy_for=unhealthy_for,
+            policy=policy,
+        )
+        if reason:
+            self._unhealthy.pop(target.name, None)
+            if self._fail(rollout, target.name, reason, now, policy):
+                return None
+        return False
 
     def _advance(self, rollout: Rollout, now: float) -> None:
         current = self.store.rollout(rollout.id)
         assert current is not None
         steps = self.store.cell_steps(rollout.id)
-        waiting = [c for c in self._cells_of(current) if steps[c][1] is CellStep.APPLIED]
-        if waiting or current.state is not RolloutState.RUNNING:
+        cells = current.plan[current.wave].cell_names
+        if not current.active or current.paused:
+            return
+        if any(steps[c][1] is CellStep.APPLIED for c in cells):
             return
         wave = current.plan[current.wave]
         if current.phase is Phase.PROGRESS:
-            bake = float(str(wave.get("bakeSeconds", 0)))
             self.store.update_rollout(
-                current.id, now, if_advancing=True, phase=Phase.BAKE, bake_until=now + bake
+                current.id, now, if_advancing=True, phase=Phase.BAKE, baked=0, elapsed=0
             )
             return
-        if now < current.bake_until:
+        if current.baked < wave.bake_seconds:
             return
         with self.store.transaction():
             if not self.store.update_rollout(
@@ -230,88 +307,104 @@ class RolloutRunner:
                 wave=current.wave + 1,
                 phase=Phase.APPLY,
                 phase_started=now,
+                elapsed=0,
+                baked=0,
             ):
                 return
-            for cell in self._cells_of(current):
+            for cell in cells:
                 if steps[cell][1] is CellStep.HEALTHY:
                     self.store.set_good(cell, now)
+                    self.store.set_cell_step(current.id, cell, CellStep.GOOD, "", now)
             self.store.add_event(
                 now,
                 "wave-done",
-                f"wave {wave['name']} done",
+                f"wave {wave.name} done",
                 revision=current.revision,
                 rollout=current.id,
             )
 
     def _finish(self, rollout: Rollout, now: float) -> None:
+        steps = self.store.cell_steps(rollout.id)
+        failed = {c: step for c, (_, step, _) in steps.items() if step.failed}
+        reached = len(steps) - len(failed)
+        if failed:
+            summary = failure_summary(failed)
+            message = f"{rollout.revision[:12]} reached {reached} of {len(steps)} planned cells;"
+            message += f" {summary}"
+        else:
+            summary = ""
+            message = f"{rollout.revision[:12]} reached every planned cell ({reached})"
         with self.store.transaction():
             if not self.store.update_rollout(
-                rollout.id, now, if_advancing=True, state=RolloutState.COMPLETED
+                rollout.id,
+                now,
+                if_advancing=True,
+                state=RolloutState.COMPLETED,
+                reason=summary,
+                failures=len(failed),
             ):
                 return
             self.store.add_event(
-                now,
-                "rollout-completed",
-                f"{rollout.revision[:12]} reached every planned cell",
-                revision=rollout.revision,
-                rollout=rollout.id,
+                now, "rollout-completed", message, revision=rollout.revision, rollout=rollout.id
             )
 
     # -- failure and rollback -------------------------------------------------------------
     def _fail(
-        self,
-        rollout: Rollout,
-        cell: DesiredCell,
-        reason: str,
-        now: float,
-        policy: RolloutPolicyView,
+        self, rollout: Rollout, cell: str, reason: str, now: float, policy: PolicyRecord
     ) -> bool:
-        """Record the failure, roll the cell back; True when the rollout halts."""
-        current = self.store.rollout(rollout.id)
-        assert current is not None
-        failures = current.failures + 1
+        """Record the failure, roll the cell back; True when the rollout stops."""
         with self.store.transaction():
-            self.store.set_cell_step(rollout.id, cell.name, CellStep.FAILED, reason, now)
-            self.store.update_rollout(rollout.id, now, failures=failures)
+            self.store.set_cell_step(rollout.id, cell, CellStep.FAILED, reason, now)
             self.store.add_event(
                 now,
                 "cell-failed",
-                f"{cell.name}: {reason}",
-                cell=cell.name,
+                f"{cell}: {reason}",
+                cell=cell,
                 revision=rollout.revision,
                 rollout=rollout.id,
             )
         return self._settle(rollout.id, now, policy)
 
-    def _settle(self, rollout_id: int, now: float, policy: RolloutPolicyView) -> bool:
-        """Finish handling recorded failures: roll failed cells back, halt beyond the budget.
+    def _settle(self, rollout_id: int, now: float, policy: PolicyRecord) -> bool:
+        """Finish handling recorded failures: roll failed cells back (or keep them, with
+        `onFailure: halt`), halt beyond the budget. True when the rollout is stopped.
 
         Separate from recording the failure so that a controller killed in between does
         the rest when it resumes: a failed cell is never left on the bad revision.
-        True when the rollout is halted.
         """
         rollout = self.store.rollout(rollout_id)
         assert rollout is not None
-        if policy.on_failure == "rollback":
-            fleet = self.desired(rollout.revision)
-            for cell, (_, step, reason) in self.store.cell_steps(rollout.id).items():
-                if (
-                    step is CellStep.FAILED
-                    and cell in fleet.cells
-                    and not reason.startswith(ROLLBACK_FAILED)
-                ):
-                    self.rollbacks.rollback(fleet.cells[cell], now, rollout)
-        if rollout.failures <= policy.failure_budget:
+        for cell, (_, step, _) in self.store.cell_steps(rollout.id).items():
+            if step is not CellStep.FAILED:
+                continue
+            if policy.on_failure == "rollback":
+                self.rollbacks.rollback(cell, now, rollout)
+            else:
+                with self.store.transaction():
+                    mark(
+                        self.store,
+                        rollout,
+                        cell,
+                        CellStep.KEPT,
+                        kind="cell-kept",
+                        message=f"{cell} left as it is (onFailure: halt)",
+                        now=now,
+                        reason="left as it is (onFailure: halt)",
+                    )
+        if rollout.state is not RolloutState.RUNNING:
+            return rollout.state in STOPPED
+        reason = halt_reason(rollout, self.store.cell_steps(rollout.id), policy)
+        if not reason:
             return False
-        if rollout.state is RolloutState.RUNNING:
-            failed = [
-                c
-                for c, (_, step, _) in self.store.cell_steps(rollout.id).items()
-                if step in (CellStep.FAILED, CellStep.ROLLED_BACK)
-            ]
-            reason = ", ".join(sorted(failed)) + " failed"
-            with self.store.transaction():
-                self.store.update_rollout(rollout.id, now, state=RolloutState.HALTED, reason=reason)
+        with self.store.transaction():
+            if self.store.update_rollout(
+                rollout.id,
+                now,
+                if_state=RolloutState.RUNNING,
+                state=RolloutState.HALTED,
+                reason=reason,
+            ):
+                self.store.close_steps(rollout.id, now)
                 self.store.add_event(
                     now,
                     "rollout-halted",
@@ -321,9 +414,70 @@ class RolloutRunner:
                 )
         return True
 
+    def _judge_stopped(self, rollout_id: int, now: float, dt: float, policy: PolicyRecord) -> None:
+        """A halted or aborted rollout: the cells it gave its revision and that are not
+        proven yet are still judged, and rolled back (or kept) when they fail."""
+        rollout = self.store.rollout(rollout_id)
+        assert rollout is not None
+        steps = self.store.cell_steps(rollout.id)
+        unproven = [c for c, (_, step, _) in steps.items() if step is CellStep.APPLIED]
+        if not unproven or rollout.state not in STOPPED:
+            return
+        elapsed = rollout.elapsed + dt
+        if dt > 0:
+            self.store.update_rollout(rollout.id, now, if_state=rollout.state, elapsed=elapsed)
+        fleet = self.desired(rollout.revision)
+        for cell in unproven:
+            target = fleet.cells.get(cell)
+            if target is not None:
+                self._judge(
+                    rollout,
+                    target,
+                    CellStep.APPLIED,
+                    now=now,
+                    dt=dt,
+                    elapsed=elapsed,
+                    policy=policy,
+                )
+
     def _known_backend(self, cell: str) -> CellBackend:
-        for rev in (r.applied_rev for r in self.store.ledger_rows(cell) if r.applied_rev):
-            known = self.desired(rev).cells.get(cell)
-            if known is not None:
-                return self.backend_for(known)
-        raise LookupError(f"no revision describes cell {cell}")
+        known = self.states.applied(cell)
+        if known is None:
+            raise LookupError(f"no revision describes cell {cell}")
+        return self.backend_for(known)
+
+
+def halt_reason(
+    rollout: Rollout, steps: Mapping[str, tuple[int, CellStep, str]], policy: PolicyRecord
+) -> str:
+    """Why the rollout must stop now, or '' while it may go on."""
+    failed = {c: wave for c, (wave, step, _) in steps.items() if step.failed}
+    canary = sorted(c for c, wave in failed.items() if rollout.plan.is_canary(wave))
+    if canary:
+        return f"canary {', '.join(canary)} failed; the canary wave tolerates no failure"
+    stuck = sorted(
+        c for c, (_, step, why) in steps.items() if step is CellStep.KEPT and NO_GOOD_STATE in why
+    )
+    if stuck:
+        return f"{', '.join(stuck)} failed with {NO_GOOD_STATE} to roll back to"
+    if len(failed) > policy.failure_budget:
+        return (
+            f"{', '.join(sorted(failed))} failed, beyond the failure budget"
+            f" ({policy.failure_budget})"
+        )
+    return ""
+
+
+def failure_summary(failed: Mapping[str, CellStep]) -> str:
+    """'eu-2 rolled back; us-1 kept': what became of each failed cell."""
+    words = {
+        CellStep.ROLLED_BACK: "rolled back",
+        CellStep.RECOVERED: "rolled back",
+        CellStep.KEPT: "kept as it is",
+        CellStep.ROLLBACK_FAILED: "rollback failed",
+        CellStep.FAILED: "rollback pending",
+    }
+    by_word: dict[str, list[str]] = {}
+    for cell, step in sorted(failed.items()):
+        by_word.setdefault(words[step], []).append(cell)
+    return "; ".join(f"{', '.join(cells)} {word}" for word, cells in by_word.items())

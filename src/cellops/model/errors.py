@@ -3,6 +3,7 @@
     CellopsError
     ├── SourceError          the fleet repo cannot be read (missing path, unknown revision)
     ├── RevisionRejected     a revision failed validation; carries every problem found
+    ├── StoreError           the controller's state (its folder, its store) cannot be used
     └── BackendError         a cell could not be changed or read; `transient` says whether
                              trying again later may help
 
@@ -20,6 +21,11 @@ class CellopsError(Exception):
 
 class SourceError(CellopsError):
     """The fleet repo, or a revision in it, cannot be read."""
+
+
+class StoreError(CellopsError):
+    """The controller's state folder or store cannot be used: damaged, unreadable, locked,
+    written by a newer cellops, lost beside running cells, or held by another controller."""
 
 
 class RevisionRejected(CellopsError):

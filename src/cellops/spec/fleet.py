@@ -53,6 +53,11 @@ class RolloutPolicy(SpecModel):
     progress_deadline: Duration = Field(
         default=300.0, description="time a cell has to become healthy at the new revision"
     )
+    bake_grace: Duration | None = Field(
+        default=None,
+        description="how long a baking cell may be seen unhealthy before it fails; default:"
+        " its services' longest probe period x failureThreshold (30s without probes)",
+    )
     canary_fallback: bool = Field(
         default=True,
         description="when the first wave selects no changed cell, the first changed cell is"

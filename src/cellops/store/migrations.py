@@ -82,4 +82,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (cell, key, cluster)
     );
     """,
+    # 3: time a rollout observed (not wall-clock differences); what each cell was given and
+    # its last good state as rendered, so a rollback and supervision never need old commits
+    """
+    ALTER TABLE rollouts ADD COLUMN elapsed REAL NOT NULL DEFAULT 0;
+    ALTER TABLE rollouts ADD COLUMN baked REAL NOT NULL DEFAULT 0;
+    ALTER TABLE ledger ADD COLUMN applied_spec TEXT;
+    ALTER TABLE ledger ADD COLUMN good_spec TEXT;
+    ALTER TABLE cells ADD COLUMN applied_cell TEXT;
+    ALTER TABLE cells ADD COLUMN good_cell TEXT;
+    """,
+    # 4: Secret values are no longer kept in the inventory (secure_delete overwrites them)
+    """
+    UPDATE inventory SET body = json_remove(body, '$.data', '$.stringData')
+    WHERE key LIKE 'v1 Secret %';
+    """,
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cellops.store.planrecord import PlanRecord
+
 
 class RolloutState(StrEnum):
     RUNNING = "running"
@@ -21,11 +23,35 @@ class Phase(StrEnum):
 
 
 class CellStep(StrEnum):
-    PENDING = "pending"
-    APPLIED = "applied"
-    HEALTHY = "healthy"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled-back"
+    """A cell's step in one rollout. The first five move on; the rest are terminal."""
+
+    PENDING = "pending"  # not given the revision yet
+    APPLIED = "applied"  # given it; not yet seen healthy at it
+    HEALTHY = "healthy"  # seen healthy at it; baking (terminal when the rollout stopped)
+    FAILED = "failed"  # failed; its rollback is due (or pending: the backend did not answer)
+    ROLLED_BACK = "rolled-back"  # back on its last good state; not yet seen healthy there
+    GOOD = "good"  # baked: the revision is the cell's last good state
+    RECOVERED = "recovered"  # rolled back and seen healthy on its last good state
+    KEPT = "kept"  # failed and left as it is (onFailure: halt, or no known good state)
+    ROLLBACK_FAILED = "rollback-failed"  # the rollback was refused; an operator must act
+    SKIPPED = "skipped"  # never given the revision: the rollout stopped first
+    REMOVED = "removed"  # the cell left the fleet and was torn down
+
+    @property
+    def failed(self) -> bool:
+        """Counts against the failure budget."""
+        return self in _FAILED
+
+
+_FAILED = frozenset(
+    {
+        CellStep.FAILED,
+        CellStep.ROLLED_BACK,
+        CellStep.RECOVERED,
+        CellStep.KEPT,
+        CellStep.ROLLBACK_FAILED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,8 @@ class LedgerRow:
     good_hash: str | None
     depends_on: tuple[str, ...]
     updated_at: float = 0.0
+    applied_spec: str | None = None  # the service as applied, rendered (JSON)
+    good_spec: str | None = None  # the service in its last good state, rendered (JSON)
 
     @property
     def hash(self) -> str:  # the `Applied` protocol of the diff
@@ -63,11 +91,12 @@ class Rollout:
     revision: str
     base: str | None
     state: RolloutState
-    plan: list[dict[str, object]]  # waves: [{name, batch, batches, bake, canary, cells: [...]}]
+    plan: PlanRecord
     wave: int
     phase: Phase
-    phase_started: float
-    bake_until: float
+    phase_started: float  # wall time the phase began (for people; the gate uses `elapsed`)
+    elapsed: float  # seconds of this phase the controller saw go by, not paused
+    baked: float  # seconds of the bake phase every cell of the wave was seen healthy
     failures: int
     paused: bool
     reason: str
