@@ -10,12 +10,15 @@ probes' own thresholds: crash loop, liveness), or unhealthy for longer than a gr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cellops.backends.base import CellObservation
 from cellops.health import Health
 from cellops.render import DesiredCell
 from cellops.store.planrecord import PolicyRecord
-from cellops.store.records import CellStep, Phase
+from cellops.store.records import CellStep, Phase, Rollout
 
+NO_GOOD_STATE = "no known good state"  # a rollback would empty the cell: it is kept
 RolloutPolicyView = PolicyRecord  # the name the controller used before the plan was typed
 
 NO_PROBE_GRACE = 30.0  # Kubernetes' probe defaults: periodSeconds 10 x failureThreshold 3
@@ -94,3 +97,39 @@ def why(seen: CellObservation, target: DesiredCell) -> str:
         elif not seen.healthy_at(name, service.hash):
             parts.append(f"{name} {observed.health}: {observed.reason}".rstrip(": "))
     return "; ".join(parts) or "unhealthy"
+
+
+def halt_reason(
+    rollout: Rollout, steps: Mapping[str, tuple[int, CellStep, str]], policy: PolicyRecord
+) -> str:
+    """Why the rollout must stop now, or '' while it may go on."""
+    failed = {c: wave for c, (wave, step, _) in steps.items() if step.failed}
+    stuck = sorted(
+        c for c, (_, step, why) in steps.items() if step is CellStep.KEPT and NO_GOOD_STATE in why
+    )
+    if stuck:
+        return f"{', '.join(stuck)} failed with {NO_GOOD_STATE} to roll back to"
+    canary = sorted(c for c, wave in failed.items() if rollout.plan.is_canary(wave))
+    if canary:
+        return f"{', '.join(canary)} failed in the canary wave, which tolerates no failure"
+    if len(failed) > policy.failure_budget:
+        return (
+            f"{', '.join(sorted(failed))} failed, beyond the failure budget"
+            f" ({policy.failure_budget})"
+        )
+    return ""
+
+
+def failure_summary(failed: Mapping[str, CellStep]) -> str:
+    """'eu-2 rolled back; us-1 kept': what became of each failed cell."""
+    words = {
+        CellStep.ROLLED_BACK: "rolled back",
+        CellStep.RECOVERED: "rolled back",
+        CellStep.KEPT: "kept as it is",
+        CellStep.ROLLBACK_FAILED: "rollback failed",
+        CellStep.FAILED: "rollback pending",
+    }
+    by_word: dict[str, list[str]] = {}
+    for cell, step in sorted(failed.items()):
+        by_word.setdefault(words[step], []).append(cell)
+    return "; ".join(f"{', '.join(cells)} {word}" for word, cells in by_word.items())

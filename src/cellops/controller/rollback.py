@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cellops.backends.base import CellBackend
+from cellops.controller.gate import NO_GOOD_STATE
 from cellops.controller.states import CellStates
 from cellops.model.errors import BackendError, CellopsError
 from cellops.render import DesiredCell
@@ -19,7 +20,6 @@ from cellops.store.base import Store
 from cellops.store.records import CellStep, Rollout
 
 ROLLBACK_PENDING = "rollback pending"  # tried, the backend did not answer; tried again
-NO_GOOD_STATE = "no known good state"
 
 
 def mark(

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
-from cellops.controller.gate import failure, healthy
-from cellops.controller.rollback import NO_GOOD_STATE, Rollbacks, mark
+from cellops.controller.failures import STOPPED, Failures
+from cellops.controller.gate import failure, failure_summary, healthy
+from cellops.controller.rollback import Rollbacks, mark
 from cellops.controller.states import CellStates
 from cellops.model.errors import BackendError, CellopsError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
@@ -30,10 +31,9 @@ from cellops.store.planrecord import PolicyRecord
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
 
 MAX_GAP = 5.0  # seconds between two looks counted at most: longer, the controller was away
-STOPPED = (RolloutState.HALTED, RolloutState.ABORTED)
 
 
-class RolloutRunner:
+class RolloutRunner(Failures):
     def __init__(
         self,
         store: Store,
@@ -348,136 +348,8 @@ class RolloutRunner:
                 now, "rollout-completed", message, revision=rollout.revision, rollout=rollout.id
             )
 
-    # -- failure and rollback -------------------------------------------------------------
-    def _fail(
-        self, rollout: Rollout, cell: str, reason: str, now: float, policy: PolicyRecord
-    ) -> bool:
-        """Record the failure, roll the cell back; True when the rollout stops."""
-        with self.store.transaction():
-            self.store.set_cell_step(rollout.id, cell, CellStep.FAILED, reason, now)
-            self.store.add_event(
-                now,
-                "cell-failed",
-                f"{cell}: {reason}",
-                cell=cell,
-                revision=rollout.revision,
-                rollout=rollout.id,
-            )
-        return self._settle(rollout.id, now, policy)
-
-    def _settle(self, rollout_id: int, now: float, policy: PolicyRecord) -> bool:
-        """Finish handling recorded failures: roll failed cells back (or keep them, with
-        `onFailure: halt`), halt beyond the budget. True when the rollout is stopped.
-
-        Separate from recording the failure so that a controller killed in between does
-        the rest when it resumes: a failed cell is never left on the bad revision.
-        """
-        rollout = self.store.rollout(rollout_id)
-        assert rollout is not None
-        for cell, (_, step, _) in self.store.cell_steps(rollout.id).items():
-            if step is not CellStep.FAILED:
-                continue
-            if policy.on_failure == "rollback":
-                self.rollbacks.rollback(cell, now, rollout)
-            else:
-                with self.store.transaction():
-                    mark(
-                        self.store,
-                        rollout,
-                        cell,
-                        CellStep.KEPT,
-                        kind="cell-kept",
-                        message=f"{cell} left as it is (onFailure: halt)",
-                        now=now,
-                        reason="left as it is (onFailure: halt)",
-                    )
-        if rollout.state is not RolloutState.RUNNING:
-            return rollout.state in STOPPED
-        reason = halt_reason(rollout, self.store.cell_steps(rollout.id), policy)
-        if not reason:
-            return False
-        with self.store.transaction():
-            if self.store.update_rollout(
-                rollout.id,
-                now,
-                if_state=RolloutState.RUNNING,
-                state=RolloutState.HALTED,
-                reason=reason,
-            ):
-                self.store.close_steps(rollout.id, now)
-                self.store.add_event(
-                    now,
-                    "rollout-halted",
-                    f"halted ({reason}): no further cell gets {rollout.revision[:12]}",
-                    revision=rollout.revision,
-                    rollout=rollout.id,
-                )
-        return True
-
-    def _judge_stopped(self, rollout_id: int, now: float, dt: float, policy: PolicyRecord) -> None:
-        """A halted or aborted rollout: the cells it gave its revision and that are not
-        proven yet are still judged, and rolled back (or kept) when they fail."""
-        rollout = self.store.rollout(rollout_id)
-        assert rollout is not None
-        steps = self.store.cell_steps(rollout.id)
-        unproven = [c for c, (_, step, _) in steps.items() if step is CellStep.APPLIED]
-        if not unproven or rollout.state not in STOPPED:
-            return
-        elapsed = rollout.elapsed + dt
-        if dt > 0:
-            self.store.update_rollout(rollout.id, now, if_state=rollout.state, elapsed=elapsed)
-        fleet = self.desired(rollout.revision)
-        for cell in unproven:
-            target = fleet.cells.get(cell)
-            if target is not None:
-                self._judge(
-                    rollout,
-                    target,
-                    CellStep.APPLIED,
-                    now=now,
-                    dt=dt,
-                    elapsed=elapsed,
-                    policy=policy,
-                )
-
     def _known_backend(self, cell: str) -> CellBackend:
         known = self.states.applied(cell)
         if known is None:
             raise LookupError(f"no revision describes cell {cell}")
         return self.backend_for(known)
-
-
-def halt_reason(
-    rollout: Rollout, steps: Mapping[str, tuple[int, CellStep, str]], policy: PolicyRecord
-) -> str:
-    """Why the rollout must stop now, or '' while it may go on."""
-    failed = {c: wave for c, (wave, step, _) in steps.items() if step.failed}
-    canary = sorted(c for c, wave in failed.items() if rollout.plan.is_canary(wave))
-    if canary:
-        return f"canary {', '.join(canary)} failed; the canary wave tolerates no failure"
-    stuck = sorted(
-        c for c, (_, step, why) in steps.items() if step is CellStep.KEPT and NO_GOOD_STATE in why
-    )
-    if stuck:
-        return f"{', '.join(stuck)} failed with {NO_GOOD_STATE} to roll back to"
-    if len(failed) > policy.failure_budget:
-        return (
-            f"{', '.join(sorted(failed))} failed, beyond the failure budget"
-            f" ({policy.failure_budget})"
-        )
-    return ""
-
-
-def failure_summary(failed: Mapping[str, CellStep]) -> str:
-    """'eu-2 rolled back; us-1 kept': what became of each failed cell."""
-    words = {
-        CellStep.ROLLED_BACK: "rolled back",
-        CellStep.RECOVERED: "rolled back",
-        CellStep.KEPT: "kept as it is",
-        CellStep.ROLLBACK_FAILED: "rollback failed",
-        CellStep.FAILED: "rollback pending",
-    }
-    by_word: dict[str, list[str]] = {}
-    for cell, step in sorted(failed.items()):
-        by_word.setdefault(words[step], []).append(cell)
-    return "; ".join(f"{', '.join(cells)} {word}" for word, cells in by_word.items())
