@@ -264,7 +264,7 @@ def test_an_error_while_judging_a_commit_rejects_it_and_the_controller_goes_on(
 
 
 def test_a_halted_rollout_can_be_retried_without_a_commit(harness: Harness) -> None:
-    head, bad, _ = _break_canary(harness)
+    head, _, _ = _break_canary(harness)
     harness.run(harness.done(head))
     halted = harness.store.rollouts(1)[0]
     harness.backend.health = lambda c, s, h: Health.HEALTHY  # the outside cause is fixed
