@@ -41,11 +41,11 @@ def _condition(obj: Obj, kind: str) -> Mapping[str, Any] | None:
 def _deployment(obj: Obj) -> Assessment:
     if obj.get("spec", {}).get("paused"):
         return Health.PROGRESSING, "rollout paused"
+    if stale := _stale(obj):  # first: a deadline exceeded by the previous generation
+        return Health.PROGRESSING, stale  # says nothing about the one just applied
     progressing = _condition(obj, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Health.DEGRADED, f"progress deadline exceeded: {progressing.get('message', '')}"
-    if stale := _stale(obj):
-        return Health.PROGRESSING, stale
     status = obj.get("status", {})
     want = int(obj.get("spec", {}).get("replicas", 1))
     updated = int(status.get("updatedReplicas", 0))
