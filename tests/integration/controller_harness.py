@@ -21,7 +21,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ PYTHON = os.path.realpath(sys.executable)
 DIGEST = "sha256:" + "5e" * 32
 
 T = TypeVar("T")
+Crash = bool | tuple[str, ...]
 
 APP = '''\
 """{service}: answers GET / with its version, GET /healthz with 200. Standard library only."""
@@ -117,6 +118,7 @@ class Fleet:
         canary_bake: str = "300ms",
         rest_bake: str = "200ms",
         progress_deadline: str = "20s",
+        max_concurrent: int = 1,
     ) -> None:
         self.root = root
         self.prefix = prefix
@@ -132,14 +134,16 @@ class Fleet:
         self.controller: subprocess.Popen[bytes] | None = None
         self._store: SqliteStore | None = None
         self._log = root / "controller.out"
-        self.write_fleet(canary_bake, rest_bake, progress_deadline)
+        self.write_fleet(canary_bake, rest_bake, progress_deadline, max_concurrent)
         for service in self.services.values():
             self.write_service(service)
             self.write_app(service.name, "v1")
         self.head = self.first = self.repo.commit("v1 everywhere")
 
     # -- the fleet repo -------------------------------------------------------------------
-    def write_fleet(self, canary_bake: str, rest_bake: str, progress_deadline: str) -> None:
+    def write_fleet(
+        self, canary_bake: str, rest_bake: str, progress_deadline: str, max_concurrent: int = 1
+    ) -> None:
         self.repo.write(
             "cellops.yaml",
             textwrap.dedent(
@@ -156,7 +160,7 @@ class Fleet:
                         bake: {canary_bake}
                       - name: rest
                         percent: 100
-                        maxConcurrent: 1
+                        maxConcurrent: {max_concurrent}
                         bake: {rest_bake}
                     failureBudget: 0
                     onFailure: rollback
@@ -201,18 +205,23 @@ class Fleet:
             f"    - {{name: http, port: {service.port}}}\n" + probes,
         )
 
-    def write_app(self, service: str, version: str, crash: bool = False) -> None:
+    def write_app(self, service: str, version: str, crash: Crash = False) -> None:
+        """crash: True, the app exits at start everywhere; a tuple of cells, only there."""
+        if isinstance(crash, tuple):
+            crash_line = (
+                f"if os.environ.get('CELLOPS_CELL') in {sorted(crash)!r}:\n"
+                '    raise SystemExit("crashes at start in this cell")'
+            )
+        else:
+            crash_line = 'raise SystemExit("crashes at start")' if crash else ""
         self.repo.write(
             f"services/{service}/app/server.py",
-            APP.format(
-                service=service,
-                version=version,
-                crash='raise SystemExit("crashes at start")' if crash else "",
-            ),
+            APP.format(service=service, version=version, crash=crash_line),
         )
 
-    def release(self, service: str, version: str, crash: bool = False) -> str:
-        """Commit a new version of `service`'s app; returns the commit id."""
+    def release(self, service: str, version: str, crash: Crash = False) -> str:
+        """Commit a new version of `service`'s app; returns the commit id. A release that
+        crashes (anywhere) does not become the service's expected version."""
         self.write_app(service, version, crash)
         if not crash:
             self.versions[service] = version
@@ -231,7 +240,9 @@ class Fleet:
         webhook_secret: str | None = None,
         wait: bool = True,
         extra: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """`cellops up`; `env`: more environment for it (e.g. a fail point)."""
         assert self.controller is None or self.controller.poll() is not None, "already running"
         args = [
             CELLOPS,
@@ -246,13 +257,17 @@ class Fleet:
         if webhook_secret is not None:
             args += ["--webhook", "0", "--webhook-secret", webhook_secret]
         args += extra
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("CELLOPS_WEBHOOK_SECRET", None)
+        environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+        environment.pop("CELLOPS_WEBHOOK_SECRET", None)
         with open(self._log, "ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} {' '.join(args[1:])}\n".encode())
             log.flush()
             self.controller = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
             )
         if wait:
             self.wait_ready()
@@ -481,12 +496,18 @@ def count(events: list[Event], kind: str) -> collections.Counter[str | None]:
 
 
 def plan_cells(rollout: Rollout) -> list[list[str]]:
-    waves = []
+    """The cells of each wave of the rollout's plan (a typed plan record, or the list of
+    wave dicts that earlier stores kept)."""
+    waves: list[list[str]] = []
     for wave in rollout.plan:
-        cells = wave["cells"]
-        assert isinstance(cells, list)
-        waves.append([str(c["cell"]) for c in cells])
+        cells: Any = wave["cells"] if isinstance(wave, dict) else wave.cells
+        waves.append([str(c["cell"] if isinstance(c, dict) else c.cell) for c in cells])
     return waves
+
+
+def wave_name(rollout: Rollout, index: int) -> str:
+    wave: Any = rollout.plan[index]
+    return str(wave["name"] if isinstance(wave, dict) else wave.name)
 
 
 def dump(data: object) -> str:

@@ -32,13 +32,15 @@ from tests.integration.controller_harness import (
     pid_alive,
     plan_cells,
     wait_for,
+    wave_name,
 )
 
 pytestmark = pytest.mark.slow
 
 WEB = ServiceDef("web", 18080)
 API = ServiceDef("api", 18081, probes=True)
-# 20 seeded trials in the suite; bench/faults.py runs many more through this variable
+# 20 seeded trials in the suite (CELLOPS_FAULT_TRIALS for more; bench/faults.py kills at
+# fail points and random moments of good and bad releases, and checks more invariants)
 SEEDS = range(int(os.environ.get("CELLOPS_FAULT_TRIALS", "20")))
 COMPLETED = RolloutState.COMPLETED
 
@@ -120,7 +122,7 @@ def check_completed_rollout(
     started = next(e.id for e in events if e.kind == "rollout-started")
     completed = next(e.id for e in events if e.kind == "rollout-completed")
     for index, cells in enumerate(waves):
-        assert done[index].message == f"wave {rollout.plan[index]['name']} done", story
+        assert done[index].message == f"wave {wave_name(rollout, index)} done", story
         for cell in cells:
             assert started < applied[cell] < healthy[cell] < done[index].id, story
             if index > 0:
@@ -357,6 +359,50 @@ def test_bad_release_stops_at_the_canary_and_is_rolled_back(running: Fleet) -> N
     time.sleep(1.0)
     assert fleet.rollout_of(revision).state is RolloutState.HALTED  # type: ignore[union-attr]
     assert not [e for e in fleet.events(after=mark, kind="applied") if e.cell != canary]
+
+
+@pytest.mark.parametrize(("point", "failed"), [("apply.local:1", 0), ("apply.local:2", 1)])
+def test_a_controller_killed_inside_a_bad_release_rolls_back_once(
+    running: Fleet, point: str, failed: int
+) -> None:
+    """SIGKILL at an exact point of a bad release (the fail-point hook): right after the
+    canary's desired state was written, before the apply was recorded (`apply.local:1`),
+    or right after the rollback wrote its good state back, before recording it
+    (`apply.local:2`). The next controller applies and rolls the canary back exactly once,
+    halts, and every cell serves its good versions with the same replicas."""
+    fleet = running
+    canary = f"{fleet.prefix}-canary"
+    good = dict(fleet.versions)
+    pids = fleet.replica_pids()
+    fleet.stop_controller()
+    revision = fleet.release("api", f"bad-at-{point}", crash=True)
+    died = fleet.start(wait=False, env={"CELLOPS_FAILPOINT": point})
+    assert died.wait(timeout=60) == -signal.SIGKILL, fleet.controller_log()
+    killed_at = fleet.rollout_of(revision)
+    assert killed_at is not None and killed_at.state is RolloutState.RUNNING, fleet.describe()
+    assert count(fleet.events(rollout=killed_at.id), "cell-failed")[canary] == failed
+
+    fleet.start()
+    rollout = fleet.wait_rollout(revision, RolloutState.HALTED, timeout=45)
+    wait_for(
+        "the canary to be seen recovered",
+        lambda: fleet.events(rollout=rollout.id, kind="recovered", cell=canary),
+        timeout=30,
+    )
+    events = fleet.events(rollout=rollout.id)
+    story = fleet.describe(30)
+    assert applied_order(events) == [canary], story
+    assert count(events, "cell-failed") == {canary: 1}, story
+    assert count(events, "rolled-back") == {canary: 1}, story
+    for service, version in good.items():
+        fleet.wait_serving(service, version)
+    for row in fleet.ledger("api").values():
+        assert row.applied_hash is not None and row.applied_hash == row.good_hash, row
+    after = fleet.replica_pids()
+    assert {k: v for k, v in after.items() if k != (canary, "api")} == {
+        k: v for k, v in pids.items() if k != (canary, "api")
+    }, "only the canary's api replica may have changed"
+    fleet.release("api", good["api"])  # the good app again: no cell changes
 
 
 def test_sigterm_stops_the_controller_cleanly_and_workloads_keep_running(
