@@ -21,6 +21,7 @@ from cellops import failpoint
 from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
 from cellops.backends.kubernetes.observation import service_observations
+from cellops.backends.kubernetes.secrets import drifted, stored
 from cellops.diff.live import ObjectKey, drift, in_apply_order, key_of, rank_of, sent_hash
 from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
@@ -139,7 +140,7 @@ class KubernetesCells:
                 changed[item.key] = "apply did not finish"
             elif (item.cluster, item.key) not in live:
                 changed[item.key] = "deleted"
-            elif paths := drift(
+            elif paths := drifted(
                 json.loads(item.body),
                 live[(item.cluster, item.key)],
                 self._normal.get((cell, item.key), ()),
@@ -194,7 +195,7 @@ class KubernetesCells:
         fresh = held is not None and held.hash == digest
         if fresh and key not in self._drifted.get(cell, set()):
             return False
-        body = canonical_json(obj)
+        body = canonical_json(stored(obj))  # a Secret's values stay in the cluster
         rank = rank_of(str(obj["kind"]))
         # Once cellops has applied an object, the fields it sets are its own: a change by
         # hand (kubectl edit, scale) moves their ownership away, and only a forced apply
