@@ -16,11 +16,14 @@ from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
+from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
 from cellops.source.git import GitSource, export_tree
 from cellops.source.remote import MirroredSource, is_url
 from cellops.spec.cell import LocalBackend
+from cellops.store.database import DB, private_folder
+from cellops.store.lost import open_store
 from cellops.store.sqlite import SqliteStore
 
 
@@ -98,15 +101,31 @@ def backend_for(
 def open_source(repo: str | Path, state_dir: Path) -> GitSource:
     """A local repository as it is, or a URL mirrored into the state folder."""
     text = str(repo)
-    return MirroredSource(text, state_dir / "mirror.git") if is_url(text) else GitSource(repo)
+    if not is_url(text):
+        return GitSource(repo)
+    try:
+        private_folder(state_dir)
+    except OSError as exc:
+        raise StoreError(f"cannot create the state folder {state_dir}: {exc.strerror}") from None
+    return MirroredSource(text, state_dir / "mirror.git")
 
 
 def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) -> Wiring:
     source = open_source(repo, state_dir)
+    store = open_store(state_dir)
+    try:
+        return _wire(source, store, state_dir, settings or Settings())
+    except OSError as exc:
+        store.close()
+        raise StoreError(f"cannot use the state folder {state_dir}: {exc}") from None
+    except BaseException:
+        store.close()
+        raise
+
+
+def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Settings) -> Wiring:
     built = ManifestCache(state_dir / "manifests", partial(export_tree, source.root))
     compiler = Compiler(source, remember=16, checks=[kubernetes_check(built.objects)])
-    store_path = state_dir / "cellops.db"
-    store = SqliteStore(store_path)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 
     def force_conflicts() -> bool:  # the fleet's choice, as of its current revision
@@ -115,8 +134,7 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
             return False
         return compiler.revision(current).fleet.spec.kubernetes.force_conflicts
 
-    settings = settings or Settings()
     kubernetes = KubernetesCells(store, built.objects, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
     reconciler = Reconciler(compiler, store, backends, settings)
-    return Wiring(source, compiler, store, local, kubernetes, reconciler, store_path)
+    return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB)

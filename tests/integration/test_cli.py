@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -198,3 +199,116 @@ def test_render_a_kubernetes_cell_as_what_would_be_applied(tmp_path: Path) -> No
     assert kinds[:3] == ["Namespace", "NetworkPolicy", "NetworkPolicy"]
     assert kinds.count("Deployment") == 2
     assert {o["metadata"].get("namespace", "cell-eu-canary") for o in objects} == {"cell-eu-canary"}
+
+
+# -- the controller's state: faults give one line and exit 3 ------------------------------------
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with exit 3 and said why in one line, without a traceback."""
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("✗ "), result.stderr
+    return lines[0]
+
+
+def damage(db: Path, how: str) -> None:
+    from cellops.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    for index in range(300):
+        store.add_event(float(index), "note", "x" * 200)
+    store.close()
+    if how == "header":
+        with open(db, "r+b") as handle:
+            handle.write(b"\xde\xad" * 50)
+    elif how == "truncated":
+        with open(db, "r+b") as handle:
+            handle.truncate(db.stat().st_size // 2)
+    else:  # written by a newer cellops
+        import sqlite3
+
+        raw = sqlite3.connect(db)
+        raw.execute("PRAGMA user_version = 999")
+        raw.close()
+
+
+@pytest.mark.parametrize("how", ["header", "truncated", "newer"])
+def test_a_store_that_cannot_be_used_exits_3_with_one_line(
+    fleet: FleetRepo, tmp_path: Path, how: str
+) -> None:
+    state = tmp_path / "state"
+    damage(state / "cellops.db", how)
+    said = "newer cellops" if how == "newer" else "is damaged"
+    for command in (["status"], ["history"], ["rollout", "status"], ["up", "--no-view"]):
+        line = one_error_line(run(*command, fleet.path, "--state-dir", state))
+        assert str(state / "cellops.db") in line and said in line, line
+    detached = one_error_line(run("up", "--detach", fleet.path, "--state-dir", state))
+    assert "the controller exited at start" in detached and str(state / "cellops.db") in detached
+
+
+def test_a_state_folder_that_cannot_be_made_exits_3(fleet: FleetRepo, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("a file where the folder should be")
+    line = one_error_line(run("up", "--no-view", fleet.path, "--state-dir", state))
+    assert f"cannot use the state folder {state}" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_state_folder_exits_3(fleet: FleetRepo, tmp_path: Path) -> None:
+    from cellops.store.sqlite import SqliteStore
+
+    state = tmp_path / "state"
+    SqliteStore(state / "cellops.db").close()
+    state.chmod(0o500)
+    try:
+        for command in (["status"], ["up", "--no-view"]):
+            line = one_error_line(run(*command, fleet.path, "--state-dir", state))
+            assert str(state) in line, line
+    finally:
+        state.chmod(0o700)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_up_refuses_a_lost_store_beside_running_cells(
+    fleet: FleetRepo, tmp_path: Path, detach: bool
+) -> None:
+    from cellops.backends.local.layout import cell_paths, write_json
+
+    state = tmp_path / "state"
+    write_json(cell_paths(state, "canary").desired, {"services": {}})
+    (state / "cellops.db").write_bytes(b"")  # truncated to nothing
+    line = one_error_line(
+        run("up", *(["--detach"] if detach else ["--no-view"]), fleet.path, "--state-dir", state)
+    )
+    assert f"{state / 'cellops.db'} is empty" in line and "local cell(s) canary" in line
+    assert "Restore cellops.db from a backup" in line
+    assert (state / "cellops.db").stat().st_size == 0  # nothing was made in its place
+
+
+@pytest.mark.slow
+def test_a_store_lost_after_a_halted_release_leaves_the_canary_serving(tmp_path: Path) -> None:
+    """kill -9 after a bad release halted on the canary, delete the store, `up`: refused,
+    and the canary keeps serving its good version (a fresh store would have emptied it)."""
+    from cellops.store.records import RolloutState
+    from tests.integration.controller_harness import Fleet, ServiceDef
+
+    tag = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:5]
+    fleet = Fleet(tmp_path, f"l{tag}", [ServiceDef("web", 18097)], regions=("a",))
+    try:
+        fleet.start()
+        fleet.wait_rollout(fleet.head, RolloutState.COMPLETED)
+        bad = fleet.release("web", "v2", crash=True)
+        fleet.wait_rollout(bad, RolloutState.HALTED)
+        fleet.kill()
+        fleet.store.close()
+        fleet._store = None
+        for name in ("cellops.db", "cellops.db-wal", "cellops.db-shm"):
+            (fleet.state / name).unlink(missing_ok=True)
+        line = one_error_line(
+            fleet.cli("up", fleet.repo.path, "--state-dir", fleet.state, "--no-view")
+        )
+        assert "cellops.db is missing" in line and f"local cell(s) l{tag}-a1, l{tag}-canary" in line
+        fleet.wait_serving("web", "v1")
+    finally:
+        leftovers = fleet.down()
+    assert not leftovers, f"processes outlived `cellops down`: {leftovers}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import typer
 
 from cellops import __version__
 from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
 from cellops.cli.output import Exit, errors
-from cellops.model.errors import CellopsError, SourceError
+from cellops.model.errors import CellopsError, SourceError, StoreError
 
 app = typer.Typer(
     name="cellops",
@@ -53,12 +55,18 @@ def _root(
 def main() -> None:
     try:
         app()
-    except SourceError as exc:
+    except (SourceError, StoreError) as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise SystemExit(Exit.SOURCE) from None
     except CellopsError as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise SystemExit(Exit.REJECTED) from None
+    except sqlite3.Error as exc:  # the store failed after it opened (damage deeper in it)
+        errors.print(
+            f'✗ the controller\'s store failed: {exc}: see docs/operations.md, "Store faults"',
+            markup=False,
+        )
+        raise SystemExit(Exit.SOURCE) from None
 
 
 if __name__ == "__main__":
