@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
+# The fast tier: the test suite alone.
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# Every bench on tiny sizes, once: a bench that stops running (or whose own correctness
+# checks fail) fails `make test`. Speed targets are only reported, never enforced here.
+bench-quick: $(STAMP)
+	$(BIN)/python bench/plan.py --quick
+	$(BIN)/python bench/k8s_render.py --quick
+	$(BIN)/python bench/rollout.py --quick
+	$(BIN)/python bench/faults.py --quick
+
+test: lint typecheck unit bench-quick
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan.py
