@@ -1,51 +1,162 @@
-"""Fault benchmark: many more seeded SIGKILL trials than the suite's 20.
+"""Fault benchmark: the controller killed with SIGKILL at exact points and random moments of
+real rollouts, then restarted; every promise of the rollout checked after each kill.
 
-Runs tests/integration/test_controller_faults.py::test_sigkill_at_random_points_of_a_rollout
-with CELLOPS_FAULT_TRIALS seeds (each trial: a real controller process killed once or
-twice at random points of a multi-wave rollout, restarted, and the rollout's invariants
-checked), and prints a table.
+A live fleet (tests/integration/controller_harness.py): a real `cellops up` process, four
+local cells (a canary, then three cells in batches of two), real cell agents and replica
+processes; `web` (no probe) and `api` (an HTTP readiness probe). Scenarios:
 
-Run: .venv/bin/python bench/faults.py [--trials 100]
+- good: a good release of `web`, killed at the k-th fail point (`CELLOPS_FAILPOINT=*:k`:
+  after a store commit or a cell's desired state written), k spread over the whole run;
+- bad: `api` crashes at start; the canary fails, is rolled back, the rollout halts; killed
+  at a fail point from the failure on (rollback, halt, recovery);
+- batch: `web` crashes in every cell but the canary: both cells of one batch fail; killed
+  from the first failure on;
+- random: good and bad releases in turn, killed once or twice at a random moment.
+
+Each scenario first runs once without a kill (its calibration: how many fail points it
+passes, how long it takes), checked like a trial. After a kill a clean controller starts;
+once it has settled: no wave skipped or applied twice, every failing cell rolled back, no
+cell emptied, the ledger what the agents run, exactly the declared replica processes.
+
+Run: .venv/bin/python bench/faults.py [--trials 100] [--quick] [--seed 1]
+Prints a table and each violation; exits 1 on any.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
+import collections
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = "tests/integration/test_controller_faults.py::test_sigkill_at_random_points_of_a_rollout"
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
+
+from tests.integration.controller_harness import Fleet, ServiceDef  # noqa: E402
+
+from cellops.store.records import RolloutState  # noqa: E402
+from faults_trials import Calibration, Outcome, Scenario, Trials, median  # noqa: E402
+
+HALTED, COMPLETED = RolloutState.HALTED, RolloutState.COMPLETED
+SHARES = {"good": 0.35, "bad": 0.25, "batch": 0.15, "random": 0.25}  # of --trials
+QUICK = {"good": 1, "bad": 1, "batch": 1, "random": 1}
+
+
+def scenarios(fleet: Fleet) -> dict[str, Scenario]:
+    others = tuple(c for c in fleet.cells if c != f"{fleet.prefix}-canary")
+    return {
+        "good": Scenario("good", "good release, fail points", "web", False, COMPLETED),
+        "bad": Scenario(
+            "bad", "canary crashes, fail points", "api", True, HALTED, after="cell-failed"
+        ),
+        "batch": Scenario(
+            "batch", "2 cells of a batch crash", "web", others, HALTED, after="cell-failed"
+        ),
+        "random": Scenario("random", "random moments", "web", False, COMPLETED, random=True),
+    }
+
+
+def run(fleet: Fleet, work: Path, counts: dict[str, int], seed: int) -> list[Outcome]:
+    trials = Trials(fleet, work, seed)
+    kinds = scenarios(fleet)
+    calibrations: dict[str, Calibration] = {}
+    outcomes: list[Outcome] = []
+    for name in ("good", "bad", "batch"):
+        if counts[name] or (name != "batch" and counts["random"]):
+            calibration, outcome = trials.calibrate(kinds[name])
+            calibrations[name] = calibration
+            report(outcome, f"{calibration.hits} fail points, {calibration.seconds:.1f}s")
+            outcomes.append(outcome)
+    for name in ("good", "bad", "batch"):
+        cal, n = calibrations.get(name), counts[name]
+        for index in range(n):
+            assert cal is not None
+            span = cal.hits - cal.first + 1
+            k = cal.first + min(span - 1, int((index + trials.rng.random()) * span / n))
+            outcomes.append(report(trials.at_point(kinds[name], k)))
+    for index in range(counts["random"]):
+        which = kinds["bad" if index % 2 else "good"]
+        window = calibrations[which.name].seconds
+        random_kind = Scenario("random", which.title, which.service, which.crash, which.state)
+        outcomes.append(report(trials.at_random(random_kind, window)))
+    return outcomes
+
+
+def report(outcome: Outcome, extra: str = "") -> Outcome:
+    kills = "; ".join(f"{point} @ {where}" for point, where in outcome.kills) or "no kill"
+    took = f"{outcome.recovery:.1f}s" if outcome.recovery is not None else "-"
+    verdict = "ok" if not outcome.violations else f"{len(outcome.violations)} VIOLATION(S)"
+    print(f"  {outcome.scenario:<7} {kills:<60} {outcome.note} {extra} settled {took} {verdict}")
+    for line in outcome.violations:
+        print(f"      - {line}")
+    sys.stdout.flush()
+    return outcome
+
+
+def table(outcomes: list[Outcome], elapsed: float) -> int:
+    """The summary; returns the number of violations."""
+    print(
+        f"\n{'scenario':<10}{'trials':>7}{'kills':>7}{'clean runs':>12}{'violations':>12}"
+        "   recovery median (max)"
+    )
+    for name in ("good", "bad", "batch", "random", "down"):
+        group = [o for o in outcomes if o.scenario == name]
+        if not group:
+            continue
+        trials = [o for o in group if not o.calibration]
+        times = [o.recovery for o in trials if o.recovery is not None and o.kills]
+        found = sum(len(o.violations) for o in group)
+        middle = median(times)
+        spread = f"{middle:.1f} s ({max(times):.1f} s)" if middle is not None else "-"
+        kills = sum(len(o.kills) for o in group)
+        clean = len(group) - len(trials)
+        print(f"{name:<10}{len(trials):>7}{kills:>7}{clean:>12}{found:>12}   {spread}")
+    moments = collections.Counter(where for o in outcomes for _, where in o.kills)
+    points = collections.Counter(p for o in outcomes for p, _ in o.kills if "after" not in p)
+    print("\nkilled at:", ", ".join(f"{k} {n}" for k, n in points.most_common()))
+    print("the rollout was:", ", ".join(f"{k} {n}" for k, n in sorted(moments.items())))
+    bad = sum(len(o.violations) for o in outcomes)
+    kills = sum(len(o.kills) for o in outcomes)
+    trials = sum(not o.calibration for o in outcomes)
+    print(f"\n{trials} trials, {kills} kills, {bad} violations, {elapsed:.0f} s in all")
+    for outcome in outcomes:
+        for line in outcome.violations:
+            print(f"VIOLATION {outcome.scenario} ({outcome.note}): {line}")
+    return bad
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=100, help="kill trials (default 100)")
+    parser.add_argument("--quick", action="store_true", help="one trial per scenario")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    started = time.time()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST],
-        cwd=ROOT,
-        env={**os.environ, "CELLOPS_FAULT_TRIALS": str(args.trials)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.time() - started
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0
-    failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0
-    print(
-        f"\nSIGKILL trials: {args.trials}; passed {passed}; failed {failed};"
-        f" {elapsed:.0f} s in all ({elapsed / max(args.trials, 1):.1f} s per trial)"
-    )
-    if failed or result.returncode != 0:
-        print(result.stdout[-4000:])
-        raise SystemExit(1)
+    counts = dict(QUICK)
+    if not args.quick:
+        counts = {k: round(share * args.trials) for k, share in SHARES.items()}
+        counts["good"] += args.trials - sum(counts.values())
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cellops-faults-") as tmp:
+        fleet = Fleet(
+            Path(tmp),
+            f"fb{int(time.time() * 1000) % 100000}",
+            [ServiceDef("web", 18280), ServiceDef("api", 18281, probes=True)],
+            max_concurrent=2,
+        )
+        leftovers: dict[int, str] = {}
+        try:
+            print(f"fleet {fleet.prefix}: {len(fleet.cells)} cells, trials {counts}")
+            fleet.start()
+            fleet.wait_rollout(fleet.head, COMPLETED, timeout=90)
+            outcomes = run(fleet, Path(tmp), counts, args.seed)
+        finally:
+            leftovers = fleet.down()
+    if leftovers:
+        outcomes.append(Outcome("down", violations=[f"outlived cellops down: {leftovers}"]))
+    bad = table(outcomes, time.monotonic() - started)
+    raise SystemExit(1 if bad else 0)
 
 
 if __name__ == "__main__":
