@@ -54,12 +54,13 @@ def failure(
     elapsed: float,
     unhealthy_for: float,
     policy: PolicyRecord,
+    restarted: tuple[str, ...] = (),
 ) -> str:
     """Why the cell counts as failed now, or '' if it still has time.
 
     elapsed: seconds of the current phase observed by the controller, paused time
     excluded. unhealthy_for: seconds this cell has been seen unhealthy without a break
-    (during bake)."""
+    (during bake). restarted: services whose replicas restarted since the bake began."""
     degraded = [
         s
         for s in target.services
@@ -70,6 +71,8 @@ def failure(
             return ""  # no news is not bad news: the agent restarts, the cell keeps serving
         if degraded:
             return "degraded during bake: " + why(seen, target)
+        if restarted:
+            return f"{', '.join(restarted)} restarted during bake"
         grace = bake_grace(target, policy)
         if unhealthy_for > grace:
             return f"unhealthy for {unhealthy_for:.0f}s during bake (grace {grace:.0f}s): " + why(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from cellops.backends.base import CellBackend
+from cellops.backends.base import CellBackend, CellObservation
 from cellops.controller.failures import STOPPED, Failures
 from cellops.controller.gate import failure, failure_summary, healthy
 from cellops.controller.rollback import Rollbacks, mark
@@ -50,6 +50,7 @@ class RolloutRunner(Failures):
         self.rollbacks = Rollbacks(store, backend_for, self.states)
         self._last_look: tuple[int, float] | None = None  # (rollout, monotonic time)
         self._unhealthy: dict[str, float] = {}  # cell -> seconds seen unhealthy in a row
+        self._restarts: dict[tuple[int, int, str], dict[str, int]] = {}  # at the bake's start
 
     def policy_of(self, rollout: Rollout) -> PolicyRecord:
         return rollout.plan.policy or self.policy(rollout.revision)
@@ -230,7 +231,7 @@ class RolloutRunner(Failures):
                 self.store.update_rollout(
                     rollout.id, now, if_advancing=True, baked=rollout.baked + dt
                 )
-        self._advance(rollout, now)
+        self._advance(rollout, now, all_healthy)
 
     def _judge(
         self,
@@ -246,7 +247,8 @@ class RolloutRunner(Failures):
         """Look at one cell: True healthy, False not (yet), None when its failure halted
         the rollout."""
         seen = self.backend_for(target).observe(target.name)
-        if healthy(seen, target):
+        restarted = self._restarted(rollout, target.name, step, seen)
+        if healthy(seen, target) and not restarted:
             self._unhealthy.pop(target.name, None)
             if step is CellStep.APPLIED:
                 with self.store.transaction():
@@ -275,6 +277,7 @@ class RolloutRunner(Failures):
             elapsed=elapsed,
             unhealthy_for=unhealthy_for,
             policy=policy,
+            restarted=restarted,
         )
         if reason:
             self._unhealthy.pop(target.name, None)
@@ -282,7 +285,21 @@ class RolloutRunner(Failures):
                 return None
         return False
 
-    def _advance(self, rollout: Rollout, now: float) -> None:
+    def _restarted(
+        self, rollout: Rollout, cell: str, step: CellStep, seen: CellObservation
+    ) -> tuple[str, ...]:
+        """Services of a baking cell whose replicas restarted since its bake began: a
+        crash or a liveness kill is evidence, even when the replica is back at once."""
+        if step is not CellStep.HEALTHY or rollout.phase is not Phase.BAKE:
+            return ()
+        counts = {name: s.restarts for name, s in seen.services.items()}
+        key = (rollout.id, rollout.wave, cell)
+        if len(self._restarts) > 4096:
+            self._restarts.clear()
+        baseline = self._restarts.setdefault(key, counts)
+        return tuple(sorted(n for n, c in counts.items() if c > baseline.get(n, c)))
+
+    def _advance(self, rollout: Rollout, now: float, all_healthy: bool = True) -> None:
         current = self.store.rollout(rollout.id)
         assert current is not None
         steps = self.store.cell_steps(rollout.id)
@@ -297,8 +314,8 @@ class RolloutRunner(Failures):
                 current.id, now, if_advancing=True, phase=Phase.BAKE, baked=0, elapsed=0
             )
             return
-        if current.baked < wave.bake_seconds:
-            return
+        if current.baked < wave.bake_seconds or not all_healthy:
+            return  # a wave ends only on a look that finds every cell of it healthy
         with self.store.transaction():
             if not self.store.update_rollout(
                 current.id,
