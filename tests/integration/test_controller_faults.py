@@ -342,8 +342,8 @@ def test_bad_release_stops_at_the_canary_and_is_rolled_back(running: Fleet) -> N
     assert kinds["rollout-halted"] == 1 and kinds["rollout-completed"] == 0, story
     assert canary in rollout.reason and "failed" in rollout.reason, rollout.reason
     steps = fleet.store.cell_steps(rollout.id)
-    assert steps[canary][1] is CellStep.ROLLED_BACK, steps
-    assert all(steps[c][1] is CellStep.PENDING for c in others), steps
+    assert steps[canary][1] is CellStep.RECOVERED, steps
+    assert all(steps[c][1] is CellStep.SKIPPED for c in others), steps
     # no other cell heard of it: no applied event at all, desired state untouched
     assert not [e for e in fleet.events(after=mark, kind="applied") if e.cell != canary]
     for cell in others:
