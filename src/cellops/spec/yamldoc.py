@@ -1,8 +1,15 @@
-"""YAML documents that remember where each value came from.
+"""YAML documents that remember where each value came from, and refuse hostile input.
 
-PyYAML composes a node graph with marks (line, column); we build plain Python data from it
-ourselves so that duplicate keys are errors (PyYAML keeps the last one silently) and so that
-any field path can later be mapped back to a line.
+We read libyaml's event stream ourselves (no composer, no recursion) and build both the
+plain Python data and a node graph with marks (line, column), so that:
+
+- duplicate keys are errors (PyYAML keeps the last one silently);
+- anchors and aliases are errors *before* anything is expanded: an alias bomb ("billion
+  laughs") or a recursive alias (`x: &a [*a]`) is refused at its first `&`, in constant
+  time and memory;
+- nesting is bounded (libyaml's parser is quadratic in flow depth and its composer
+  recurses in C), so `[[[[...]]]]` is a problem, not a stall, a RecursionError or a crash;
+- any field path can later be mapped back to a line.
 
 Pure: parses bytes it is given; no I/O.
 """
@@ -11,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 
 from cellops.model.problems import Problem
 
@@ -23,6 +31,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 PathItem = str | int
+MAX_DEPTH = 64  # deeper than any real fleet document or Kubernetes object
+MAX_BYTES = 4 << 20
+ANCHORS = "YAML anchors and aliases are not allowed (line {line}): write the value out"
 
 
 class Locator:
@@ -74,19 +85,34 @@ class YamlError(Exception):
 
 def parse_yaml(path: str, data: bytes) -> ParsedYaml:
     """Parse one YAML document. Raises `YamlError` naming the file and line."""
+    documents = _parse(path, data, single=True)
+    root, value = documents[0] if documents else (None, None)
+    return ParsedYaml(value, Locator(root))
+
+
+def parse_yaml_stream(path: str, data: bytes, max_bytes: int = MAX_BYTES) -> list[object]:
+    """Every document of a YAML stream (`---` separated), empty ones left out. Same
+    refusals as `parse_yaml`; raises `YamlError` naming the file and line."""
+    return [value for _, value in _parse(path, data, single=False, max_bytes=max_bytes)]
+
+
+def _parse(
+    path: str, data: bytes, single: bool, max_bytes: int = MAX_BYTES
+) -> list[tuple[yaml.Node, object]]:
+    if len(data) > max_bytes:
+        message = f"is {len(data)} bytes: YAML files are limited to {max_bytes} bytes"
+        raise YamlError(Problem(path, None, "", message))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlError(Problem(path, None, "", f"not UTF-8 text ({exc.reason})")) from exc
+    loader = _Loader(text)
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        return _Builder(path, loader, single).documents()
     except yaml.MarkedYAMLError as exc:
         raise YamlError(Problem(path, *_syntax_error(text, exc))) from exc
-    if len(nodes) > 1:
-        line = nodes[1].start_mark.line + 1
-        raise YamlError(Problem(path, line, "", "expected one YAML document, found several"))
-    root = nodes[0] if nodes else None
-    return ParsedYaml(_build(path, root) if root is not None else None, Locator(root))
+    finally:
+        loader.dispose()
 
 
 def _syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
@@ -109,29 +135,112 @@ def _syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
     return line, "", message
 
 
-_scalars = SafeConstructor()
+_MERGE = "tag:yaml.org,2002:merge"
+_CONSTRUCTORS = SafeConstructor.yaml_constructors
+_PLAIN = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null", "float")}
 
 
-def _build(path: str, node: yaml.Node) -> object:
-    if isinstance(node, yaml.MappingNode):
-        out: dict[object, object] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlError(_at(path, key_node, "merge keys (<<) are not supported"))
-            key = _build(path, key_node)
-            if not isinstance(key, str):
-                raise YamlError(_at(path, key_node, f"keys must be strings, not {key!r}"))
-            if key in out:
-                raise YamlError(_at(path, key_node, f"duplicate key {key!r}"))
-            out[key] = _build(path, value_node)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(path, child) for child in node.value]
-    try:
-        return _scalars.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as exc:
-        raise YamlError(_at(path, node, f"invalid value: {exc.problem}")) from exc
+class _Frame:
+    """A mapping or sequence being built: its node, its value, a mapping's pending key."""
+
+    __slots__ = ("key", "node", "value")
+
+    def __init__(self, node: yaml.Node, value: dict[str, object] | list[object]) -> None:
+        self.node = node
+        self.value = value
+        self.key: str | None = None
 
 
-def _at(path: str, node: yaml.Node, message: str) -> Problem:
-    return Problem(path, node.start_mark.line + 1, "", message)
+class _Builder:
+    """Builds (node graph, data) per document from the event stream, iteratively."""
+
+    def __init__(self, path: str, loader: _Loader, single: bool) -> None:
+        self._path = path
+        self._loader = loader
+        self._single = single
+        self._scalars = SafeConstructor()
+        self._stack: list[_Frame] = []
+        self._done: list[tuple[yaml.Node, object]] = []
+
+    def documents(self) -> list[tuple[yaml.Node, object]]:
+        while not isinstance(event := self._next(), yaml.StreamEndEvent):
+            if isinstance(event, yaml.DocumentStartEvent) and self._done and self._single:
+                line = self._next().start_mark.line + 1
+                raise self._error(line, "expected one YAML document, found several")
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                line = event.start_mark.line + 1
+                raise self._error(line, ANCHORS.format(line=line))
+            if isinstance(event, yaml.ScalarEvent):
+                self._add(*self._scalar(event))
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                self._open(event)
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                frame = self._stack.pop()
+                frame.node.end_mark = event.end_mark
+                self._add(frame.node, frame.value)
+        return [(node, value) for node, value in self._done if value is not None]
+
+    def _next(self) -> Any:
+        """The next event (typed loosely: PyYAML's stubs make every mark optional)."""
+        return self._loader.get_event()
+
+    def _open(self, event: Any) -> None:
+        line = event.start_mark.line + 1
+        if len(self._stack) >= MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep (line {line}): flatten it"
+            raise self._error(line, message)
+        node: yaml.Node
+        value: dict[str, object] | list[object]
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.MappingStartEvent):
+            node, value = yaml.MappingNode("tag:yaml.org,2002:map", [], mark), {}
+        else:
+            node, value = yaml.SequenceNode("tag:yaml.org,2002:seq", [], mark), []
+        self._stack.append(_Frame(node, value))
+
+    def _scalar(self, event: Any) -> tuple[yaml.ScalarNode, object]:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._loader.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        frame = self._stack[-1] if self._stack else None
+        if tag == _MERGE and frame is not None and frame.key is None:
+            if isinstance(frame.value, dict):
+                raise self._at(node, "merge keys (<<) are not supported")
+        if tag in _PLAIN:
+            return node, _CONSTRUCTORS[tag](self._scalars, node)
+        try:
+            return node, self._scalars.construct_object(node, deep=True)
+        except ConstructorError as exc:
+            raise self._at(node, f"invalid value: {exc.problem}") from exc
+        finally:
+            self._scalars.constructed_objects.clear()
+
+    def _add(self, node: yaml.Node, value: object) -> None:
+        if not self._stack:
+            self._done.append((node, value))
+            return
+        frame = self._stack[-1]
+        if isinstance(frame.value, list):
+            assert isinstance(frame.node.value, list)
+            frame.node.value.append(node)
+            frame.value.append(value)
+        elif frame.key is None:
+            if not isinstance(value, str):
+                raise self._at(node, f"keys must be strings, not {value!r}")
+            if value in frame.value:
+                raise self._at(node, f"duplicate key {value!r}")
+            frame.key = value
+            frame.node.value.append((node, None))
+        else:
+            key_node = frame.node.value[-1][0]
+            frame.node.value[-1] = (key_node, node)
+            frame.value[frame.key] = value
+            frame.key = None
+
+    def _at(self, node: yaml.Node, message: str) -> YamlError:
+        mark: Any = node.start_mark
+        return self._error(mark.line + 1, message)
+
+    def _error(self, line: int, message: str) -> YamlError:
+        return YamlError(Problem(self._path, line, "", message))
