@@ -10,6 +10,7 @@ import pygit2
 
 from cellops.model.errors import SourceError
 from cellops.model.snapshot import Snapshot
+from cellops.source.links import refused_entries
 from cellops.source.tree import Kind, Node, SubtreeMemo, build_snapshot
 
 _KINDS = {
@@ -18,6 +19,7 @@ _KINDS = {
     pygit2.enums.FileMode.TREE: Kind.DIR,
     pygit2.enums.FileMode.LINK: Kind.LINK,
 }
+_FILES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
 
 
 class GitTree:
@@ -118,12 +120,20 @@ def export_tree(repo_path: Path, tree_id: str, target: Path) -> None:
     """Write the files of Git tree `tree_id` into `target` (which must not exist yet).
 
     Written to a temporary sibling and renamed, so `target` appears complete or not at
-    all; content-addressed by tree id, an exported tree never changes afterwards.
+    all; content-addressed by tree id, an exported tree never changes afterwards. A tree
+    holding anything that would reach outside `target` once written (a link leading out,
+    a name like `..`) is refused whole: validation refuses such a revision first, this is
+    the last line.
     """
     repo = pygit2.Repository(str(repo_path))
     tree = repo.get(tree_id)
     if not isinstance(tree, pygit2.Tree):
         raise SourceError(f"{repo_path}: no tree {tree_id}")
+    view = GitTree(repo, tree)
+    refused = refused_entries(view, view.root(), target.name)
+    if refused:
+        path, why = refused[0]
+        raise SourceError(f"cannot export tree {tree_id[:12]}: {path} {why}")
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     _write_tree(repo, tree, staging)
@@ -133,21 +143,23 @@ def export_tree(repo_path: Path, tree_id: str, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree, folder: Path) -> None:
-    folder.mkdir(parents=True)
-    for entry in tree:
-        path = folder / (entry.name or "")
-        if entry.filemode == pygit2.enums.FileMode.TREE:
-            child = repo.get(entry.id)
-            assert isinstance(child, pygit2.Tree)
-            _write_tree(repo, child, path)
-        elif entry.filemode == pygit2.enums.FileMode.LINK:
-            blob = repo.get(entry.id)
-            assert isinstance(blob, pygit2.Blob)
-            os.symlink(blob.data.decode(), path)
-        elif entry.filemode in (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE):
-            blob = repo.get(entry.id)
-            assert isinstance(blob, pygit2.Blob)
-            path.write_bytes(blob.data)
-            executable = entry.filemode == pygit2.enums.FileMode.BLOB_EXECUTABLE
-            path.chmod(0o555 if executable else 0o444)
+def _write_tree(repo: pygit2.Repository, root: pygit2.Tree, top: Path) -> None:
+    """Write `root` under `top`, iteratively (a commit may nest folders very deep)."""
+    pending = [(root, top)]
+    while pending:
+        tree, folder = pending.pop()
+        folder.mkdir(parents=True)
+        for entry in tree:
+            path = folder / (entry.name or "")
+            obj = repo.get(entry.id)
+            if entry.filemode == pygit2.enums.FileMode.TREE:
+                assert isinstance(obj, pygit2.Tree)
+                pending.append((obj, path))
+            elif entry.filemode == pygit2.enums.FileMode.LINK:
+                assert isinstance(obj, pygit2.Blob)
+                os.symlink(obj.data.decode(), path)
+            elif entry.filemode in _FILES:
+                assert isinstance(obj, pygit2.Blob)
+                path.write_bytes(obj.data)
+                executable = entry.filemode == pygit2.enums.FileMode.BLOB_EXECUTABLE
+                path.chmod(0o555 if executable else 0o444)

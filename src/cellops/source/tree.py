@@ -1,45 +1,25 @@
 """The fleet layout, read from any tree of files: which files and folders make a snapshot.
 
 `GitTree` and `DirTree` only list and read; this module knows the layout (DESIGN.md §2) and
-what the source itself must refuse: symlinked or oversized documents, links that escape.
+what the source itself must refuse: symlinked or oversized documents, and in `app/` and
+`manifests/` whatever could reach outside them once copied (`links.py`).
 """
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import partial
-from typing import Protocol
 
 from cellops.model.problems import Problem
 from cellops.model.snapshot import FileBlob, Snapshot
+from cellops.source.links import refused_entries
+from cellops.source.nodes import Kind, Node, Tree
+
+__all__ = ["Kind", "Node", "SubtreeMemo", "Tree", "build_snapshot"]
 
 MAX_DOCUMENT_BYTES = 1 << 20  # fleet documents are small; a larger one is a mistake
 SERVICE_TREES = ("app", "manifests")
-
-
-class Kind(StrEnum):
-    FILE = "file"
-    DIR = "dir"
-    LINK = "link"
-    OTHER = "other"  # submodules, sockets, devices
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    kind: Kind
-    id: str  # content id: Git object id, or the same hash computed from the disk
-    handle: object
-
-
-class Tree(Protocol):
-    def root(self) -> Node: ...
-    def children(self, node: Node) -> list[Node]: ...
-    def size(self, node: Node) -> int: ...
-    def read(self, node: Node) -> bytes: ...
 
 
 @dataclass
@@ -130,28 +110,6 @@ def _service(tree: Tree, path: str, folder: Node) -> _Part:
                 part.problems.append(Problem(inner, None, "", "expected a folder"))
                 continue
             part.trees[inner] = child.id
-            for relative, why in _escaping(tree, child, child.name):
+            for relative, why in refused_entries(tree, child, child.name):
                 part.problems.append(Problem(f"{inner}/{relative}", None, "", why))
     return part
-
-
-def _escaping(tree: Tree, root: Node, root_name: str) -> list[tuple[str, str]]:
-    """(path relative to root, why) of links that leave the service folder, and submodules."""
-    found: list[tuple[str, str]] = []
-
-    def walk(node: Node, rel: str) -> None:
-        for child in tree.children(node):
-            child_rel = posixpath.join(rel, child.name) if rel else child.name
-            if child.kind is Kind.DIR:
-                walk(child, child_rel)
-            elif child.kind is Kind.LINK:
-                target = tree.read(child).decode("utf-8", "replace")
-                # the service folder is the parent of root; links may point anywhere inside it
-                resolved = posixpath.normpath(posixpath.join(root_name, rel, target))
-                if target.startswith("/") or resolved.startswith(".."):
-                    found.append((child_rel, f"symlink to {target!r} leaves the service folder"))
-            elif child.kind is Kind.OTHER:
-                found.append((child_rel, "is a submodule or special file: not supported"))
-
-    walk(root, "")
-    return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from functools import cache
 from pathlib import Path
 
 from cellops.model.errors import SourceError
@@ -46,7 +45,7 @@ def read_worktree(path: str | Path) -> Snapshot:
     root = Path(path)
     if not root.is_dir():
         raise SourceError(f"{root}: no such directory")
-    _tree_id.cache_clear()
+    _tree_ids.clear()
     tree = DirTree(root)
     top = tree.root()
     return build_snapshot(tree, f"worktree:{top.id[:12]}")
@@ -72,25 +71,59 @@ def _file_id(path: str) -> str:
         return _blob_id(handle.read())
 
 
-@cache
+_tree_ids: dict[str, str] = {}  # folder -> Git tree id, for one read_worktree
+
+
 def _tree_id(path: str) -> str:
-    """Git's tree id: entries sorted by name (folders as 'name/'), mode, name, raw id."""
+    """Git's tree id: entries sorted by name (folders as 'name/'), mode, name, raw id.
+
+    Folders are hashed after their subfolders, with an explicit stack: a folder may nest
+    deeper than Python's recursion limit."""
+    pending: list[tuple[str, list[tuple[str, bytes, str]] | None]] = [(path, None)]
+    while pending:
+        folder, entries = pending.pop()
+        if folder in _tree_ids:
+            continue
+        if entries is None:
+            entries = _entries(folder)
+            pending.append((folder, entries))
+            pending += [(full, None) for _, mode, full in entries if mode == b"40000"]
+            continue
+        body = b"".join(
+            mode + b" " + name.encode() + b"\0" + bytes.fromhex(_id_of(mode, full))
+            for name, mode, full in sorted(entries, key=_git_order)
+        )
+        oid = hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
+        _tree_ids[folder] = oid
+    return _tree_ids[path]
+
+
+def _entries(folder: str) -> list[tuple[str, bytes, str]]:
+    """(name, Git mode, full path) of what Git would record in `folder`."""
     entries = []
-    for name in os.listdir(path):
+    for name in os.listdir(folder):
         if name in _SKIP:
             continue
-        full = os.path.join(path, name)
+        full = os.path.join(folder, name)
         mode = os.lstat(full).st_mode
         if stat.S_ISLNK(mode):
-            entries.append((name, b"120000", _blob_id(os.readlink(full).encode())))
+            entries.append((name, b"120000", full))
         elif stat.S_ISDIR(mode):
             if os.listdir(full):  # Git does not record empty folders
-                entries.append((name + "/", b"40000", _tree_id(full)))
+                entries.append((name, b"40000", full))
         elif stat.S_ISREG(mode):
-            exe = b"100755" if mode & stat.S_IXUSR else b"100644"
-            entries.append((name, exe, _file_id(full)))
-    body = b"".join(
-        mode + b" " + name.rstrip("/").encode() + b"\0" + bytes.fromhex(oid)
-        for name, mode, oid in sorted(entries, key=lambda e: e[0].encode())
-    )
-    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
+            entries.append((name, b"100755" if mode & stat.S_IXUSR else b"100644", full))
+    return entries
+
+
+def _git_order(entry: tuple[str, bytes, str]) -> bytes:
+    name, mode, _ = entry
+    return (name + "/" if mode == b"40000" else name).encode()
+
+
+def _id_of(mode: bytes, full: str) -> str:
+    if mode == b"40000":
+        return _tree_ids[full]
+    if mode == b"120000":
+        return _blob_id(os.readlink(full).encode())
+    return _file_id(full)
