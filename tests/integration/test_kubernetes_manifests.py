@@ -19,11 +19,11 @@ ROOT = Path(__file__).parents[2]
 PODINFO = ROOT.parent / "shared" / "realworld" / "podinfo"
 CELLOPS = str(Path(sys.executable).parent / "cellops")
 
-pytestmark = pytest.mark.skipif(not PODINFO.is_dir(), reason="shared/realworld is not beside")
-
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> FleetRepo:
+    if not PODINFO.is_dir():
+        pytest.skip("shared/realworld is not beside this checkout")
     repo = FleetRepo(tmp_path / "k8s", ROOT / "examples" / "k8s-fleet")
     shutil.copytree(PODINFO / "backend", repo.path / "services/payments/manifests")
     shutil.copytree(PODINFO / "cache", repo.path / "services/ledger/manifests")
@@ -111,9 +111,16 @@ def test_plain_yaml_manifests_need_no_kubectl(fleet: FleetRepo) -> None:
     assert {("Service", "cache"), ("Deployment", "cache")} <= names
 
 
-def cellops(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def cellops(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CELLOPS, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+        [CELLOPS, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
 
 
@@ -182,3 +189,170 @@ def test_an_object_rendered_twice_is_rejected(fleet: FleetRepo) -> None:
         "services/payments/manifests: Service payments: the same object is already rendered"
         " from services/payments/service.yaml" in result.stdout
     )
+
+
+# -- hostile manifests ----------------------------------------------------------------------
+@pytest.fixture
+def spy(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A PATH whose `kubectl` records its arguments and environment, then runs the real one."""
+    real = shutil.which("kubectl")
+    if real is None:
+        pytest.skip("kubectl is not installed")
+    folder = tmp_path / "spy"
+    folder.mkdir()
+    record = tmp_path / "kubectl-calls"
+    script = folder / "kubectl"
+    script.write_text(f'#!/bin/sh\n{{ echo "ARGS $*"; env; }} >> {record}\nexec {real} "$@"\n')
+    script.chmod(0o755)
+    path = f"{folder}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return {**os.environ, "PATH": path}, record
+
+
+def own_kustomization(fleet: FleetRepo, resources: list[str], **files: str) -> None:
+    """payments' manifests become a kustomization of `resources` and the given files; the
+    ledger's go (so that whatever kubectl builds is payments')."""
+    shutil.rmtree(fleet.path / "services/ledger/manifests")
+    shutil.rmtree(fleet.path / "services/payments/manifests")
+    body = "".join(f"  - {r}\n" for r in resources)
+    fleet.write("services/payments/manifests/kustomization.yaml", f"resources:\n{body}")
+    for name, text in files.items():
+        fleet.write(f"services/payments/manifests/{name.replace('__', '/')}", text)
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "https://github.com/stefanprodan/podinfo//kustomize?ref=6.7.0",
+        "github.com/org/repo//path?ref=x",
+        "git@github.com:org/repo.git",
+        "http://203.0.113.9/deployment.yaml",
+    ],
+)
+def test_remote_resources_are_refused_before_kubectl_runs(
+    fleet: FleetRepo, spy: tuple[dict[str, str], Path], remote: str
+) -> None:
+    env, record = spy
+    own_kustomization(fleet, ["service.yaml", remote], **{"service.yaml": CONFIG_MAP})
+    fleet.commit("a remote base")
+    for args in (["validate", fleet.path], ["validate", "--path", fleet.path]):
+        result = cellops(*args, env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (
+            f"services/payments/manifests/kustomization.yaml: resources[1]: {remote!r} is"
+            " remote" in result.stdout
+        )
+        assert "Traceback" not in result.stdout + result.stderr
+    assert not record.exists(), "kubectl ran"
+
+
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "message"),
+    [
+        ("components: [github.com/org/repo//c?ref=v1]\n", "components[0]: 'github.com"),
+        ("bases: [https://example.com/base]\n", "bases[0]: 'https://example.com/base' is remote"),
+        (
+            "helmCharts: [{name: redis, repo: https://charts.example.com}]\n",
+            "helmCharts: Helm charts are fetched",
+        ),
+        (
+            "configMapGenerator: [{name: c, files: [https://example.com/x.conf]}]\n",
+            "configMapGenerator[0].files[0]: 'https://example.com/x.conf' is remote",
+        ),
+        ("resources: [nothing-here.yaml]\n", "'nothing-here.yaml' is not a file or folder"),
+        ("resources: [../../ledger/manifests]\n", "'../../ledger/manifests' is outside"),
+        ("resources: [/etc]\n", "'/etc' is outside manifests/"),
+    ],
+)
+def test_what_kustomize_would_fetch_or_reach_out_for_is_refused(
+    fleet: FleetRepo, spy: tuple[dict[str, str], Path], kustomization: str, message: str
+) -> None:
+    env, record = spy
+    own_kustomization(fleet, [])
+    fleet.write("services/payments/manifests/kustomization.yaml", kustomization)
+    fleet.commit("kustomize reaches out")
+    result = cellops("validate", fleet.path, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "services/payments/manifests/kustomization.yaml: " in result.stdout
+    assert message in result.stdout
+    assert not record.exists(), "kubectl ran"
+
+
+def test_kubectl_runs_offline_and_confined_to_the_folder(
+    fleet: FleetRepo, spy: tuple[dict[str, str], Path]
+) -> None:
+    env, record = spy
+    own_kustomization(fleet, ["settings.yaml"], **{"settings.yaml": CONFIG_MAP})
+    fleet.commit("a local kustomization")
+    result = cellops("validate", fleet.path, env={**env, "NO_PROXY": "*"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = record.read_text()
+    assert "--load-restrictor LoadRestrictionsRootOnly" in calls
+    proxies = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in calls.splitlines()
+        if "_proxy=" in line.lower()
+    }
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        assert proxies[name].startswith("http://127.0.0.1:"), proxies
+    assert not any(line.lower().startswith("no_proxy=") for line in calls.splitlines())
+    assert "GIT_ALLOW_PROTOCOL=cellops-offline" in calls
+
+
+LAUGHS = "".join(
+    f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join([f'*{chr(96 + i)}'] * 9)}]\n" for i in range(1, 9)
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("laughs.yaml", "x: &x [lol, lol, lol]\n" + LAUGHS.replace("*`", "*x"), 1),
+        ("deployment.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a}\n", 3),
+        ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n", 1),
+    ],
+)
+def test_hostile_yaml_in_manifests_is_refused_with_file_and_line(
+    fleet: FleetRepo, spy: tuple[dict[str, str], Path], name: str, text: str, line: int
+) -> None:
+    env, record = spy
+    # as a resource of a kustomization: refused before kustomize expands it
+    own_kustomization(fleet, ["service.yaml", name], **{"service.yaml": CONFIG_MAP, name: text})
+    fleet.commit("hostile YAML in a kustomization")
+    result = cellops("validate", fleet.path, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"services/payments/manifests/{name}:{line}: " in result.stdout
+    assert not record.exists(), "kubectl ran"
+    # as plain YAML: refused as it is parsed
+    (fleet.path / "services/payments/manifests/kustomization.yaml").unlink()
+    fleet.commit("hostile plain YAML")
+    result = cellops("validate", fleet.path, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"services/payments/manifests/{name}:{line}: " in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_symlink_chain_cannot_bring_a_file_from_outside_into_a_config_map(
+    fleet: FleetRepo, tmp_path: Path
+) -> None:
+    """l1 -> .., l2 -> l1/.., ...: each target alone looked harmless, together they left the
+    repo, and kustomize built the file they reached into a ConfigMap."""
+    own_kustomization(fleet, [])
+    manifests = fleet.path / "services/payments/manifests"
+    fleet.write(
+        "services/payments/manifests/kustomization.yaml",
+        "configMapGenerator:\n  - name: stolen\n    files: [l5/secret.txt]\n",
+    )
+    os.symlink("..", manifests / "l1")
+    for index in range(2, 6):
+        os.symlink(f"l{index - 1}/..", manifests / f"l{index}")
+    (tmp_path / "secret.txt").write_text("outside the repo\n")
+    fleet.commit("a chain of links")
+    for args in ([fleet.path], ["--path", fleet.path]):
+        result = cellops("validate", *args)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "services/payments/manifests/l2: symlink to 'l1/..' leads outside" in result.stdout
+        result = render(*args, "--cell", "eu-1")
+        assert result.returncode == 1 and "outside the repo" not in result.stdout

@@ -1,38 +1,71 @@
 """A service's own `manifests/` folder -> Kubernetes objects: plain YAML files, or a
 kustomization built with `kubectl kustomize` (offline; a clear error when kubectl is
-missing). What the objects then become in a cell is decided in `render.kubernetes`."""
+missing). What the objects then become in a cell is decided in `render.kubernetes`.
+
+Hostile input is refused before it costs anything: YAML anchors and aliases, deep nesting
+and oversized files (in what we parse and in what kustomize would), links leading out of
+the folder, and remote kustomize resources (`kustomization.py`). kubectl runs with its
+proxies pointed at a closed local port and Git's transports disabled, so nothing it
+might still try to fetch leaves the machine."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cellops.backends.kubernetes.kustomization import (
+    KUSTOMIZATIONS,
+    ManifestError,
+    check_kustomization,
+    kustomization_in,
+    read_yaml,
+)
+from cellops.spec.yamldoc import YamlError, parse_yaml_stream
 
-from cellops.model.errors import CellopsError
+__all__ = ["BUILD_TIMEOUT", "KUSTOMIZATIONS", "ManifestCache", "ManifestError", "build"]
 
-KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 BUILD_TIMEOUT = 60.0
-
-
-class ManifestError(CellopsError):
-    """A manifests folder cannot be built into objects."""
+MAX_OUTPUT_BYTES = 64 << 20
 
 
 def build(folder: Path, label: str) -> list[dict[str, Any]]:
     """The objects of `folder`; `label` names it in errors (services/<name>/manifests)."""
-    if any((folder / name).is_file() for name in KUSTOMIZATIONS):
-        return _check(label, list(yaml.safe_load_all(_kustomize(folder, label))))
-    documents: list[Any] = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml")):
+    if kustomization_in(folder) is not None:
+        check_kustomization(folder, label)
+        output = _kustomize(folder, label).encode()
         try:
-            documents += list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError as exc:
-            raise ManifestError(f"{label}/{path.relative_to(folder)}: invalid YAML: {exc}") from exc
+            built = parse_yaml_stream(f"{label} (kustomize output)", output, MAX_OUTPUT_BYTES)
+        except YamlError as exc:
+            raise ManifestError.at(exc.problem) from exc
+        return _check(label, built)
+    documents: list[Any] = []
+    root = os.path.realpath(folder)
+    for path in _yaml_files(folder):
+        name = f"{label}/{path.relative_to(folder).as_posix()}"
+        if not os.path.realpath(path).startswith(root + os.sep):
+            raise ManifestError(f"{name}: a symlink leading outside manifests/")
+        if path.is_file():
+            documents += read_yaml(path, name, single=False)
     return _check(label, documents)
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    """The YAML files under `folder`, sorted; links to folders are not entered, and the
+    walk is iterative (an exported tree may nest deeper than the recursion limit)."""
+    found, pending = [], [folder]
+    while pending:
+        for entry in os.scandir(pending.pop()):
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            elif entry.name.endswith((".yaml", ".yml")):
+                found.append(Path(entry.path))
+    return sorted(found)
 
 
 def _kustomize(folder: Path, label: str) -> str:
@@ -41,19 +74,37 @@ def _kustomize(folder: Path, label: str) -> str:
         raise ManifestError(
             f"{label} has a kustomization: building it needs kubectl (with kustomize) on PATH"
         )
+    command = [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly"]
     try:
-        done = subprocess.run(
-            [kubectl, "kustomize", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT,
-            check=False,
-        )
+        with _offline() as env:
+            done = subprocess.run(
+                [*command, str(folder)],
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT,
+                check=False,
+                env=env,
+            )
     except subprocess.TimeoutExpired as exc:
         raise ManifestError(f"{label}: kubectl kustomize took over {BUILD_TIMEOUT:.0f}s") from exc
     if done.returncode != 0:
         raise ManifestError(f"{label}: kubectl kustomize failed: {done.stderr.strip()}")
     return done.stdout
+
+
+@contextmanager
+def _offline() -> Iterator[dict[str, str]]:
+    """An environment in which kubectl cannot reach the network: every proxy is a local
+    port bound but never listening (connections to it are refused), Git may use no
+    transport, and nothing may prompt."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+        for name in ("http_proxy", "https_proxy", "all_proxy"):
+            env[name] = env[name.upper()] = proxy
+        env.update(GIT_ALLOW_PROTOCOL="cellops-offline", GIT_TERMINAL_PROMPT="0")
+        yield env
 
 
 def _check(label: str, documents: list[Any]) -> list[dict[str, Any]]:

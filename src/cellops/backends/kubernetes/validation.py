@@ -51,7 +51,8 @@ def check_kubernetes(
         except (ManifestError, ManifestObjectError) as exc:
             file = _file_of(str(exc))
             message = str(exc).removeprefix(f"{file}: ")
-            problems.setdefault(("", str(exc)), Problem(file, None, "", message))
+            known = getattr(exc, "problem", None)  # a YAML problem knows its file and line
+            problems.setdefault(("", str(exc)), known or Problem(file, None, "", message))
             continue
         for duplicate in _duplicates(objects, cell.name):
             problems.setdefault((duplicate.file, duplicate.message), duplicate)
