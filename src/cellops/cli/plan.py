@@ -10,12 +10,14 @@ from rich.table import Table
 
 from cellops.cli.common import RepoArgument, edge_checks, open_repo
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
+from cellops.cli.validate import rejecting_on_failure
 from cellops.diff import Action
 from cellops.model.errors import RevisionRejected
 from cellops.pipeline import Compiler, PlanResult
 from cellops.spec.fields import format_duration
 
 
+@rejecting_on_failure
 def plan(
     repo: Path = RepoArgument,
     to_rev: str = typer.Option("HEAD", "--to", help="The revision to roll out."),

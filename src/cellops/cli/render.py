@@ -24,6 +24,7 @@ from cellops.cli.output import (
     print_problems,
     short,
 )
+from cellops.cli.validate import rejecting_on_failure
 from cellops.model.errors import RevisionRejected
 from cellops.render import DesiredCell, render
 from cellops.render.kubernetes import ManifestObjectError, cell_objects
@@ -34,6 +35,7 @@ from cellops.spec.loader import load_revision
 from cellops.spec.revision import Revision
 
 
+@rejecting_on_failure
 def render_cell(
     repo: Path = RepoArgument,
     cell: str = typer.Option(..., "--cell", "-c", help="The cell to render."),

@@ -1,21 +1,85 @@
-"""`cellops validate`: is this revision acceptable? Every error, with file and line."""
+"""`cellops validate`: is this revision acceptable? Every error, with file and line.
+
+`judge` is how a revision is judged from the command line (`validate`; the corpus of bad
+revisions goes through it too); `rejecting_on_failure` makes any unexpected error while a
+command judges a revision one clear line and a rejection, never a traceback.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
+import click
 import typer
 
 from cellops.cli.common import RepoArgument, RevOption, edge_checks, open_repo
-from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
-from cellops.model.errors import RevisionRejected
+from cellops.cli.output import (
+    Exit,
+    Format,
+    OutputOption,
+    console,
+    emit,
+    errors,
+    print_problems,
+    short,
+)
+from cellops.model.errors import CellopsError, RevisionRejected
 from cellops.model.problems import Problem, Severity
 from cellops.render import render
 from cellops.source.worktree import read_worktree
 from cellops.spec.loader import load_revision
+from cellops.spec.revision import Revision
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def rejecting_on_failure(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command that judges a revision: an error cellops did not foresee (a bug a
+    commit provoked) is reported in one line and rejects the revision (exit 1). The
+    traceback is printed only with CELLOPS_DEBUG=1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (CellopsError, typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+            raise  # foreseen: each has its exit status and message already
+        except Exception as exc:  # the point: no traceback, a rejection
+            if os.environ.get("CELLOPS_DEBUG"):
+                traceback.print_exc()
+            message = f"{type(exc).__name__}: {exc}"[:300]
+            errors.print(
+                f"✗ cellops could not judge this revision ({message}): it is rejected."
+                " This is a bug in cellops; CELLOPS_DEBUG=1 shows where.",
+                markup=False,
+            )
+            raise typer.Exit(Exit.REJECTED) from None
+
+    return wrapper
+
+
+def judge(repo: Path, rev: str, path: Path | None) -> tuple[Revision, tuple[Problem, ...]]:
+    """The revision `rev` of `repo` (or the files under `path`) and the warnings the edge's
+    checks found, as the controller would judge it. Raises RevisionRejected with every
+    problem, or SourceError when it cannot be read."""
+    snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
+    revision = load_revision(snapshot)
+    with tempfile.TemporaryDirectory(prefix="cellops-") as scratch:
+        desired = render(revision)
+        found = [p for c in edge_checks(repo, path, Path(scratch)) for p in c(revision, desired)]
+    if any(p.severity is Severity.ERROR for p in found):
+        raise RevisionRejected(revision.id, (*found, *revision.warnings))
+    return revision, tuple(found)
+
+
+@rejecting_on_failure
 def validate(
     repo: Path = RepoArgument,
     rev: str = RevOption,
@@ -29,18 +93,10 @@ def validate(
     Prints each problem as FILE:LINE: FIELD: MESSAGE. Exit status: 0 valid (warnings
     allowed), 1 invalid, 3 the repo or revision cannot be read.
     """
-    snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
     try:
-        revision = load_revision(snapshot)
-        with tempfile.TemporaryDirectory(prefix="cellops-") as scratch:
-            desired = render(revision)
-            found = [
-                p for c in edge_checks(repo, path, Path(scratch)) for p in c(revision, desired)
-            ]
-        if any(p.severity is Severity.ERROR for p in found):
-            raise RevisionRejected(revision.id, (*found, *revision.warnings))
+        revision, found = judge(repo, rev, path)
     except RevisionRejected as rejected:
-        _report(snapshot.revision, False, rejected.problems, fmt=output)
+        _report(rejected.revision, False, rejected.problems, fmt=output)
         raise typer.Exit(Exit.REJECTED) from None
     _report(
         revision.id,
