@@ -44,42 +44,38 @@ SHARES = {"good": 0.35, "bad": 0.25, "batch": 0.15, "random": 0.25}  # of --tria
 QUICK = {"good": 1, "bad": 1, "batch": 1, "random": 1}
 
 
-def scenarios(fleet: Fleet) -> dict[str, Scenario]:
+def scenarios(fleet: Fleet, batch_service: str = "api") -> dict[str, Scenario]:
     others = tuple(c for c in fleet.cells if c != f"{fleet.prefix}-canary")
     return {
-        "good": Scenario("good", "good release, fail points", "web", False, COMPLETED),
-        "bad": Scenario(
-            "bad", "canary crashes, fail points", "api", True, HALTED, after="cell-failed"
-        ),
-        "batch": Scenario(
-            "batch", "2 cells of a batch crash", "web", others, HALTED, after="cell-failed"
-        ),
-        "random": Scenario("random", "random moments", "web", False, COMPLETED, random=True),
+        "good": Scenario("good", "web", False, COMPLETED),
+        "bad": Scenario("bad", "api", True, HALTED, after="cell-failed"),
+        "batch": Scenario("batch", batch_service, others, HALTED, after="cell-failed"),
     }
 
 
-def run(fleet: Fleet, work: Path, counts: dict[str, int], seed: int) -> list[Outcome]:
-    trials = Trials(fleet, work, seed)
-    kinds = scenarios(fleet)
+def run(
+    fleet: Fleet, work: Path, counts: dict[str, int], args: argparse.Namespace
+) -> list[Outcome]:
+    trials = Trials(fleet, work, args.seed)
+    kinds = scenarios(fleet, args.batch_service)
     calibrations: dict[str, Calibration] = {}
     outcomes: list[Outcome] = []
     for name in ("good", "bad", "batch"):
         if counts[name] or (name != "batch" and counts["random"]):
             calibration, outcome = trials.calibrate(kinds[name])
             calibrations[name] = calibration
-            report(outcome, f"{calibration.hits} fail points, {calibration.seconds:.1f}s")
+            report(outcome, f"{len(calibration.points)} fail points, {calibration.seconds:.1f}s")
             outcomes.append(outcome)
     for name in ("good", "bad", "batch"):
         cal, n = calibrations.get(name), counts[name]
         for index in range(n):
             assert cal is not None
-            span = cal.hits - cal.first + 1
-            k = cal.first + min(span - 1, int((index + trials.rng.random()) * span / n))
-            outcomes.append(report(trials.at_point(kinds[name], k)))
+            point = cal.target(index, n, trials.rng)
+            outcomes.append(report(trials.at_point(kinds[name], point)))
     for index in range(counts["random"]):
         which = kinds["bad" if index % 2 else "good"]
         window = calibrations[which.name].seconds
-        random_kind = Scenario("random", which.title, which.service, which.crash, which.state)
+        random_kind = Scenario("random", which.service, which.crash, which.state)
         outcomes.append(report(trials.at_random(random_kind, window)))
     return outcomes
 
@@ -132,6 +128,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100, help="kill trials (default 100)")
     parser.add_argument("--quick", action="store_true", help="one trial per scenario")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--batch-service",
+        choices=["api", "web"],
+        default="api",
+        help="the service that crashes in the batch scenario (web has no readiness probe)",
+    )
     args = parser.parse_args()
     counts = dict(QUICK)
     if not args.quick:
@@ -150,7 +152,7 @@ def main() -> None:
             print(f"fleet {fleet.prefix}: {len(fleet.cells)} cells, trials {counts}")
             fleet.start()
             fleet.wait_rollout(fleet.head, COMPLETED, timeout=90)
-            outcomes = run(fleet, Path(tmp), counts, args.seed)
+            outcomes = run(fleet, Path(tmp), counts, args)
         finally:
             leftovers = fleet.down()
     if leftovers:

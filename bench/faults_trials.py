@@ -18,28 +18,43 @@ from cellops.failpoint import TRACE_VARIABLE, VARIABLE
 from cellops.store.records import RolloutState
 from faults_checks import Before, Expect, look_before, violations
 
+APPLY = "apply.local"
 SETTLE = 45.0  # seconds a clean controller gets to settle the fleet (progressDeadline 20 s)
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    title: str
-    service: str
+    service: str  # the service released
     crash: Crash  # False: a good release; True: crashes everywhere; cells: crashes there
     state: RolloutState  # how its rollout must end
-    random: bool = False  # kills at random moments, else at fail points
     after: str | None = None  # fail points from the commit of this event on (None: all)
 
 
 @dataclass
 class Calibration:
-    """A run of the scenario without a kill: how many fail points it passes, from where
-    the targeted ones start, and how long it takes."""
+    """A run of the scenario without a kill: the fail points it passed in order, where the
+    targeted ones start (1-based), and how long it took."""
 
-    hits: int
+    points: list[str]
     first: int
     seconds: float
+
+    def target(self, index: int, n: int, rng: random.Random) -> str:
+        """The fail point of trial `index` of `n`. Even trials: the m-th point after a cell
+        apply of the targeted span (`apply.local:<j>+<m>`, m < 4: exact whatever number
+        of commits came before); odd ones: the k-th point of any kind, k spread over the
+        span (the count before it varies a little from run to run)."""
+        span = range(self.first - 1, len(self.points))
+        anchors = [i for i in span if self.points[i] == APPLY]
+        if index % 2 == 0 and anchors:
+            turn = index // 2
+            at = anchors[turn % len(anchors)]
+            room = min(4, len(self.points) - at)
+            then = (turn // len(anchors)) % room
+            return f"{APPLY}:{self.points[: at + 1].count(APPLY)}+{then}"
+        k = self.first + min(len(span) - 1, int((index + rng.random()) * len(span) / n))
+        return f"*:{k}"
 
 
 @dataclass
@@ -77,14 +92,14 @@ class Trials:
             if moments:
                 first = next((n for n, _, at in hits if at >= min(moments)), len(hits))
         self._restore(scenario)
-        return Calibration(len(hits), first, seconds), outcome
+        return Calibration([name for _, name, _ in hits], first, seconds), outcome
 
-    def at_point(self, scenario: Scenario, k: int) -> Outcome:
-        """Kill at the k-th fail point the controller passes (counted from its start)."""
-        revision, expect, before = self._release(scenario, f"p{k}")
+    def at_point(self, scenario: Scenario, point: str) -> Outcome:
+        """Kill at a fail point (`<name>:<n>`, counted from the controller's start)."""
+        revision, expect, before = self._release(scenario, "p")
         trace = self._trace()
-        outcome = Outcome(scenario.name, note=f"k={k}")
-        self.fleet.start(wait=False, env={VARIABLE: f"*:{k}", TRACE_VARIABLE: str(trace)})
+        outcome = Outcome(scenario.name, note=point)
+        self.fleet.start(wait=False, env={VARIABLE: point, TRACE_VARIABLE: str(trace)})
         status = self._killed_or_settled(revision, expect, before)
         if status == -signal.SIGKILL:
             hits = _read_trace(trace)
@@ -92,7 +107,10 @@ class Trials:
             outcome.kills.append((point, moment(self.fleet, revision)))
         else:  # this run passed fewer points than the calibration did
             self.fleet.stop_controller()
-            outcome.note += f": not reached (controller exit {status})"
+            outcome.note += ": not reached"
+        if status not in (None, -signal.SIGKILL):
+            log = self.fleet.controller_log(10)
+            return Outcome(scenario.name, note=point, violations=[f"controller exit {status}: {log}"])
         return self._recover(scenario, revision, expect, before, outcome)
 
     def _killed_or_settled(self, revision: str, expect: Expect, before: Before) -> int | None:

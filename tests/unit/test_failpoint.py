@@ -65,6 +65,15 @@ def test_star_counts_every_point() -> None:
     assert printed(done) == ["1 a", "2 b", "3 a"]
 
 
+def test_plus_m_counts_any_point_after_the_nth_hit() -> None:
+    done = run("b:1+2")  # the 1st b is the 2nd hit; two points later: the 4th
+    assert done.returncode == -signal.SIGKILL, done
+    assert printed(done) == ["1 a", "2 b", "3 a"]
+    done = run("a:3+0")
+    assert done.returncode == -signal.SIGKILL, done
+    assert printed(done) == ["1 a", "2 b", "3 a", "4 b"]
+
+
 def test_a_count_never_reached_changes_nothing_and_children_do_not_inherit_it() -> None:
     done = run("a:4")
     assert done.returncode == 0, done
@@ -109,9 +118,11 @@ def test_unset_it_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
         failpoint.hit("store.commit")
 
 
-@pytest.mark.parametrize("spec", ["store.commit", "store.commit:0", "store.commit:x", ":3"])
+@pytest.mark.parametrize(
+    "spec", ["store.commit", "store.commit:0", "store.commit:x", ":3", "a:1+", "a:1+x"]
+)
 def test_a_malformed_setting_says_what_is_expected(spec: str) -> None:
     with pytest.raises(ValueError, match=r"CELLOPS_FAILPOINT=.*expected <point>:<n>"):
         failpoint.parse(spec, None)
     done = run(spec)
-    assert done.returncode == 1 and "expected <point>:<n> with n >= 1" in done.stderr, done
+    assert done.returncode == 1 and "expected <point>:<n>[+<m>] with n >= 1" in done.stderr
