@@ -109,8 +109,8 @@ class Trials:
             self.fleet.stop_controller()
             outcome.note += ": not reached"
         if status not in (None, -signal.SIGKILL):
-            log = self.fleet.controller_log(10)
-            return Outcome(scenario.name, note=point, violations=[f"controller exit {status}: {log}"])
+            died = f"controller exit {status}: {self.fleet.controller_log(10)}"
+            return Outcome(scenario.name, note=point, violations=[died])
         return self._recover(scenario, revision, expect, before, outcome)
 
     def _killed_or_settled(self, revision: str, expect: Expect, before: Before) -> int | None:
