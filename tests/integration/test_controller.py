@@ -137,7 +137,8 @@ def test_webhook_push_is_authenticated_and_picked_up_at_once(make_fleet: MakeFle
 
     # GitHub: HMAC-SHA256 of the body
     pushed = time.time()
-    assert post(port, body, {"X-Hub-Signature-256": github_signature(secret, body)}) == 202
+    signed = {"X-Hub-Signature-256": github_signature(secret, body), "X-GitHub-Event": "push"}
+    assert post(port, body, signed) == 202
     fleet.wait_rollout(v2, COMPLETED, timeout=30)
     record = fleet.store.revision(v2)
     assert record is not None and record.accepted
@@ -148,7 +149,7 @@ def test_webhook_push_is_authenticated_and_picked_up_at_once(make_fleet: MakeFle
     # GitLab: the shared token
     v3 = fleet.release("web", "v3")
     pushed = time.time()
-    assert post(port, b"{}", {"X-Gitlab-Token": secret}) == 202
+    assert post(port, b"{}", {"X-Gitlab-Token": secret, "X-Gitlab-Event": "Push Hook"}) == 202
     fleet.wait_rollout(v3, COMPLETED, timeout=30)
     record = fleet.store.revision(v3)
     assert record is not None and record.seen_at - pushed < 5

@@ -132,7 +132,11 @@ class _Controller:
             f"http://127.0.0.1:{self.port}/webhook",
             data=body,
             method="POST",
-            headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+            headers={
+                "X-Hub-Signature-256": signature,
+                "X-GitHub-Event": "push",
+                "Content-Type": "application/json",
+            },
         )
         urllib.request.urlopen(request, timeout=5).close()
         deadline = time.time() + STEP_TIMEOUT
