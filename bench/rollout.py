@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,10 +173,14 @@ class Fleet:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/webhook",
             data=body,
-            headers={"X-Hub-Signature-256": sig},
+            headers={"X-Hub-Signature-256": sig, "X-GitHub-Event": "push"},
             method="POST",
         )
-        urllib.request.urlopen(request, timeout=5).close()
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except urllib.error.HTTPError as exc:
+            answer = exc.read().decode(errors="replace")
+            raise BenchError(f"the webhook refused the push: {exc.code} {answer}") from exc
 
     def wait_event(self, kind: str, revision: str) -> float:
         deadline = time.monotonic() + self.timeout
