@@ -312,3 +312,17 @@ def test_a_store_lost_after_a_halted_release_leaves_the_canary_serving(tmp_path:
     finally:
         leftovers = fleet.down()
     assert not leftovers, f"processes outlived `cellops down`: {leftovers}"
+
+
+def test_a_second_controller_is_refused_with_one_line(fleet: FleetRepo, tmp_path: Path) -> None:
+    from cellops.controller import process
+
+    state = tmp_path / "state"
+    held = process.lock(state)  # this test process is the running controller
+    process.write_record(state, ready=True)
+    try:
+        for how in ("--detach", "--no-view"):
+            line = one_error_line(run("up", how, fleet.path, "--state-dir", state))
+            assert f"a controller already runs for {state} (pid {os.getpid()})" in line, line
+    finally:
+        held.close()

@@ -18,7 +18,8 @@ from cellops.store.database import private_folder
 
 
 class AlreadyRunning(StoreError):
-    pass
+    def __init__(self, state: Path, pid: object) -> None:
+        super().__init__(f"a controller already runs for {state} (pid {pid})")
 
 
 def lock(state: Path) -> IO[str]:
@@ -34,7 +35,7 @@ def lock(state: Path) -> IO[str]:
         handle.close()
         running = read_record(state)
         pid = running.get("pid") if running else "?"
-        raise AlreadyRunning(f"a controller already runs for {state} (pid {pid})") from None
+        raise AlreadyRunning(state, pid) from None
     return handle
 
 
@@ -83,6 +84,9 @@ def spawn_detached(
 
     `env` adds to the environment (secrets go there, never on a command line). A child that
     exits at start is reported with the last line it wrote (its error)."""
+    running = running_pid(state)
+    if running is not None:
+        raise AlreadyRunning(state, running)
     try:
         private_folder(state)
         log = open(state / "controller.log", "ab")  # noqa: SIM115 - closed below
