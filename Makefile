@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit bench bench-quick clean
+.PHONY: demo test lint typecheck unit suite bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-# The fast tier: the test suite alone.
+# The fast tier (under a minute): every test not marked slow.
 unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# The whole test suite: the fast tier and the slow tests (real controllers, agents, servers).
+suite: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Every bench on tiny sizes, once: a bench that stops running (or whose own correctness
@@ -35,13 +39,16 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/k8s_render.py --quick
 	$(BIN)/python bench/rollout.py --quick
 	$(BIN)/python bench/faults.py --quick
+	$(BIN)/python bench/demo_stress.py --quick
 
-test: lint typecheck unit bench-quick
+test: lint typecheck suite bench-quick
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/rollout.py
 	$(BIN)/python bench/k8s_render.py
+	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/demo_stress.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -174,6 +174,7 @@ def test_every_command_explains_itself(command: str) -> None:
     assert "Usage" in result.stdout
 
 
+@pytest.mark.slow
 def test_demo_runs_to_a_successful_end() -> None:
     """The README's main command: a good release everywhere, a bad one contained."""
     result = subprocess.run(
