@@ -11,6 +11,7 @@ might still try to fetch leaves the machine."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,7 @@ __all__ = ["BUILD_TIMEOUT", "KUSTOMIZATIONS", "ManifestCache", "ManifestError", 
 
 BUILD_TIMEOUT = 60.0
 MAX_OUTPUT_BYTES = 64 << 20
+_KLOG = re.compile(r"^[EWI]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] ", re.MULTILINE)  # kubectl's log prefix
 
 
 def build(folder: Path, label: str) -> list[dict[str, Any]]:
@@ -44,15 +46,15 @@ def build(folder: Path, label: str) -> list[dict[str, Any]]:
         except YamlError as exc:
             raise ManifestError.at(exc.problem) from exc
         return _check(label, built)
-    documents: list[Any] = []
+    objects: list[dict[str, Any]] = []
     root = os.path.realpath(folder)
     for path in _yaml_files(folder):
         name = f"{label}/{path.relative_to(folder).as_posix()}"
         if not os.path.realpath(path).startswith(root + os.sep):
             raise ManifestError(f"{name}: a symlink leading outside manifests/")
         if path.is_file():
-            documents += read_yaml(path, name, single=False)
-    return _check(label, documents)
+            objects += _check(name, read_yaml(path, name, single=False))
+    return objects
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -88,7 +90,8 @@ def _kustomize(folder: Path, label: str) -> str:
     except subprocess.TimeoutExpired as exc:
         raise ManifestError(f"{label}: kubectl kustomize took over {BUILD_TIMEOUT:.0f}s") from exc
     if done.returncode != 0:
-        raise ManifestError(f"{label}: kubectl kustomize failed: {done.stderr.strip()}")
+        reason = _KLOG.sub("", done.stderr.strip())
+        raise ManifestError(f"{label}: kubectl kustomize failed: {reason}")
     return done.stdout
 
 
