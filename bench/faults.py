@@ -3,23 +3,25 @@ real rollouts, then restarted; every promise of the rollout checked after each k
 
 A live fleet (tests/integration/controller_harness.py): a real `cellops up` process, four
 local cells (a canary, then three cells in batches of two), real cell agents and replica
-processes; `web` (no probe) and `api` (an HTTP readiness probe). Scenarios:
+processes; `web` (no readiness probe) and `api` (an HTTP readiness probe). Scenarios:
 
-- good: a good release of `web`, killed at the k-th fail point (`CELLOPS_FAILPOINT=*:k`:
-  after a store commit or a cell's desired state written), k spread over the whole run;
+- good: a good release of `web`, killed at a fail point (`CELLOPS_FAILPOINT`: after a
+  store commit, or after a cell's desired state is written) spread over the whole run;
 - bad: `api` crashes at start; the canary fails, is rolled back, the rollout halts; killed
   at a fail point from the failure on (rollback, halt, recovery);
-- batch: `web` crashes in every cell but the canary: both cells of one batch fail; killed
-  from the first failure on;
+- batch: `api` crashes in every cell but the canary: both cells of a batch fail and must
+  both be rolled back; killed from the first failure on;
+- noprobe: the same with `web`, which has no readiness probe (running counts as ready);
 - random: good and bad releases in turn, killed once or twice at a random moment.
 
-Each scenario first runs once without a kill (its calibration: how many fail points it
-passes, how long it takes), checked like a trial. After a kill a clean controller starts;
-once it has settled: no wave skipped or applied twice, every failing cell rolled back, no
-cell emptied, the ledger what the agents run, exactly the declared replica processes.
+Each scenario first runs once without a kill (its calibration: the fail points it passes,
+how long it takes), checked like a trial. After a kill a clean controller starts; once it
+has settled (or after 45 s): no wave skipped or applied twice, every failing cell rolled
+back, no cell emptied, the ledger what the agents run, exactly the declared replica
+processes, one agent per cell (faults_checks.py).
 
-Run: .venv/bin/python bench/faults.py [--trials 100] [--quick] [--seed 1]
-Prints a table and each violation; exits 1 on any.
+Run: .venv/bin/python bench/faults.py [--trials 100] [--quick] [--only bad,batch] [--seed 1]
+Prints each trial, a table and every violation; exits 1 on any.
 """
 
 from __future__ import annotations
@@ -40,37 +42,35 @@ from cellops.store.records import RolloutState  # noqa: E402
 from faults_trials import Calibration, Outcome, Scenario, Trials, median  # noqa: E402
 
 HALTED, COMPLETED = RolloutState.HALTED, RolloutState.COMPLETED
-SHARES = {"good": 0.35, "bad": 0.25, "batch": 0.15, "random": 0.25}  # of --trials
-QUICK = {"good": 1, "bad": 1, "batch": 1, "random": 1}
+POINTED = ("good", "bad", "batch", "noprobe")  # killed at fail points
+SHARES = {"good": 0.3, "bad": 0.25, "batch": 0.15, "noprobe": 0.1, "random": 0.2}
+QUICK = {"good": 1, "bad": 1, "batch": 1, "noprobe": 0, "random": 1}
 
 
-def scenarios(fleet: Fleet, batch_service: str = "api") -> dict[str, Scenario]:
+def scenarios(fleet: Fleet) -> dict[str, Scenario]:
     others = tuple(c for c in fleet.cells if c != f"{fleet.prefix}-canary")
     return {
         "good": Scenario("good", "web", False, COMPLETED),
         "bad": Scenario("bad", "api", True, HALTED, after="cell-failed"),
-        "batch": Scenario("batch", batch_service, others, HALTED, after="cell-failed"),
+        "batch": Scenario("batch", "api", others, HALTED, after="cell-failed"),
+        "noprobe": Scenario("noprobe", "web", others, HALTED, after="cell-failed"),
     }
 
 
-def run(
-    fleet: Fleet, work: Path, counts: dict[str, int], args: argparse.Namespace
-) -> list[Outcome]:
-    trials = Trials(fleet, work, args.seed)
-    kinds = scenarios(fleet, args.batch_service)
+def run(fleet: Fleet, work: Path, counts: dict[str, int], seed: int) -> list[Outcome]:
+    trials = Trials(fleet, work, seed)
+    kinds = scenarios(fleet)
     calibrations: dict[str, Calibration] = {}
     outcomes: list[Outcome] = []
-    for name in ("good", "bad", "batch"):
-        if counts[name] or (name != "batch" and counts["random"]):
+    for name in POINTED:
+        if counts[name] or (name in ("good", "bad") and counts["random"]):
             calibration, outcome = trials.calibrate(kinds[name])
             calibrations[name] = calibration
             report(outcome, f"{len(calibration.points)} fail points, {calibration.seconds:.1f}s")
             outcomes.append(outcome)
-    for name in ("good", "bad", "batch"):
-        cal, n = calibrations.get(name), counts[name]
-        for index in range(n):
-            assert cal is not None
-            point = cal.target(index, n, trials.rng)
+    for name in POINTED:
+        for index in range(counts[name]):
+            point = calibrations[name].target(index, counts[name], trials.rng)
             outcomes.append(report(trials.at_point(kinds[name], point)))
     for index in range(counts["random"]):
         which = kinds["bad" if index % 2 else "good"]
@@ -97,7 +97,7 @@ def table(outcomes: list[Outcome], elapsed: float) -> int:
         f"\n{'scenario':<10}{'trials':>7}{'kills':>7}{'clean runs':>12}{'violations':>12}"
         "   recovery median (max)"
     )
-    for name in ("good", "bad", "batch", "random", "down"):
+    for name in (*POINTED, "random", "down"):
         group = [o for o in outcomes if o.scenario == name]
         if not group:
             continue
@@ -129,16 +129,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one trial per scenario")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--batch-service",
-        choices=["api", "web"],
-        default="api",
-        help="the service that crashes in the batch scenario (web has no readiness probe)",
+        "--only", default="", help="comma-separated scenarios (good,bad,batch,noprobe,random)"
     )
     args = parser.parse_args()
     counts = dict(QUICK)
     if not args.quick:
         counts = {k: round(share * args.trials) for k, share in SHARES.items()}
         counts["good"] += args.trials - sum(counts.values())
+    if args.only:
+        chosen = args.only.split(",")
+        if unknown := set(chosen) - set(SHARES):
+            parser.error(
+                f"--only: unknown scenario(s) {sorted(unknown)}; choose from {list(SHARES)}"
+            )
+        counts = {k: (n or 1) if k in chosen else 0 for k, n in counts.items()}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cellops-faults-") as tmp:
         fleet = Fleet(
@@ -152,7 +156,7 @@ def main() -> None:
             print(f"fleet {fleet.prefix}: {len(fleet.cells)} cells, trials {counts}")
             fleet.start()
             fleet.wait_rollout(fleet.head, COMPLETED, timeout=90)
-            outcomes = run(fleet, Path(tmp), counts, args)
+            outcomes = run(fleet, Path(tmp), counts, args.seed)
         finally:
             leftovers = fleet.down()
     if leftovers:
