@@ -335,3 +335,15 @@ def test_a_second_controller_is_refused_with_one_line(fleet: FleetRepo, tmp_path
             assert f"a controller already runs for {state} (pid {os.getpid()})" in line, line
     finally:
         held.close()
+
+
+def test_a_webhook_port_in_use_exits_3_with_one_line(fleet: FleetRepo, tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        for how in ("--no-view", "--detach"):
+            args = ["up", how, fleet.path, "--state-dir", tmp_path / "state"]
+            line = one_error_line(run(*args, "--webhook", str(port), "--webhook-secret", "s"))
+            assert f"the webhook cannot listen on 127.0.0.1:{port} (Address already in use)" in line
+    assert run("down", fleet.path, "--state-dir", tmp_path / "state").returncode == 0

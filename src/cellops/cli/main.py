@@ -9,7 +9,7 @@ import typer
 from cellops import __version__
 from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
 from cellops.cli.output import Exit, errors
-from cellops.model.errors import CellopsError, SourceError, StoreError
+from cellops.model.errors import CellopsError, SourceError, StartupError
 
 app = typer.Typer(
     name="cellops",
@@ -55,7 +55,7 @@ def _root(
 def main() -> None:
     try:
         app()
-    except (SourceError, StoreError) as exc:
+    except (SourceError, StartupError) as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise SystemExit(Exit.SOURCE) from None
     except CellopsError as exc:

@@ -3,7 +3,8 @@
     CellopsError
     ├── SourceError          the fleet repo cannot be read (missing path, unknown revision)
     ├── RevisionRejected     a revision failed validation; carries every problem found
-    ├── StoreError           the controller's state (its folder, its store) cannot be used
+    ├── StartupError         a command cannot start (a webhook port in use, ...)
+    │   └── StoreError       the controller's state (its folder, its store) cannot be used
     └── BackendError         a cell could not be changed or read; `transient` says whether
                              trying again later may help
 
@@ -23,7 +24,11 @@ class SourceError(CellopsError):
     """The fleet repo, or a revision in it, cannot be read."""
 
 
-class StoreError(CellopsError):
+class StartupError(CellopsError):
+    """A command cannot start: what it needs (a port, a folder, its store) is unusable."""
+
+
+class StoreError(StartupError):
     """The controller's state folder or store cannot be used: damaged, unreadable, locked,
     written by a newer cellops, lost beside running cells, or held by another controller."""
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import socket
 import threading
 from collections.abc import Callable
 
@@ -24,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from cellops.model.errors import StartupError
 
 MAX_BODY = 4 << 20  # a push payload is kilobytes; GitHub caps any payload at 25 MB
 MAX_CONNECTIONS = 32  # so that at most this many bodies are held at once
@@ -126,6 +130,20 @@ class WebhookServer:
         self._thread = threading.Thread(target=self._server.run, name="webhook", daemon=True)
 
     def start(self, timeout: float = 10) -> int:
+        """Listen (the socket is bound here, so a port in use is one clear error) and
+        serve on a thread; the port it listens on."""
+        host, port = self._server.config.host, self._server.config.port
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listening = socket.create_server((host, port), family=family)
+        except OSError as exc:
+            raise StartupError(
+                f"the webhook cannot listen on {host}:{port} ({_reason(exc)}): choose"
+                " another --webhook port, or 0 for any free one"
+            ) from None
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [listening]}, name="webhook", daemon=True
+        )
         self._thread.start()
         self._thread.join(0.01)
         waited = 0.0
@@ -133,10 +151,14 @@ class WebhookServer:
             self._thread.join(0.02)
             waited += 0.02
         if not self._server.started:
-            raise RuntimeError("the webhook server did not start")
-        sockets = self._server.servers[0].sockets
-        return int(sockets[0].getsockname()[1])
+            raise StartupError(f"the webhook on {host}:{port} did not start in {timeout:.0f}s")
+        return int(listening.getsockname()[1])
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=5)
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
