@@ -347,3 +347,13 @@ def test_a_webhook_port_in_use_exits_3_with_one_line(fleet: FleetRepo, tmp_path:
             line = one_error_line(run(*args, "--webhook", str(port), "--webhook-secret", "s"))
             assert f"the webhook cannot listen on 127.0.0.1:{port} (Address already in use)" in line
     assert run("down", fleet.path, "--state-dir", tmp_path / "state").returncode == 0
+
+
+def test_a_bad_duration_is_bad_usage_before_anything_starts(
+    fleet: FleetRepo, tmp_path: Path
+) -> None:
+    for how in ("--no-view", "--detach"):
+        result = run("up", how, fleet.path, "--state-dir", tmp_path / "state", "--poll", "soon")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "Invalid value for --poll: 'soon' is not a duration" in result.stderr
+    assert not (tmp_path / "state").exists()

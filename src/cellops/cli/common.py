@@ -35,6 +35,16 @@ FleetArgument = typer.Argument(
 )
 
 
+def seconds(value: str, option: str) -> float:
+    """A duration option's value in seconds; bad usage (exit 2) if it is none."""
+    from cellops.spec.fields import parse_duration
+
+    try:
+        return float(str(parse_duration(value)))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
 def state_dir(repo: str | Path, explicit: Path | None) -> Path:
     from cellops.wiring import default_state_dir
 

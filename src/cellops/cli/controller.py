@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.live import Live
 
-from cellops.cli.common import FleetArgument, StateOption, state_dir
+from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
 from cellops.cli.output import console
 from cellops.cli.views import overview
 from cellops.controller import process
@@ -18,7 +18,6 @@ from cellops.controller.reconcile import Settings
 from cellops.eventlog import EventLog
 from cellops.source.remote import is_url
 from cellops.source.webhook import WebhookServer
-from cellops.spec.fields import parse_duration
 from cellops.wiring import Wiring, wire
 
 WebhookOption = typer.Option(
@@ -55,6 +54,7 @@ def up(
     (which also stops the cells) or SIGTERM.
     """
     folder = state_dir(repo, state)
+    interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
     if detach:
         args = [
             "up",
@@ -82,11 +82,8 @@ def up(
             soft_wrap=True,
         )
         return
-    interval = float(str(parse_duration(poll)))
     handle = process.lock(folder)
-    settings = Settings(
-        rev=follow, poll_interval=interval, resync=float(str(parse_duration(resync)))
-    )
+    settings = Settings(rev=follow, poll_interval=interval, resync=every)
     wiring = wire(repo, folder, settings)
     loop = ControllerLoop(wiring.reconciler, interval)
     loop.install_signal_handlers()
