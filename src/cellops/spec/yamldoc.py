@@ -16,12 +16,14 @@ Pure: parses bytes it is given; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.resolver import Resolver
 
 from cellops.model.problems import Problem
 
@@ -138,6 +140,20 @@ def _syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
 _MERGE = "tag:yaml.org,2002:merge"
 _CONSTRUCTORS = SafeConstructor.yaml_constructors
 _PLAIN = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null", "float")}
+_RESOLVER = Resolver()
+_CONSTRUCTOR = SafeConstructor()  # used only for the plain tags, whose constructors keep no state
+_OTHER = object()  # a scalar the plain constructors do not build (a timestamp, binary)
+_MEMO_LENGTH = 128
+
+
+@lru_cache(maxsize=16_384)
+def _implicit(value: str, implicit: tuple[bool, bool]) -> tuple[str, object]:
+    """(tag, value) of an untagged scalar. Memoised (fleet documents repeat the same keys
+    and values over and over); every value it builds is immutable."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+    if tag in _PLAIN:
+        return tag, _CONSTRUCTORS[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+    return tag, _OTHER
 
 
 class _Frame:
@@ -158,31 +174,27 @@ class _Builder:
         self._path = path
         self._loader = loader
         self._single = single
-        self._scalars = SafeConstructor()
         self._stack: list[_Frame] = []
         self._done: list[tuple[yaml.Node, object]] = []
 
     def documents(self) -> list[tuple[yaml.Node, object]]:
-        while not isinstance(event := self._next(), yaml.StreamEndEvent):
-            if isinstance(event, yaml.DocumentStartEvent) and self._done and self._single:
-                line = self._next().start_mark.line + 1
-                raise self._error(line, "expected one YAML document, found several")
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        next_event: Callable[[], Any] = self._loader.get_event
+        while (kind := (event := next_event()).__class__) is not yaml.StreamEndEvent:
+            if kind is yaml.AliasEvent or getattr(event, "anchor", None) is not None:
                 line = event.start_mark.line + 1
                 raise self._error(line, ANCHORS.format(line=line))
-            if isinstance(event, yaml.ScalarEvent):
+            if kind is yaml.ScalarEvent:
                 self._add(*self._scalar(event))
-            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 self._open(event)
-            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 frame = self._stack.pop()
                 frame.node.end_mark = event.end_mark
                 self._add(frame.node, frame.value)
+            elif kind is yaml.DocumentStartEvent and self._done and self._single:
+                line = next_event().start_mark.line + 1
+                raise self._error(line, "expected one YAML document, found several")
         return [(node, value) for node, value in self._done if value is not None]
-
-    def _next(self) -> Any:
-        """The next event (typed loosely: PyYAML's stubs make every mark optional)."""
-        return self._loader.get_event()
 
     def _open(self, event: Any) -> None:
         line = event.start_mark.line + 1
@@ -192,29 +204,28 @@ class _Builder:
         node: yaml.Node
         value: dict[str, object] | list[object]
         mark: Any = event.start_mark
-        if isinstance(event, yaml.MappingStartEvent):
+        if event.__class__ is yaml.MappingStartEvent:
             node, value = yaml.MappingNode("tag:yaml.org,2002:map", [], mark), {}
         else:
             node, value = yaml.SequenceNode("tag:yaml.org,2002:seq", [], mark), []
         self._stack.append(_Frame(node, value))
 
     def _scalar(self, event: Any) -> tuple[yaml.ScalarNode, object]:
-        tag = event.tag
+        text, tag, value = event.value, event.tag, _OTHER
         if tag is None or tag == "!":
-            tag = self._loader.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-        frame = self._stack[-1] if self._stack else None
-        if tag == _MERGE and frame is not None and frame.key is None:
-            if isinstance(frame.value, dict):
+            memo = _implicit if len(text) <= _MEMO_LENGTH else _implicit.__wrapped__
+            tag, value = memo(text, event.implicit)
+        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+        if tag == _MERGE and self._stack and self._stack[-1].key is None:
+            if isinstance(self._stack[-1].value, dict):
                 raise self._at(node, "merge keys (<<) are not supported")
-        if tag in _PLAIN:
-            return node, _CONSTRUCTORS[tag](self._scalars, node)
+        if value is not _OTHER:
+            return node, value
+        constructor = SafeConstructor()
         try:
-            return node, self._scalars.construct_object(node, deep=True)
+            return node, constructor.construct_object(node, deep=True)
         except ConstructorError as exc:
             raise self._at(node, f"invalid value: {exc.problem}") from exc
-        finally:
-            self._scalars.constructed_objects.clear()
 
     def _add(self, node: yaml.Node, value: object) -> None:
         if not self._stack:
