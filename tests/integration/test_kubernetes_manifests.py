@@ -356,3 +356,16 @@ def test_a_symlink_chain_cannot_bring_a_file_from_outside_into_a_config_map(
         assert "services/payments/manifests/l2: symlink to 'l1/..' leads outside" in result.stdout
         result = render(*args, "--cell", "eu-1")
         assert result.returncode == 1 and "outside the repo" not in result.stdout
+
+
+def test_a_local_folder_named_like_a_host_is_local(tmp_path: Path) -> None:
+    """`base.v2/app/x` reads like `github.com/org/repo`: it is local when it is there."""
+    from cellops.backends.kubernetes.kustomization import ManifestError, check_kustomization
+
+    (tmp_path / "base.v2/app").mkdir(parents=True)
+    (tmp_path / "base.v2/app/cm.yaml").write_text(CONFIG_MAP)
+    (tmp_path / "kustomization.yaml").write_text("resources: [base.v2/app/cm.yaml]\n")
+    check_kustomization(tmp_path, "services/x/manifests")
+    (tmp_path / "kustomization.yaml").write_text("resources: [base.v3/app/cm.yaml]\n")
+    with pytest.raises(ManifestError, match=r"'base\.v3/app/cm\.yaml' is remote"):
+        check_kustomization(tmp_path, "services/x/manifests")

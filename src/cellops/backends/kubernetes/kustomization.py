@@ -26,7 +26,8 @@ _PARSED = ("resources", "bases", "components", "crds", "patchesStrategicMerge")
 _PARSED_PATHS = ("patches", "patchesJson6902", "replacements")  # lists of {path: ...}
 _PLUGINS = ("generators", "transformers", "validators", "configurations")
 _NETWORK_ONLY = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
-_REMOTE = re.compile(r"://|^git@|^git::|\?ref=|^[\w-]+(\.[\w-]+)+/[^/]+/[^/]")
+_URL = re.compile(r"://|^[\w.-]+@[\w.-]+:|^git::|\?ref=|//")  # remote, whatever is on disk
+_HOST = re.compile(r"^[\w-]+(\.[\w-]+)+/[^/]+/[^/]")  # github.com/org/repo, unless a folder
 
 
 class ManifestError(CellopsError):
@@ -130,13 +131,13 @@ def _list(value: object) -> list[object]:
 
 def _local(root: Path, folder: Path, name: str, field: str, entry: str) -> Path:
     """The file or folder `entry` names, which must exist inside `root`."""
-    if _REMOTE.search(entry):
+    target = Path(os.path.normpath(folder / entry))
+    real = Path(os.path.realpath(target))
+    if _URL.search(entry) or (_HOST.search(entry) and not real.exists()):
         raise ManifestError(
             f"{name}: {field}: {entry!r} is remote: manifests are built offline from the"
             " commit alone; copy what it names into manifests/"
         )
-    target = Path(os.path.normpath(folder / entry))
-    real = Path(os.path.realpath(target))
     if not real.is_relative_to(os.path.realpath(root)):
         raise ManifestError(f"{name}: {field}: {entry!r} is outside manifests/")
     if not real.exists():
