@@ -45,8 +45,10 @@ class KubeFleet(Fleet):
     def __init__(self, root: Path) -> None:
         super().__init__(root, "k", [WEB], regions=("eu", "us"))
 
-    def write_fleet(self, canary_bake: str, rest_bake: str, progress_deadline: str) -> None:
-        super().write_fleet(canary_bake, rest_bake, progress_deadline)
+    def write_fleet(
+        self, canary_bake: str, rest_bake: str, progress_deadline: str, max_concurrent: int = 1
+    ) -> None:
+        super().write_fleet(canary_bake, rest_bake, progress_deadline, max_concurrent)
         self.repo.replace(
             "cellops.yaml", "  defaults:", '  kubernetes:\n    version: "1.32"\n  defaults:'
         )

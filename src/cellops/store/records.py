@@ -128,7 +128,8 @@ class InventoryItem:
     goes in reverse). hash: what was last sent; "pending:<previous hash>" while a send is
     in flight, so an object is tracked before it can exist and a crash never orphans it.
     body: the object
-    as sent (JSON), the reference drift is measured against. cluster: where it lives
+    as sent (JSON), the reference drift is measured against; a Secret's values are not
+    kept, only its key names and a digest of the values. cluster: where it lives
     (kubeconfig and context, JSON): part of the identity, so a cell moved to another
     cluster is created there first and then pruned in the old one.
     """
