@@ -218,8 +218,12 @@ class Reconciler:
         if rollout.state not in (RolloutState.HALTED, RolloutState.ABORTED):
             self._retry_refused(wanted, f"it is {rollout.state}", now)
             return
+        try:
+            revision = self.compiler.revision(rollout.revision)
+        except CellopsError as exc:  # gone from Git (force-push, gc), or no longer valid
+            self._retry_refused(wanted, f"its revision cannot be read: {exc}", now)
+            return
         self.rollouts.settle(rollout, now)
-        revision = self.compiler.revision(rollout.revision)
         with self.store.transaction():
             self.store.delete_setting(RETRY)
             self._start(rollout.revision, revision, None, rollout.base, now, retry_of=rollout.id)

@@ -191,7 +191,12 @@ class RolloutRunner(Failures):
             for row in self.store.ledger_rows(cell.name):
                 if row.service not in wanted:
                     self.store.set_applied(
-                        cell.name, row.service, rev=None, hash_=None, depends_on=(), now=now
+                        cell.name,
+                        row.service,
+                        rev=None,
+                        hash_=None,
+                        depends_on=row.depends_on,
+                        now=now,
                     )
             _, seen = self.store.cell_record(cell.name)
             self.store.set_cell_record(cell.name, document, seen)
