@@ -168,8 +168,12 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 current["metadata"] = {**current["metadata"], **self._created(generation=None)}
                 current["metadata"].setdefault("labels", {})
                 self.namespaces[name] = current
-            else:
-                current["metadata"]["labels"].update(body["metadata"].get("labels") or {})
+            else:  # labels and annotations merged; null removes one, as a merge patch does
+                meta = current["metadata"]
+                for field in ("labels", "annotations"):
+                    if field in meta or body["metadata"].get(field):
+                        merged = {**meta.get(field, {}), **(body["metadata"].get(field) or {})}
+                        meta[field] = {k: v for k, v in merged.items() if v is not None}
             return aiohttp.web.json_response(current)
         if name not in self.namespaces:
             return _status(404, "NotFound", f'namespaces "{name}" not found')

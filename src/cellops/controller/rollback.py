@@ -4,22 +4,37 @@ rules: state in the store, every side effect recorded right after it succeeds.
 
 A cell with no known good state is never "rolled back" to nothing: it is left as it is
 (`kept`) and the rollout halts, whatever the failure budget. An empty cell is an outage;
-a cell on a bad revision is a known, contained problem.
+a cell on a bad revision is a known, contained problem. A cell that took over objects
+that were there before (a Kubernetes app moved from another tool) does have a state to go
+back to: it is handed back, every object it adopted restored as it was found and what
+cellops created removed; a rollback to a good state that predates some of its takeover
+restores those objects as found too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 from cellops.backends.base import CellBackend
 from cellops.controller.gate import NO_GOOD_STATE
 from cellops.controller.states import CellStates
 from cellops.model.errors import BackendError, CellopsError
-from cellops.render import DesiredCell
+from cellops.render import DesiredCell, DesiredService
 from cellops.store.base import Store
 from cellops.store.records import CellStep, Rollout
 
 ROLLBACK_PENDING = "rollback pending"  # tried, the backend did not answer; tried again
+HANDED_BACK = "handed back as it was before the takeover"
+
+
+@runtime_checkable
+class TakesOver(Protocol):
+    """A backend whose cells may adopt objects that were there before (Kubernetes)."""
+
+    def roll_back(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str: ...
+    def took_over(self, cell: str) -> bool: ...
+    def hand_back(self, cell: str) -> str: ...
 
 
 def mark(
@@ -55,6 +70,8 @@ class Rollbacks:
         the good revision described the cell (its cluster, namespace, capacity)."""
         target = self.states.good(cell)
         if target is None:
+            if self._hand_back(cell, now, rollout):
+                return
             with self.store.transaction():
                 mark(
                     self.store,
@@ -67,8 +84,12 @@ class Rollbacks:
                     reason=f"{NO_GOOD_STATE}: left as it is",
                 )
             return
+        backend = self.backend_for(target)
         try:
-            document = self.backend_for(target).apply(target, target.services)
+            if isinstance(backend, TakesOver):
+                document = backend.roll_back(target, target.services)
+            else:
+                document = backend.apply(target, target.services)
         except (CellopsError, OSError) as exc:
             self._refused(cell, exc, now, rollout)
             return
@@ -76,16 +97,33 @@ class Rollbacks:
             self.store.restore_good(cell, now)
             _, seen = self.store.cell_record(cell)
             self.store.set_cell_record(cell, document, seen)
-            mark(
-                self.store,
-                rollout,
-                cell,
-                CellStep.ROLLED_BACK,
-                kind="rolled-back",
-                message=f"{cell} rolled back to its last good revision",
-                now=now,
-                reason="rolled back to its last good revision",
-            )
+            _rolled_back(self.store, rollout, cell, now, "rolled back to its last good revision")
+
+    def _hand_back(self, cell: str, now: float, rollout: Rollout) -> bool:
+        """A takeover that failed before it was ever good: the cell goes back to what was
+        there before, and holds nothing of cellops' (the next rollout takes it over again).
+        False when the cell took nothing over."""
+        described = self.states.applied(cell) or self._rolled_out(cell, rollout)
+        backend = None if described is None else self.backend_for(described)
+        if not isinstance(backend, TakesOver) or not backend.took_over(cell):
+            return False
+        try:
+            done = backend.hand_back(cell)
+        except (CellopsError, OSError) as exc:
+            self._refused(cell, exc, now, rollout)
+            return True
+        with self.store.transaction():
+            self.store.forget_cell(cell)
+            _rolled_back(self.store, rollout, cell, now, HANDED_BACK, detail=f": {done}")
+        return True
+
+    def _rolled_out(self, cell: str, rollout: Rollout) -> DesiredCell | None:
+        """The cell as the rollout's revision describes it (its apply may have failed
+        before anything was recorded)."""
+        try:
+            return self.states.desired(rollout.revision).cells.get(cell)
+        except CellopsError:
+            return None
 
     def _refused(self, cell: str, exc: Exception, now: float, rollout: Rollout) -> None:
         """Transient (the cell's API server did not answer): the next pass tries again.
@@ -131,3 +169,19 @@ class Rollbacks:
                         now=now,
                         reason="healthy on its last good revision",
                     )
+
+
+def _rolled_back(
+    store: Store, rollout: Rollout, cell: str, now: float, how: str, *, detail: str = ""
+) -> None:
+    message = f"{cell} {how}{detail}"
+    mark(
+        store,
+        rollout,
+        cell,
+        CellStep.ROLLED_BACK,
+        kind="rolled-back",
+        message=message,
+        now=now,
+        reason=how,
+    )

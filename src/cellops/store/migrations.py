@@ -97,4 +97,10 @@ MIGRATIONS: list[str] = [
     UPDATE inventory SET body = json_remove(body, '$.data', '$.stringData')
     WHERE key LIKE 'v1 Secret %';
     """,
+    # 5: whether cellops created each object or adopted one that was there (a takeover),
+    # and then the object as it was found, so prune releases it and a rollback restores it
+    """
+    ALTER TABLE inventory ADD COLUMN origin TEXT NOT NULL DEFAULT 'created';
+    ALTER TABLE inventory ADD COLUMN found TEXT;
+    """,
 ]

@@ -132,6 +132,10 @@ class InventoryItem:
     kept, only its key names and a digest of the values. cluster: where it lives
     (kubeconfig and context, JSON): part of the identity, so a cell moved to another
     cluster is created there first and then pruned in the old one.
+
+    origin: CREATED, or ADOPTED when the object was there before cellops first applied
+    it (a takeover); found: then the object as it was found (JSON, without status and
+    what the server sets), which prune never deletes and a rollback restores.
     """
 
     key: str
@@ -139,3 +143,12 @@ class InventoryItem:
     hash: str | None
     body: str
     cluster: str
+    origin: str = "created"
+    found: str | None = None
+
+    @property
+    def adopted(self) -> bool:
+        return self.origin == ADOPTED
+
+
+CREATED, ADOPTED = "created", "adopted"  # InventoryItem.origin

@@ -91,12 +91,20 @@ class SqliteStore(LedgerTables, RolloutTables):
     # -- the inventory of Kubernetes cells ---------------------------------------------------
     def inventory(self, cell: str) -> list[InventoryItem]:
         rows = self._all(
-            "SELECT key, rank, hash, body, cluster FROM inventory WHERE cell = ?"
-            " ORDER BY rank, key",
+            "SELECT key, rank, hash, body, cluster, origin, found FROM inventory"
+            " WHERE cell = ? ORDER BY rank, key",
             cell,
         )
         return [
-            InventoryItem(r["key"], int(r["rank"]), r["hash"], r["body"], r["cluster"])
+            InventoryItem(
+                r["key"],
+                int(r["rank"]),
+                r["hash"],
+                r["body"],
+                r["cluster"],
+                r["origin"],
+                r["found"],
+            )
             for r in rows
         ]
 
@@ -106,14 +114,18 @@ class SqliteStore(LedgerTables, RolloutTables):
 
     def track(self, cell: str, item: InventoryItem) -> None:
         self._run(
-            "INSERT INTO inventory VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key, cluster)"
-            " DO UPDATE SET rank = excluded.rank, hash = excluded.hash, body = excluded.body",
+            "INSERT INTO inventory (cell, key, rank, hash, body, cluster, origin, found)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cell, key, cluster) DO UPDATE SET"
+            " rank = excluded.rank, hash = excluded.hash, body = excluded.body,"
+            " origin = excluded.origin, found = excluded.found",
             cell,
             item.key,
             item.rank,
             item.hash,
             item.body,
             item.cluster,
+            item.origin,
+            item.found,
         )
 
     def untrack(self, cell: str, key: str, cluster: str) -> None:

@@ -30,6 +30,7 @@ from cellops.model.errors import BackendError
 
 FIELD_MANAGER = "cellops"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML; the server takes either
+MERGE_PATCH = "application/merge-patch+json"
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 TIMEOUT = (5.0, 15.0)  # connect, read (seconds)
 DOWN_FOR = 10.0  # after a server did not answer, fail fast for this long (a breaker)
@@ -133,6 +134,13 @@ class KubeApi:
         assert answer is not None
         return answer
 
+    def merge(self, key: ObjectKey, patch: dict[str, Any]) -> dict[str, Any] | None:
+        """A JSON merge patch (`null` removes a field); None if the object is gone."""
+        query = [("fieldManager", FIELD_MANAGER)]
+        return self._call(
+            "PATCH", self.path(key), key, query=query, body=patch, missing_ok=True, merge=True
+        )
+
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         """The live object, or None if there is none."""
         return self._call("GET", self.path(key), key, missing_ok=True)
@@ -189,12 +197,13 @@ class KubeApi:
         query: list[tuple[str, str]] | None = None,
         body: dict[str, Any] | None = None,
         missing_ok: bool = False,
+        merge: bool = False,
     ) -> dict[str, Any] | None:
         if self._down_error is not None and self._clock() < self._down_until:
             raise self._down_error
         headers = {"Accept": "application/json"}
         if method == "PATCH":
-            headers["Content-Type"] = APPLY_PATCH
+            headers["Content-Type"] = MERGE_PATCH if merge else APPLY_PATCH
         elif body is not None:
             headers["Content-Type"] = "application/json"
         delay = self._backoff
@@ -221,7 +230,7 @@ class KubeApi:
                 if exc.status == 404 and missing_ok:
                     return None
                 transient = exc.status in TRANSIENT_STATUS
-                hint = _HINTS.get(exc.status, "") if method == "PATCH" else ""
+                hint = _HINTS.get(exc.status, "") if method == "PATCH" and not merge else ""
                 error = BackendError(
                     f"{self.name}: {key}: {_describe(exc)}{hint}", transient=transient
                 )
