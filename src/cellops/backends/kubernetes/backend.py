@@ -3,7 +3,10 @@
 apply: render the cell's objects, send each one whose content changed by server-side apply
     (field manager `cellops`), namespace and accounts before workloads, then prune what is
     no longer desired in reverse order. Every object is in the store's inventory before it
-    is sent, and leaves it only once the server confirms it is gone.
+    is sent, and leaves it only once the server confirms it is gone. An object that was
+    there before cellops first applied it (a takeover) is recorded as adopted, as it was
+    found: prune releases it instead of deleting it, and a rollback past its takeover
+    restores it as found (see `takeover.py`).
 observe: read back the objects of the inventory, assess their health, and compare the
     fields cellops set with what lives (drift). The controller re-applies a drifted cell;
     apply then sends the drifted objects again even though their hash did not change.
@@ -20,9 +23,10 @@ from typing import Any
 from cellops import failpoint
 from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
-from cellops.backends.kubernetes.manifests import Manifests, own_objects
 from cellops.backends.kubernetes.observation import service_observations
+from cellops.backends.kubernetes.prune import Prune, Records, ours, prune_error
 from cellops.backends.kubernetes.secrets import drifted, stored
+from cellops.backends.kubernetes.takeover import found_body
 from cellops.diff.live import ObjectKey, drift, in_apply_order, key_of, rank_of, sent_hash
 from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
@@ -33,16 +37,17 @@ from cellops.render.kubernetes import (
     cell_objects,
 )
 from cellops.spec.cell import KubernetesBackend
-from cellops.store.base import Inventory
-from cellops.store.records import InventoryItem
+from cellops.store.records import ADOPTED, CREATED, InventoryItem
+
+Manifests = Callable[[str, str], list[dict[str, Any]]]  # (service, tree id) -> objects
 
 
-class KubernetesCells:
+class KubernetesCells(Prune):
     """Every Kubernetes cell of a fleet, whatever cluster each lives in."""
 
     def __init__(
         self,
-        inventory: Inventory,
+        inventory: Records,
         manifests: Manifests,
         force_conflicts: Callable[[], bool] = lambda: False,
         *,
@@ -68,6 +73,9 @@ class KubernetesCells:
         self._read_at: dict[str, float] = {}
         self._fresh_for = fresh_for
         self._clock = clock
+        # (cluster, namespace) that cellops just created: nothing in them can be adopted,
+        # so a cell's first apply needs no read per object to tell (until its apply ends)
+        self._created_ns: set[tuple[str, str]] = set()
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -78,12 +86,43 @@ class KubernetesCells:
         return self._send(cell.name, _ref(cell), namespace, known)
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
+        return self._apply(cell, services, restore=False)
+
+    def roll_back(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
+        """Give the cell its last good state back: as `apply`, but what it adopted since
+        (and the good state does not hold) is restored as found, not released."""
+        return self._apply(cell, services, restore=True)
+
+    def took_over(self, cell: str) -> bool:
+        """Whether the cell holds objects it did not create."""
+        return any(item.adopted for item in self._inventory.inventory(cell))
+
+    def hand_back(self, cell: str) -> str:
+        """Undo a takeover that was never good: every adopted object restored as found,
+        everything cellops created deleted, nothing left in the cell's inventory. Says
+        what was done."""
+        items = self._inventory.inventory(cell)
+        failed = self._prune(cell, items, restore=True)
+        if failed:
+            raise prune_error([e for _, e in failed])
+        adopted = sum(item.adopted for item in items)
+        return (
+            f"{adopted} object(s) it took over restored as found,"
+            f" {len(items) - adopted} it created removed"
+        )
+
+    def _apply(
+        self, cell: DesiredCell, services: Mapping[str, DesiredService], *, restore: bool
+    ) -> str:
         ref = _ref(cell)
         objects = in_apply_order(self._render(cell, services))
         known = self._known(cell.name)
         self._check_home(cell.name, ref, known.values())
-        for obj in objects:
-            self._send(cell.name, ref, obj, known)
+        try:
+            for obj in objects:
+                self._send(cell.name, ref, obj, known)
+        finally:
+            self._created_ns.clear()
         self._drifted.pop(cell.name, None)
         # what the render no longer has, and all the cell held in a cluster it has left
         here = self._where(ref)
@@ -97,7 +136,7 @@ class KubernetesCells:
                 self._inventory.untrack(cell.name, key, cluster)
                 continue
             gone.append(item)
-        failed = self._prune(cell.name, gone)
+        failed = self._prune(cell.name, gone, restore=restore)
         # A cluster the cell left may be down (often why it left): what cannot be deleted
         # there stays listed, outside the cell's state, and is tried again at every apply.
         # What cannot be deleted where the cell lives fails the apply.
@@ -106,7 +145,7 @@ class KubernetesCells:
                 self._inventory.track(cell.name, replace(item, hash=LEFT + _last_applied(item)))
         here_failed = [e for i, e in failed if _server_of(i.cluster) == _server_of(here)]
         if here_failed:
-            raise _prune_error(here_failed)
+            raise prune_error(here_failed)
         return _document(self._inventory.inventory(cell.name))
 
     def observe(self, cell: str) -> CellObservation:
@@ -160,7 +199,7 @@ class KubernetesCells:
         """Prune everything the cell holds, the namespace last."""
         failed = self._prune(cell, self._inventory.inventory(cell))
         if failed:
-            raise _prune_error([e for _, e in failed])
+            raise prune_error([e for _, e in failed])
 
     def close(self) -> None:
         for api in self._apis.values():
@@ -171,7 +210,11 @@ class KubernetesCells:
     def _render(
         self, cell: DesiredCell, services: Mapping[str, DesiredService]
     ) -> list[dict[str, Any]]:
-        own = own_objects(self._manifests, cell, services)  # manifests/ and chart
+        own = {
+            name: self._manifests(name, service.code)
+            for name, service in services.items()
+            if service.code is not None
+        }
         revision = max((s.revision for s in services.values()), default="")
         return cell_objects(replace(cell, services=services), revision, own)
 
@@ -197,49 +240,43 @@ class KubernetesCells:
         # takes them back. `forceConflicts` decides for objects cellops has not applied yet
         # (taking over what another manager made).
         previous = _last_applied(held)
-        if not previous and obj["kind"] == "Namespace":
-            self._refuse_foreign_namespace(cell, ref, key_of(obj))
-        self._inventory.track(cell, InventoryItem(key, rank, PENDING + previous, body, cluster))
+        origin, found = self._origin(cell, ref, obj, held or _alias(known, cluster, key))
+        pending = InventoryItem(key, rank, PENDING + previous, body, cluster, origin, found)
+        self._inventory.track(cell, pending)
         answer = self._api(ref).apply(obj, force=bool(previous) or self._force())
         failpoint.hit("apply.k8s")
         self._normal[(cell, key)] = frozenset(drift(obj, answer))
-        item = InventoryItem(key, rank, digest, body, cluster)
+        item = replace(pending, hash=digest)
         self._inventory.track(cell, item)
         self._read_at.pop(cell, None)  # the next look reads the cluster
         known[(cluster, key)] = item
         return True
 
-    def _refuse_foreign_namespace(self, cell: str, ref: ClusterRef, key: ObjectKey) -> None:
-        """A namespace that exists without this cell's label is someone else's: taking it
-        would label it as the cell's, and removing the cell would delete it with all in it."""
+    def _origin(
+        self, cell: str, ref: ClusterRef, obj: dict[str, Any], held: InventoryItem | None
+    ) -> tuple[str, str | None]:
+        """Whether cellops creates `obj` or adopts the object there (and as it is found):
+        known from the inventory, else read before the first apply."""
+        if held is not None:
+            return held.origin, held.found
+        key = key_of(obj)
+        here = self._where(ref)
+        if (here, key.namespace) in self._created_ns:
+            return CREATED, None
         live = self._api(ref).get(key)
-        if live is not None and not _ours(live, cell):
+        if key.kind == "Namespace" and live is not None and not ours(live, cell):
+            # without this cell's labels it is someone else's: taking it would label it
+            # as the cell's, and all in it would be the cell's to prune
             raise BackendError(
                 f"{key} already exists and is not cell {cell}'s: choose another"
                 f" spec.backend.namespace, or hand it over with the labels"
                 f" {MANAGED_BY}=cellops and {CELL}={cell}"
             )
-
-    def _prune(
-        self, cell: str, items: Iterable[InventoryItem]
-    ) -> list[tuple[InventoryItem, BackendError]]:
-        """Delete in reverse apply order; what cannot be deleted stays in the inventory and
-        is returned with the reason."""
-        failed: list[tuple[InventoryItem, BackendError]] = []
-        for item in sorted(items, key=lambda i: (i.rank, i.key), reverse=True):
-            key = ObjectKey.parse(item.key)
-            try:
-                api = self._api_at(item.cluster)
-                live = api.get(key)
-                if live is not None and _ours(live, cell):
-                    api.delete(key)
-                    failpoint.hit("prune.k8s")
-            except BackendError as exc:
-                failed.append((item, BackendError(f"cannot delete {key}: {exc}", exc.transient)))
-                continue
-            self._inventory.untrack(cell, item.key, item.cluster)
-            self._read_at.pop(cell, None)
-        return failed
+        if live is None:
+            if key.kind == "Namespace":
+                self._created_ns.add((here, key.name))
+            return CREATED, None
+        return ADOPTED, canonical_json(found_body(live))
 
     # -- reading --------------------------------------------------------------------------
     def _read(self, cell: str, items: list[InventoryItem]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -311,11 +348,6 @@ def _ref(cell: DesiredCell) -> ClusterRef:
     return ClusterRef(backend.kubeconfig, backend.context)
 
 
-def _prune_error(errors: list[BackendError]) -> BackendError:
-    """One error for several failed deletes: transient only if trying again may help all."""
-    return BackendError("; ".join(map(str, errors)), all(e.transient for e in errors))
-
-
 def _server_of(cluster: str) -> str:
     return str(json.loads(cluster).get("server", ""))
 
@@ -337,18 +369,21 @@ def _complete(digest: str | None) -> bool:
     return digest is not None and not digest.startswith(PENDING)
 
 
+def _alias(
+    known: Mapping[tuple[str, str], InventoryItem], cluster: str, key: str
+) -> InventoryItem | None:
+    """`key` as held on the same server, reached through another kubeconfig or context."""
+    return next(
+        (i for (c, k), i in known.items() if k == key and _server_of(c) == _server_of(cluster)),
+        None,
+    )
+
+
 def _last_applied(held: InventoryItem | None) -> str:
     """The hash of the object as the server last accepted it from cellops; "" if never."""
     if held is None or held.hash is None:
         return ""
     return held.hash.removeprefix(PENDING).removeprefix(LEFT)
-
-
-def _ours(live: Mapping[str, Any], cell: str) -> bool:
-    """Prune only what still carries this cell's labels: an object someone else took over
-    (relabelled, or recreated under the same name) is theirs now."""
-    labels = live.get("metadata", {}).get("labels") or {}
-    return bool(labels.get(MANAGED_BY) == "cellops" and labels.get(CELL) == cell)
 
 
 def _document(items: Iterable[InventoryItem]) -> str:
