@@ -125,7 +125,7 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
 
 def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Settings) -> Wiring:
     built = ManifestCache(state_dir / "manifests", partial(export_tree, source.root))
-    compiler = Compiler(source, remember=16, checks=[kubernetes_check(built.objects)])
+    compiler = Compiler(source, remember=16, checks=[kubernetes_check(built)])
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 
     def force_conflicts() -> bool:  # the fleet's choice, as of its current revision
@@ -134,7 +134,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
             return False
         return compiler.revision(current).fleet.spec.kubernetes.force_conflicts
 
-    kubernetes = KubernetesCells(store, built.objects, force_conflicts, resync=settings.resync)
+    kubernetes = KubernetesCells(store, built, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
     reconciler = Reconciler(compiler, store, backends, settings)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB)

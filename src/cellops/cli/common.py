@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from cellops.pipeline import Check
 from cellops.source.git import GitSource
+
+if TYPE_CHECKING:
+    from cellops.backends.kubernetes.manifests import ManifestCache
 
 RepoArgument = typer.Argument(
     Path("."), help="The fleet repo: a Git repository (default: the current directory)."
@@ -53,20 +56,23 @@ def state_dir(repo: str | Path, explicit: Path | None) -> Path:
 
 def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:
     """The checks beyond the fleet files themselves: Kubernetes objects against the API
-    schema, with manifests built from the folder (`--path`) or exported from Git."""
-    from cellops.backends.kubernetes.manifests import ManifestCache, build
+    schema, with each service's manifests/ and chart materialised under `scratch` from
+    the folder (`--path`) or from Git, by the same rules, and built there."""
     from cellops.backends.kubernetes.validation import kubernetes_check
+
+    return [kubernetes_check(manifest_cache(repo, path, scratch))]
+
+
+def manifest_cache(repo: Path, path: Path | None, scratch: Path) -> ManifestCache:
+    """Services' own objects, built from trees materialised under `scratch`: exported
+    from the folder `path`, or else from the Git repository `repo`."""
+    from cellops.backends.kubernetes.manifests import ManifestCache
     from cellops.source.git import export_tree
+    from cellops.source.materialise import export_worktree
 
     if path is not None:
         root = path
-
-        def from_folder(service: str, tree: str) -> list[dict[str, Any]]:
-            label = f"services/{service}/manifests"
-            return build(root / label, label)
-
-        return [kubernetes_check(from_folder)]
-    cache = ManifestCache(
+        return ManifestCache(scratch, lambda tree, target: export_worktree(root, tree, target))
+    return ManifestCache(
         scratch, lambda tree, target: export_tree(open_repo(repo).root, tree, target)
     )
-    return [kubernetes_check(cache.objects)]

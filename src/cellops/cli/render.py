@@ -11,9 +11,8 @@ import typer
 import yaml
 from rich.table import Table
 
-from cellops.backends.kubernetes.manifests import ManifestError
-from cellops.backends.kubernetes.manifests import build as build_manifests
-from cellops.cli.common import RepoArgument, RevOption, open_repo
+from cellops.backends.kubernetes.manifests import ManifestError, own_objects
+from cellops.cli.common import RepoArgument, RevOption, manifest_cache, open_repo
 from cellops.cli.output import (
     Exit,
     Format,
@@ -28,7 +27,6 @@ from cellops.cli.validate import rejecting_on_failure
 from cellops.model.errors import RevisionRejected
 from cellops.render import DesiredCell, render
 from cellops.render.kubernetes import ManifestObjectError, cell_objects
-from cellops.source.git import export_tree
 from cellops.source.worktree import read_worktree
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.loader import load_revision
@@ -81,21 +79,10 @@ def render_cell(
 def _manifests(
     cell: DesiredCell, revision: Revision, repo: Path, path: Path | None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Each service's own manifests/ objects: from the folder, or exported from Git."""
-    built: dict[str, list[dict[str, Any]]] = {}
-    for name in cell.services:
-        tree = revision.manifests_tree(name)
-        if tree is None:
-            continue
-        label = f"services/{name}/manifests"
-        if path is not None:
-            built[name] = build_manifests(path / label, label)
-            continue
-        with tempfile.TemporaryDirectory() as scratch:
-            target = Path(scratch) / "manifests"
-            export_tree(open_repo(repo).root, tree, target)
-            built[name] = build_manifests(target, label)
-    return built
+    """Each service's own objects (manifests/, chart), materialised from the folder or
+    exported from Git, as validation builds them."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return own_objects(manifest_cache(repo, path, Path(scratch)), cell, cell.services)
 
 
 def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:

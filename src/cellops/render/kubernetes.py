@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cellops.render.desired import DesiredCell, DesiredService
+from cellops.render.own import HASH, stamp
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.service import Probe, ServiceSpec
 
@@ -22,7 +23,7 @@ IRSA = "eks.amazonaws.com/role-arn"
 FROM_MANIFESTS = "cellops.dev/from-manifests"  # marks objects from a service's manifests/
 # On a Deployment: the service version it carries. Not on its pod template: a change that
 # leaves the pods alone (quota, an account's IAM role) must not restart them.
-HASH = "cellops.dev/hash"
+# (render/own.py: also on a manifests-only service's own workloads)
 Obj = dict[str, Any]
 
 
@@ -109,6 +110,8 @@ def cell_objects(
     for name in sorted(cell.services):
         service = cell.services[name]
         own = (manifests or {}).get(name, [])
+        if service.spec.image is None:  # manifests-only: its own workloads carry its version
+            own = stamp(own, service.hash)
         rendered = service_objects(cell, service, namespace)
         if _autoscaled(own, name):  # its autoscaler owns replicas: cellops does not set them
             for obj in rendered:
@@ -123,7 +126,10 @@ def cell_objects(
 
 
 def service_objects(cell: DesiredCell, service: DesiredService, namespace: str) -> list[Obj]:
+    """cellops' own objects for a service with an image; none for a manifests-only one."""
     spec = service.spec
+    if spec.image is None:
+        return []
     labels = _labels(cell.name, service.name, service.revision)
     account = _object("v1", "ServiceAccount", service.name, namespace, labels)
     backend = cell.spec.backend

@@ -19,7 +19,9 @@ from cellops.source.nodes import Kind, Node, Tree
 __all__ = ["Kind", "Node", "SubtreeMemo", "Tree", "build_snapshot"]
 
 MAX_DOCUMENT_BYTES = 1 << 20  # fleet documents are small; a larger one is a mistake
-SERVICE_TREES = ("app", "manifests")
+# copied on their own: app/ for local cells; manifests/, a Helm chart and its values
+# files for Kubernetes cells
+SERVICE_TREES = ("app", "manifests", "chart", "values")
 
 
 @dataclass

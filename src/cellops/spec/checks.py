@@ -19,6 +19,7 @@ from cellops.spec.cell import (
     LocalBackend,
     local_address,
 )
+from cellops.spec.chart_checks import chart_problems
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument, ImagePolicy
 from cellops.spec.image import parse_image
@@ -98,11 +99,11 @@ def check_images(ctx: Context) -> list[Problem]:
             if not isinstance(image, str):
                 problems.append(ctx.problem(name, where, "expected an image reference string"))
                 continue
-            problems += [ctx.problem(name, where, m) for m in _image_problems(image, policy)]
+            problems += [ctx.problem(name, where, m) for m in image_problems(image, policy)]
     return problems
 
 
-def _image_problems(image: str, policy: ImagePolicy) -> list[str]:
+def image_problems(image: str, policy: ImagePolicy) -> list[str]:
     require_digest = policy.require_digest
     allowed = policy.allowed_registries
     try:
@@ -123,24 +124,22 @@ def _image_problems(image: str, policy: ImagePolicy) -> list[str]:
 
 
 def check_backends(ctx: Context) -> list[Problem]:
-    """Local cells run `run` from app/; Kubernetes cells run `image`."""
+    """Local cells run `run` from app/; Kubernetes cells run `image`, or only what the
+    service's manifests/ and chart hold (a manifests-only service)."""
     local = ctx.local_cells
     problems = []
     for name, variants in ctx.variants.items():
+        own = _own_objects(ctx, name)
         missing_run: list[str] = []
         missing_image: list[str] = []
         for variant in variants:
             if variant.spec.run is None:
                 missing_run += variant.cells & local
-            if variant.spec.image is None:
+            if variant.spec.image is None and not own and variant.spec.chart is None:
                 missing_image += variant.cells - local
         cells = frozenset[str]().union(*(v.cells for v in variants))
         if missing_run:
-            message = (
-                f"runs in local cells ({_few(sorted(missing_run))}) but has no run: expected"
-                " run.command to start it from its app/ folder"
-            )
-            problems.append(ctx.problem(name, ("spec",), message))
+            problems.append(ctx.problem(name, ("spec",), _no_run(ctx, name, missing_run)))
         elif not local.isdisjoint(cells) and f"services/{name}/app" not in ctx.trees:
             message = (
                 f"runs in local cells but services/{name}/app/ does not exist: expected"
@@ -148,9 +147,33 @@ def check_backends(ctx: Context) -> list[Problem]:
             )
             problems.append(ctx.problem(name, ("spec", "run"), message))
         if missing_image:
-            message = f"runs in kubernetes cells ({_few(sorted(missing_image))}) but has no image"
+            message = (
+                f"runs in kubernetes cells ({_few(sorted(missing_image))}) but has no image:"
+                f" expected spec.image, or its workloads in services/{name}/manifests/ or"
+                " a spec.chart"
+            )
             problems.append(ctx.problem(name, ("spec",), message))
+        problems += chart_problems(ctx, name, variants)
     return problems
+
+
+def _own_objects(ctx: Context, name: str) -> bool:
+    return f"services/{name}/manifests" in ctx.trees
+
+
+def _no_run(ctx: Context, name: str, cells: list[str]) -> str:
+    spec = ctx.service(name).spec
+    if spec.image is None and spec.run is None and (_own_objects(ctx, name) or spec.chart):
+        source = "its chart" if spec.chart is not None else f"services/{name}/manifests/"
+        return (
+            f"runs in local cells ({_few(sorted(cells))}) but has neither image nor run: its"
+            f" workloads come from {source}, which only Kubernetes cells apply; select only"
+            " Kubernetes cells in spec.cells, or give it run.command and an app/ folder"
+        )
+    return (
+        f"runs in local cells ({_few(sorted(cells))}) but has no run: expected"
+        " run.command to start it from its app/ folder"
+    )
 
 
 def check_service_ports(ctx: Context) -> list[Problem]:

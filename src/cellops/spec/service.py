@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from cellops.spec.base import CellSelector, Metadata, SpecModel
+from cellops.spec.chart import Chart
 from cellops.spec.fields import (
     Contract,
     DnsLabel,
@@ -31,6 +32,7 @@ PATCHABLE_FIELDS = (
     "probes",
     "resources",
     "strategy",
+    "chart",
 )
 PortRef = int | PortName
 
@@ -184,9 +186,13 @@ class Override(SpecModel):
 
 
 class ServiceSpec(SpecModel):
+    """`image` runs in Kubernetes cells, `run` in local ones. A service with neither runs
+    only what its `manifests/` and `chart` hold, and only in Kubernetes cells."""
+
     cells: CellSelector = Field(default_factory=CellSelector)
     image: str | None = None
     run: Run | None = None
+    chart: Chart | None = None
     replicas: int | None = Field(default=None, ge=0, description="default: fleet defaults")
     ports: list[Port] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)

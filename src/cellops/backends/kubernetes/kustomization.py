@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cellops.model.errors import CellopsError
 from cellops.model.problems import Problem
@@ -88,6 +89,23 @@ def read_yaml(path: Path, name: str, single: bool) -> list[object]:
         return parse_yaml_stream(name, path.read_bytes(), MAX_FILE_BYTES)
     except YamlError as exc:
         raise ManifestError.at(exc.problem) from exc
+
+
+def as_objects(label: str, documents: list[Any]) -> list[dict[str, Any]]:
+    """The documents of one file (or build) as Kubernetes objects; empty ones skipped."""
+    objects = []
+    for index, document in enumerate(d for d in documents if d is not None):
+        if (
+            not isinstance(document, dict)
+            or not all(k in document for k in ("apiVersion", "kind", "metadata"))
+            or "name" not in (document.get("metadata") or {})
+        ):
+            raise ManifestError(
+                f"{label}: document {index + 1} is not a Kubernetes object: expected"
+                " apiVersion, kind and metadata.name"
+            )
+        objects.append(document)
+    return objects
 
 
 def _entries(document: dict[str, object], name: str) -> Iterator[tuple[str, str]]:

@@ -15,21 +15,36 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cellops.backends.kubernetes.helm import chart_values, pull_chart, render_chart
 from cellops.backends.kubernetes.kustomization import (
     KUSTOMIZATIONS,
     ManifestError,
+    as_objects,
     check_kustomization,
     kustomization_in,
     read_yaml,
 )
+from cellops.render import DesiredCell, DesiredService
+from cellops.render.hashing import canonical_json
+from cellops.render.kubernetes import namespace_of
+from cellops.render.own import OwnTrees
+from cellops.spec.chart import Chart
 from cellops.spec.yamldoc import YamlError, parse_yaml_stream
 
-__all__ = ["BUILD_TIMEOUT", "KUSTOMIZATIONS", "ManifestCache", "ManifestError", "build"]
+__all__ = [
+    "BUILD_TIMEOUT",
+    "KUSTOMIZATIONS",
+    "ManifestCache",
+    "ManifestError",
+    "Manifests",
+    "build",
+    "own_objects",
+]
 
 BUILD_TIMEOUT = 60.0
 MAX_OUTPUT_BYTES = 64 << 20
@@ -45,7 +60,7 @@ def build(folder: Path, label: str) -> list[dict[str, Any]]:
             built = parse_yaml_stream(f"{label} (kustomize output)", output, MAX_OUTPUT_BYTES)
         except YamlError as exc:
             raise ManifestError.at(exc.problem) from exc
-        return _check(label, built)
+        return as_objects(label, built)
     objects: list[dict[str, Any]] = []
     root = os.path.realpath(folder)
     for path in _yaml_files(folder):
@@ -53,18 +68,21 @@ def build(folder: Path, label: str) -> list[dict[str, Any]]:
         if not os.path.realpath(path).startswith(root + os.sep):
             raise ManifestError(f"{name}: a symlink leading outside manifests/")
         if path.is_file():
-            objects += _check(name, read_yaml(path, name, single=False))
+            objects += as_objects(name, read_yaml(path, name, single=False))
     return objects
 
 
 def _yaml_files(folder: Path) -> list[Path]:
-    """The YAML files under `folder`, sorted; links to folders are not entered, and the
-    walk is iterative (an exported tree may nest deeper than the recursion limit)."""
+    """The YAML files under `folder`, sorted, but a nested kustomization.yaml (a base kept
+    beside plain files is read as its plain files); links to folders are not entered, and
+    the walk is iterative (an exported tree may nest deeper than the recursion limit)."""
     found, pending = [], [folder]
     while pending:
         for entry in os.scandir(pending.pop()):
             if entry.is_dir(follow_symlinks=False):
                 pending.append(Path(entry.path))
+            elif entry.name in KUSTOMIZATIONS:
+                continue  # kustomize's own configuration (of a base), not an object
             elif entry.name.endswith((".yaml", ".yml")):
                 found.append(Path(entry.path))
     return sorted(found)
@@ -110,36 +128,91 @@ def _offline() -> Iterator[dict[str, str]]:
         yield env
 
 
-def _check(label: str, documents: list[Any]) -> list[dict[str, Any]]:
-    objects = []
-    for index, document in enumerate(d for d in documents if d is not None):
-        if (
-            not isinstance(document, dict)
-            or not all(k in document for k in ("apiVersion", "kind", "metadata"))
-            or "name" not in (document.get("metadata") or {})
-        ):
-            raise ManifestError(
-                f"{label}: document {index + 1} is not a Kubernetes object: expected"
-                " apiVersion, kind and metadata.name"
-            )
-        objects.append(document)
-    return objects
-
-
 class ManifestCache:
-    """Built manifests by Git tree id: a tree is exported (once) under `root` and built
-    (once); the same tree in another revision costs nothing."""
+    """A service's own objects, built from materialised trees: each tree (`manifests/`,
+    `chart/`, `values/`) is exported once under `root/<name>-<tree id>/<name>/` and
+    manifests are built once per tree; a chart is rendered once per tree, values and
+    namespace. The same tree in another revision costs nothing.
+
+    `export(tree id, target)` writes a tree: from Git for a commit, from the folder for
+    `--path`, through the same rules, so both build from the same files."""
 
     def __init__(self, root: Path, export: Callable[[str, Path], None]) -> None:
         self._root = root
         self._export = export
         self._built: dict[str, list[dict[str, Any]]] = {}
+        self._charts: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, service: str, tree_id: str) -> list[dict[str, Any]]:
+        return self.objects(service, tree_id)
 
     def objects(self, service: str, tree_id: str) -> list[dict[str, Any]]:
+        """The objects of a service's `manifests/` tree."""
         if tree_id not in self._built:
-            folder = self._root / tree_id
-            if not folder.is_dir():
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                self._export(tree_id, folder)
+            folder = self.materialised(tree_id, "manifests")
             self._built[tree_id] = build(folder, f"services/{service}/manifests")
         return self._built[tree_id]
+
+    def materialised(self, tree_id: str, name: str) -> Path:
+        folder = self._root / f"{name}-{tree_id}" / name
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            self._export(tree_id, folder)
+        return folder
+
+    def own(self, cell: DesiredCell, service: DesiredService) -> list[dict[str, Any]]:
+        """Everything the service brings of its own to `cell`: manifests, then chart."""
+        trees = OwnTrees.parse(service.code)
+        objects = self.objects(service.name, trees.manifests) if trees.manifests else []
+        chart = service.spec.chart
+        if chart is not None:
+            objects = [*objects, *self._chart(service.name, chart, trees, namespace_of(cell))]
+        return objects
+
+    def _chart(
+        self, name: str, chart: Chart, trees: OwnTrees, namespace: str
+    ) -> list[dict[str, Any]]:
+        source = trees.chart if chart.local else chart.digest
+        key = canonical_json([source, trees.values, chart.model_dump(mode="json"), namespace])
+        if key not in self._charts:
+            label = f"services/{name}/chart" if chart.local else f"services/{name}: chart.oci"
+            folders = {
+                folder: self.materialised(tree, folder)
+                for folder, tree in (("chart", trees.chart), ("values", trees.values))
+                if tree is not None
+            }
+            if chart.local and "chart" not in folders:
+                raise ManifestError(f"services/{name}/chart/: does not exist: expected a chart")
+            where = (
+                folders["chart"] if chart.local else pull_chart(chart, self._root / "oci", label)
+            )
+            values = chart_values(chart, folders, f"services/{name}")
+            release = chart.release_name or name
+            self._charts[key] = render_chart(
+                where, values, release=release, namespace=namespace, label=label
+            )
+        return self._charts[key]
+
+
+Manifests = Callable[[str, str], list[dict[str, Any]]]  # (service, manifests tree) -> objects
+
+
+def own_objects(
+    source: Manifests, cell: DesiredCell, services: Mapping[str, DesiredService]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each service's own objects in `cell`. `source`: a `ManifestCache`, or any function
+    building a manifests tree (which cannot render charts)."""
+    if isinstance(source, ManifestCache):
+        return {
+            name: source.own(cell, service)
+            for name, service in services.items()
+            if service.code is not None or service.spec.chart is not None
+        }
+    built = {}
+    for name, service in services.items():
+        if service.spec.chart is not None:
+            raise ManifestError(f"services/{name}: its chart cannot be rendered here")
+        tree = OwnTrees.parse(service.code).manifests
+        if tree is not None:
+            built[name] = source(name, tree)
+    return built

@@ -1,6 +1,7 @@
 """What a Kubernetes cell's services are doing, from the live objects cellops applied:
 per service the worst health of its objects, and the version its Deployment runs (the
-service hash on its metadata, once its rollout is done)."""
+service hash on its metadata, once its rollout is done); for a manifests-only service,
+the version stamped on all its own workloads, and their pods counted together."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from cellops.backends.base import ServiceObservation
 from cellops.diff.live import ObjectKey
 from cellops.health import Health, worst
 from cellops.health.kubernetes import assess
-from cellops.render.kubernetes import FROM_MANIFESTS, HASH, SERVICE
+from cellops.render.kubernetes import FROM_MANIFESTS, SERVICE
+from cellops.render.own import HASH, workload_replicas
 from cellops.store.records import InventoryItem
 
 
@@ -30,9 +32,7 @@ def service_observations(
     for service, members in by_service.items():
         healths: list[Health] = []
         reasons: list[str] = []
-        running: str | None = None
-        ready = want = 0
-        for item, body in members:
+        for item, _ in members:
             obj = live.get((item.cluster, item.key))
             key = ObjectKey.parse(item.key)
             if obj is None:
@@ -43,12 +43,7 @@ def service_observations(
             healths.append(health)
             if reason:
                 reasons.append(f"{key.kind} {reason}")
-            workload = key.kind == "Deployment" and key.name == service
-            if workload and FROM_MANIFESTS not in (body["metadata"].get("annotations") or {}):
-                annotated = (obj.get("metadata", {}).get("annotations") or {}).get(HASH)
-                running = annotated if health is not Health.PROGRESSING else None
-                ready = int(obj.get("status", {}).get("readyReplicas") or 0)
-                want = int(obj.get("spec", {}).get("replicas") or 0)
+        running, ready, want = _version(service, members, live)
         seen[service] = ServiceObservation(
             service=service,
             hash=running,
@@ -58,3 +53,35 @@ def service_observations(
             reason="; ".join(reasons),
         )
     return seen
+
+
+def _version(
+    service: str,
+    members: list[tuple[InventoryItem, dict[str, Any]]],
+    live: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> tuple[str | None, int, int]:
+    """(the version the service runs, ready pods, desired pods). A service with an image:
+    its Deployment's. A manifests-only service: the version stamped on all its workloads
+    (None while any of them is missing, progressing or stamped otherwise), pods summed."""
+    stamped: list[Mapping[str, Any] | None] = []
+    for item, body in members:
+        obj = live.get((item.cluster, item.key))
+        if FROM_MANIFESTS not in (body["metadata"].get("annotations") or {}):
+            key = ObjectKey.parse(item.key)
+            if key.kind == "Deployment" and key.name == service:
+                return _running(obj), *workload_replicas(obj or {})
+        elif HASH in (body["metadata"].get("annotations") or {}):
+            stamped.append(obj)
+    if not stamped:
+        return None, 0, 0
+    versions = {_running(obj) for obj in stamped}
+    running = versions.pop() if len(versions) == 1 else None
+    counts = [workload_replicas(obj or {}) for obj in stamped]
+    return running, sum(r for r, _ in counts), sum(w for _, w in counts)
+
+
+def _running(obj: Mapping[str, Any] | None) -> str | None:
+    """The version a live object carries, once its rollout is done."""
+    if obj is None or assess(obj)[0] is Health.PROGRESSING:
+        return None
+    return (obj.get("metadata", {}).get("annotations") or {}).get(HASH)

@@ -15,7 +15,8 @@ import kubernetes_validate
 from kubernetes_validate import utils
 from referencing import Registry, Resource
 
-from cellops.backends.kubernetes.manifests import ManifestError
+from cellops.backends.kubernetes.helm import FROM_CHART
+from cellops.backends.kubernetes.manifests import ManifestError, Manifests, own_objects
 from cellops.diff.live import ObjectKey, key_of
 from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredFleet
@@ -29,8 +30,6 @@ from cellops.render.kubernetes import (
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.revision import Revision
 
-Manifests = Callable[[str, str], list[dict[str, Any]]]  # (service, tree id) -> objects
-
 
 def check_kubernetes(
     revision: Revision, desired: DesiredFleet, manifests: Manifests
@@ -42,11 +41,7 @@ def check_kubernetes(
         if not isinstance(cell.spec.backend, KubernetesBackend):
             continue
         try:
-            own = {
-                name: manifests(name, tree)
-                for name in cell.services
-                if (tree := revision.manifests_tree(name)) is not None
-            }
+            own = own_objects(manifests, cell, cell.services)  # manifests/ and chart
             objects = cell_objects(cell, revision.id, own)
         except (ManifestError, ManifestObjectError) as exc:
             file = _file_of(str(exc))
@@ -145,7 +140,10 @@ def _file_of_object(obj: dict[str, Any], cell: str) -> str:
     service = obj["metadata"].get("labels", {}).get(SERVICE)
     if service is None:
         return f"cells/{cell}.yaml"
-    own = FROM_MANIFESTS in (obj["metadata"].get("annotations") or {})
+    annotations = obj["metadata"].get("annotations") or {}
+    if FROM_CHART in annotations:  # services/<name>/chart/templates/...
+        return str(annotations[FROM_CHART])
+    own = FROM_MANIFESTS in annotations
     return f"services/{service}/{'manifests' if own else 'service.yaml'}"
 
 
