@@ -164,3 +164,59 @@ def test_a_manifests_only_service_in_a_local_cell_is_refused_saying_why(tmp_path
 
 
 CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata: {{a: b}}\n"
+
+
+# -- how manifests/ is read -------------------------------------------------------------------
+def k8s_fleet(tmp_path: Path) -> FleetRepo:
+    fleet = FleetRepo(tmp_path / "fleet", None)
+    moved = moved_fleet(tmp_path / "moved")
+    for name in ("cellops.yaml", "cells/canary.yaml", "services/shop/service.yaml"):
+        fleet.write(name, moved.read(name))
+    return fleet
+
+
+def test_plain_yaml_skips_a_nested_kustomization(tmp_path: Path) -> None:
+    fleet = k8s_fleet(tmp_path)
+    fleet.write("services/shop/manifests/settings.yaml", CONFIG_MAP.format(name="settings"))
+    fleet.write("services/shop/manifests/base/kustomization.yaml", "resources: [flags.yaml]\n")
+    fleet.write("services/shop/manifests/base/flags.yaml", CONFIG_MAP.format(name="flags"))
+    fleet.commit("plain files, one folder a kustomize base")
+    result = cellops("render", fleet.path, "--cell", "canary", "-o", "yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "name: settings" in result.stdout and "name: flags" in result.stdout
+
+
+def test_a_file_that_is_not_an_object_is_named(tmp_path: Path) -> None:
+    fleet = k8s_fleet(tmp_path)
+    fleet.write("services/shop/manifests/settings.yaml", CONFIG_MAP.format(name="settings"))
+    fleet.write("services/shop/manifests/notes.yaml", "owner: team-shop\n")
+    fleet.commit("a file of notes")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1
+    assert "services/shop/manifests/notes.yaml: document 1 is not a Kubernetes object" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "outcome"),
+    [
+        # inside manifests/, named through its parent: the same file either way
+        ("../manifests/app.yaml", "valid"),
+        # a base elsewhere in the fleet repo: outside what the service's version covers
+        ("../../../bases/app", "'../../../bases/app' is outside manifests/"),
+    ],
+)
+def test_validate_reads_the_same_files_from_the_folder_and_from_the_commit(
+    tmp_path: Path, entry: str, outcome: str
+) -> None:
+    fleet = k8s_fleet(tmp_path)
+    fleet.write("services/shop/manifests/app.yaml", CONFIG_MAP.format(name="app"))
+    fleet.write("bases/app/kustomization.yaml", "resources: [app.yaml]\n")
+    fleet.write("bases/app/app.yaml", CONFIG_MAP.format(name="shared"))
+    fleet.write("services/shop/manifests/kustomization.yaml", f"resources: [{entry}]\n")
+    fleet.commit(f"a kustomization reaching {entry}")
+    outputs = [cellops("validate", *args) for args in ([fleet.path], ["--path", fleet.path])]
+    assert [o.returncode for o in outputs] == [0, 0] if outcome == "valid" else [1, 1]
+    for output in outputs:
+        assert outcome in output.stdout, output.stdout

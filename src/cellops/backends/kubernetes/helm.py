@@ -136,7 +136,7 @@ def pull_chart(chart: Chart, cache: Path, label: str) -> Path:
 def _refuse_crds(crds: list[dict[str, str]], label: str) -> None:
     if crds:
         raise ManifestError(
-            f"{label}/{crds[0].get('filename') or 'crds/'}: a chart's crds/ holds"
+            f"{label}/{_template(crds[0].get('filename') or '-/crds/')}: a chart's crds/ holds"
             " CustomResourceDefinitions, which are cluster-scoped: a cell owns only its"
             " namespace; install the CRDs with the cluster, and remove crds/ from the chart"
         )

@@ -175,7 +175,7 @@ class ManifestCache:
         source = trees.chart if chart.local else chart.digest
         key = canonical_json([source, trees.values, chart.model_dump(mode="json"), namespace])
         if key not in self._charts:
-            label = f"services/{name}/chart" if chart.local else f"services/{name}: chart.oci"
+            label = f"services/{name}/chart" if chart.local else f"{chart.oci}:{chart.version}"
             folders = {
                 folder: self.materialised(tree, folder)
                 for folder, tree in (("chart", trees.chart), ("values", trees.values))
