@@ -97,7 +97,16 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 return aiohttp.web.json_response(self._apply(request))
         if request.method == kmock.method.PATCH and request.resource is not None:
             # another manager (kubectl edit) now owns what it changed
-            self.edited.add((request.resource, request.namespace, request.name))
+            key = (request.resource, request.namespace, request.name)
+            self.edited.add(key)
+            before = self._spec(key)
+            response = await super()._handle(request)
+            async with self._lock:  # a changed spec is a new generation, as on a server
+                if (after := self._spec(key)) is not None and after != before:
+                    changed = self._objects[key]
+                    generation = int(changed.raw["metadata"].get("generation", 1)) + 1
+                    changed.patch({"metadata": {"generation": generation}})
+            return response
         listing = request.resource is not None and request.resource.plural  # not discovery
         if request.action == kmock.action.LIST and listing:
             async with self._lock:
@@ -106,6 +115,11 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
     # -- shims ----------------------------------------------------------------------------
+    def _spec(self, key: tuple[Any, ...]) -> Any:
+        if key not in self._objects or self._objects[key].deleted:
+            return None
+        return copy.deepcopy(self._objects[key].raw.get("spec"))
+
     def _apply(self, request: kmock.Request) -> dict[str, Any]:
         assert request.resource is not None and request.name is not None
         key = (request.resource, request.namespace, request.name)
