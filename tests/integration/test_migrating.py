@@ -281,3 +281,32 @@ def test_an_app_moves_in_fails_goes_back_as_found_moves_in_and_is_released(
             assert now["metadata"]["labels"] == obj["metadata"]["labels"]  # as found
     released = migration.wiring.store.events(kind="released")
     assert len(released) == 2 * len(app())
+
+
+def test_a_rollback_to_a_state_before_part_of_the_takeover_restores_that_part(
+    migration: Migration,
+) -> None:
+    """The app moves in part by part: checkout last, with a broken image. The rollback
+    goes to the good state, which never held checkout: it is restored as found."""
+    repo, eu = migration.repo, migration.clusters["eu"]
+    checkout = [o for o in app() if o["metadata"]["name"] == "checkout"]
+    rest = [o for o in app() if o["metadata"]["name"] != "checkout"]
+    repo.write("services/shop/manifests/app.yaml", yaml.safe_dump_all(rest))
+    good = repo.commit("shop moves into cellops, but checkout")
+    migration.run_until(good, RolloutState.COMPLETED)
+    eu.cluster.failing.add(image("checkout", "v2"))
+    write_app(repo, checkout="v2")
+    bad = repo.commit("checkout moves in too, with a broken image")
+    eu.clear()
+    migration.run_until(bad, RolloutState.HALTED)
+    assert not migration.app_paths("eu") & set(migration.deleted("eu"))
+    found = {o["kind"]: o for o in migration.found["eu"] if o["metadata"]["name"] == "checkout"}
+    for obj in checkout:
+        assert migration.live("eu", obj) == found[obj["kind"]]  # as found: not cellops'
+    restored = [e.message for e in migration.wiring.store.events(kind="restored")]
+    assert sorted(restored) == [
+        f"shop-canary: Deployment {NS}/checkout: taken over, now restored as it was found",
+        f"shop-canary: Service {NS}/checkout: taken over, now restored as it was found",
+    ]
+    cart = next(o for o in migration.found["eu"] if o["metadata"]["name"] == "cart")
+    assert migration.live("eu", cart)["metadata"]["labels"][CELL] == "shop-canary"  # still held
