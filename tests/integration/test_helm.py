@@ -148,8 +148,8 @@ def test_a_chart_that_does_not_render_says_where(fleet: FleetRepo) -> None:
     for args in (["validate", fleet.path], ["validate", "--path", fleet.path]):
         result = cellops(*args)
         assert result.returncode == 1
-        assert "services/podinfo/chart: helm:" in result.stdout
-        assert "broken.yaml" in result.stdout
+        assert "services/podinfo/chart/templates/broken.yaml:1: helm:" in result.stdout
+        assert "nil pointer evaluating" in result.stdout
 
 
 def test_a_local_chart_needs_its_folder(fleet: FleetRepo) -> None:

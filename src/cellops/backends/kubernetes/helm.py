@@ -14,17 +14,20 @@ Rendered objects are then checked and adopted like `manifests/` (`render.kuberne
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from cellops.backends.kubernetes.kustomization import ManifestError, as_objects, read_yaml
+from cellops.model.problems import Problem
 from cellops.spec.chart import Chart
 from cellops.spec.mergepatch import merge_patch
 from cellops.spec.yamldoc import YamlError, parse_yaml_stream
 
 MAX_OUTPUT_BYTES = 64 << 20
 HOOK = "helm.sh/hook"
+_AT = re.compile(r"(?P<template>[\w.-]+/templates/[\w./-]+):(?P<line>\d+):\d+")
 FROM_CHART = "cellops.dev/from-chart"  # on each object of a chart: the template it came from
 Obj = dict[str, Any]
 
@@ -64,7 +67,7 @@ def render_chart(
                 for _ in range(2)
             )
     except helm.HelmError as exc:
-        raise ManifestError(f"{label}: helm: {_one_line(str(exc))}") from None
+        raise _render_error(label, _one_line(str(exc))) from None
     objects, again = _objects(first, label), _objects(second, label)
     if objects != again:
         changed = next(t for (t, o), (_, a) in zip(objects, again, strict=True) if o != a)
@@ -152,6 +155,15 @@ def _template(path: str) -> str:
     """`podinfo/templates/x.yaml` -> `templates/x.yaml` (the chart's own folder name is
     the service's `chart/`); subcharts keep their `charts/<name>/` prefix."""
     return path.split("/", 1)[1] if "/" in path else path
+
+
+def _render_error(label: str, message: str) -> ManifestError:
+    """Helm's error, at the template and line it names (`web/templates/x.yaml:3:10`)."""
+    found = _AT.search(message)
+    if found is None:
+        return ManifestError(f"{label}: helm: {message}")
+    file = f"{label}/{_template(found['template'])}"
+    return ManifestError.at(Problem(file, int(found["line"]), "", f"helm: {message}"))
 
 
 def _loopback(reference: str) -> bool:
