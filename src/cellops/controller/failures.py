@@ -51,6 +51,24 @@ class Failures:
             )
         return self._settle(rollout.id, now, policy)
 
+    def _keep_failed(
+        self, rollout: Rollout, cell: str, reason: str, now: float, policy: PolicyRecord
+    ) -> bool:
+        """A failure nothing can undo (a teardown refused): the cell is `kept` as it is,
+        counts as failed, and the rollout halts beyond its budget. True when it stops."""
+        with self.store.transaction():
+            mark(
+                self.store,
+                rollout,
+                cell,
+                CellStep.KEPT,
+                kind="cell-failed",
+                message=f"{cell}: {reason}",
+                now=now,
+                reason=reason,
+            )
+        return self._settle(rollout.id, now, policy)
+
     def _settle(self, rollout_id: int, now: float, policy: PolicyRecord) -> bool:
         """Finish handling recorded failures: roll failed cells back (or keep them, with
         `onFailure: halt`), halt beyond the budget. True when the rollout is stopped.
@@ -82,6 +100,10 @@ class Failures:
         reason = halt_reason(rollout, self.store.cell_steps(rollout.id), policy)
         if not reason:
             return False
+        self._halt(rollout, reason, now)
+        return True
+
+    def _halt(self, rollout: Rollout, reason: str, now: float) -> None:
         with self.store.transaction():
             if self.store.update_rollout(
                 rollout.id,
@@ -97,31 +119,4 @@ class Failures:
                     f"halted ({reason}): no further cell gets {rollout.revision[:12]}",
                     revision=rollout.revision,
                     rollout=rollout.id,
-                )
-        return True
-
-    def _judge_stopped(self, rollout_id: int, now: float, dt: float, policy: PolicyRecord) -> None:
-        """A halted or aborted rollout: the cells it gave its revision and that are not
-        proven yet are still judged, and rolled back (or kept) when they fail."""
-        rollout = self.store.rollout(rollout_id)
-        assert rollout is not None
-        steps = self.store.cell_steps(rollout.id)
-        unproven = [c for c, (_, step, _) in steps.items() if step is CellStep.APPLIED]
-        if not unproven or rollout.state not in STOPPED:
-            return
-        elapsed = rollout.elapsed + dt
-        if dt > 0:
-            self.store.update_rollout(rollout.id, now, if_state=rollout.state, elapsed=elapsed)
-        fleet = self.desired(rollout.revision)
-        for cell in unproven:
-            target = fleet.cells.get(cell)
-            if target is not None:
-                self._judge(
-                    rollout,
-                    target,
-                    CellStep.APPLIED,
-                    now=now,
-                    dt=dt,
-                    elapsed=elapsed,
-                    policy=policy,
                 )

@@ -54,21 +54,25 @@ def failure(
     elapsed: float,
     unhealthy_for: float,
     policy: PolicyRecord,
+    unanswered_for: float = 0.0,
     restarted: tuple[str, ...] = (),
 ) -> str:
     """Why the cell counts as failed now, or '' if it still has time.
 
     elapsed: seconds of the current phase observed by the controller, paused time
-    excluded. unhealthy_for: seconds this cell has been seen unhealthy without a break
-    (during bake). restarted: services whose replicas restarted since the bake began."""
+    excluded. unhealthy_for / unanswered_for: seconds of this bake the cell was seen
+    unhealthy / did not answer (in all, not only in a row: a cell flapping through its
+    bake fails). restarted: services whose replicas restarted since the bake began."""
     degraded = [
         s
         for s in target.services
         if (o := seen.services.get(s)) is not None and o.health is Health.DEGRADED
     ]
     if step is CellStep.HEALTHY and phase is Phase.BAKE:
-        if not seen.reachable:
-            return ""  # no news is not bad news: the agent restarts, the cell keeps serving
+        if not seen.reachable:  # an agent restarting, an API server away: not evidence,
+            if unanswered_for <= policy.progress_deadline:  # unless it lasts
+                return ""
+            return f"did not answer for {unanswered_for:.0f}s during bake: " + why(seen, target)
         if degraded:
             return "degraded during bake: " + why(seen, target)
         if restarted:

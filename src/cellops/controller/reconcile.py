@@ -10,7 +10,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cellops.backends.base import CellBackend
+from cellops.backends.base import CellBackend, CellObservation
+from cellops.controller.orphans import Orphans, unproven
 from cellops.controller.records import plan_record, policy_record
 from cellops.controller.rollout import RolloutRunner
 from cellops.controller.states import CellStates
@@ -67,6 +68,7 @@ class Reconciler:
         self.rollouts = RolloutRunner(
             store, backend_for, compiler.desired, self._policy, self.states
         )
+        self.orphans = Orphans(store, self.rollouts.rollbacks, self.rollouts.policy_of)
         self._next_drift = 0.0
         self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
         self._keep_errors: dict[str, str] = {}  # cell -> the error last recorded for it
@@ -173,7 +175,7 @@ class Reconciler:
                     state=RolloutState.SUPERSEDED,
                     reason=f"superseded by {head[:12]}",
                 )
-                self.store.close_steps(running.id, now)
+                self.store.close_steps(running.id, now, superseded=True)
                 self.store.add_event(
                     now,
                     "rollout-superseded",
@@ -238,8 +240,10 @@ class Reconciler:
         """Restart dead agents; re-apply a cell whose desired state was changed by hand;
         record what the agents repaired themselves (killed replicas). Every cell is kept
         as the store says it was given, whatever Git still holds."""
-        latest = self.store.rollouts(limit=1)
-        steps = self.store.cell_steps(latest[0].id) if latest else {}
+        recent = self.store.rollouts(limit=1)
+        latest = recent[0] if recent else None
+        steps = self.store.cell_steps(latest.id) if latest else {}
+        watched = self.orphans.watched(latest)
         rows_by_cell: dict[str, list[LedgerRow]] = {}
         for row in self.store.ledger_rows():
             rows_by_cell.setdefault(row.cell, []).append(row)
@@ -254,15 +258,19 @@ class Reconciler:
                     continue
                 backend = self.backend_for(target)
                 self._next_look[cell] = now + backend.resync
-                self._keep(target, dict(target.services), now)
+                seen = self._keep(target, dict(target.services), now)
+                if cell not in watched and unproven(rows):
+                    self.orphans.judge(latest, target, rows, seen, now=now, mono=self.monotonic())
                 self._keep_errors.pop(cell, None)
-            except (CellopsError, OSError) as exc:
+            except (CellopsError, OSError, ValueError) as exc:  # ValueError: stored JSON
                 message = f"{cell}: cannot keep it as applied: {exc}"
                 if self._keep_errors.get(cell) != message:  # once per distinct error
                     self._keep_errors[cell] = message
                     self.store.add_event(now, "cell-error", message, cell=cell)
 
-    def _keep(self, cell: DesiredCell, services: dict[str, DesiredService], now: float) -> None:
+    def _keep(
+        self, cell: DesiredCell, services: dict[str, DesiredService], now: float
+    ) -> CellObservation:
         backend = self.backend_for(cell)
         document, seen_seq = self.store.cell_record(cell.name)
         seen = backend.observe(cell.name)
@@ -285,7 +293,7 @@ class Reconciler:
                     f"{cell.name}: {seen.reason}; started a new agent",
                     cell=cell.name,
                 )
-            return
+            return seen
         if seen.repair_seq > seen_seq:
             fresh = seen.repairs[-(seen.repair_seq - seen_seq) :]
             with self.store.transaction():
@@ -298,6 +306,7 @@ class Reconciler:
                         service=repair.service,
                     )
                 self.store.set_cell_record(cell.name, document, seen.repair_seq)
+        return seen
 
     def _plan_ledger(self) -> dict[str, dict[str, Applied]]:
         """The ledger a new plan is made against. A service applied but not yet proven

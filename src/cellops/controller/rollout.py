@@ -24,12 +24,13 @@ from cellops.controller.failures import STOPPED, Failures
 from cellops.controller.gate import failure, failure_summary, healthy
 from cellops.controller.rollback import Rollbacks, mark
 from cellops.controller.states import CellStates
-from cellops.model.errors import BackendError, CellopsError
+from cellops.model.errors import BackendError, CellopsError, SourceError
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
 from cellops.store.base import Store
 from cellops.store.planrecord import PolicyRecord
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
 
+REACHED = (CellStep.GOOD, CellStep.REMOVED)
 MAX_GAP = 5.0  # seconds between two looks counted at most: longer, the controller was away
 
 
@@ -49,32 +50,44 @@ class RolloutRunner(Failures):
         self.states = states or CellStates(store, desired)
         self.rollbacks = Rollbacks(store, backend_for, self.states)
         self._last_look: tuple[int, float] | None = None  # (rollout, monotonic time)
-        self._unhealthy: dict[str, float] = {}  # cell -> seconds seen unhealthy in a row
+        # (rollout, wave, cell) -> seconds of its bake seen unhealthy / not answering
+        self._unhealthy: dict[tuple[int, int, str], float] = {}
+        self._unanswered: dict[tuple[int, int, str], float] = {}
         self._restarts: dict[tuple[int, int, str], dict[str, int]] = {}  # at the bake's start
 
     def policy_of(self, rollout: Rollout) -> PolicyRecord:
-        return rollout.plan.policy or self.policy(rollout.revision)
+        """The rollout's own policy; for a rollout stored without one (by an earlier
+        version), its revision's, or the strictest when that commit is gone from Git."""
+        if rollout.plan.policy is not None:
+            return rollout.plan.policy
+        try:
+            return self.policy(rollout.revision)
+        except CellopsError:
+            return PolicyRecord()
 
     # -- one step -------------------------------------------------------------------------
     def step(self, rollout: Rollout, now: float, mono: float | None = None) -> None:
         """Advance `rollout` by at most one phase of its current wave. `now` is wall time
-        (for records), `mono` a monotonic clock (for measuring; default `now`)."""
+        (for records), `mono` a monotonic clock (for measuring; default `now`).
+
+        Whatever its state, a rollout first finishes its failed cells' rollbacks (one may
+        still be pending when it completed or halted). The cells a stopped rollout left
+        on its revision unproven are judged by `Orphans`, with every other such cell."""
         dt = self._tick(rollout, now if mono is None else mono)
         policy = self.policy_of(rollout)
-        if rollout.state is RolloutState.RUNNING or rollout.state in STOPPED:
-            stopped = self._settle(rollout.id, now, policy)
-            self.rollbacks.watch_recovery(rollout, now)
-            if stopped:
-                self._judge_stopped(rollout.id, now, dt, policy)
-                return
-        if rollout.state is not RolloutState.RUNNING or rollout.paused:
+        stopped = self._settle(rollout.id, now, policy)
+        self.rollbacks.watch_recovery(rollout, now)
+        if stopped or rollout.state is not RolloutState.RUNNING or rollout.paused:
             return
-        if rollout.wave >= len(rollout.plan):
-            self._finish(rollout, now)
-        elif rollout.phase is Phase.APPLY:
-            self._apply_wave(rollout, now, dt, policy)
-        else:
-            self._watch_wave(rollout, now, dt, policy)
+        try:
+            if rollout.wave >= len(rollout.plan):
+                self._finish(rollout, now)
+            elif rollout.phase is Phase.APPLY:
+                self._apply_wave(rollout, now, dt, policy)
+            else:
+                self._watch_wave(rollout, now, dt, policy)
+        except SourceError as exc:  # its commit is gone from Git (a force-push and gc)
+            self._halt(rollout, f"its revision cannot be read any more: {exc}", now)
 
     def settle(self, rollout: Rollout, now: float) -> None:
         """Finish what the rollout's recorded failures require (before it is superseded)."""
@@ -101,13 +114,14 @@ class RolloutRunner(Failures):
                 return  # paused or aborted meanwhile, by an operator in another process
             try:
                 self._apply_cell(rollout, fleet, cell, now)
-            except (CellopsError, OSError) as exc:
+            except (CellopsError, OSError, LookupError) as exc:
                 if self._retry_later(rollout, cell, exc, now, elapsed=elapsed, policy=policy):
                     retrying = True
                     continue
-                if cell in fleet.cells and self._fail(
-                    rollout, cell, f"cannot apply: {exc}", now, policy
-                ):
+                if cell not in fleet.cells:  # a teardown that failed: the cell still runs
+                    if self._keep_failed(rollout, cell, f"cannot tear down: {exc}", now, policy):
+                        return
+                elif self._fail(rollout, cell, f"cannot apply: {exc}", now, policy):
                     return
         if retrying:  # the wave stays in its apply phase; the next pass tries again
             self.store.update_rollout(rollout.id, now, if_advancing=True, elapsed=elapsed)
@@ -229,13 +243,14 @@ class RolloutRunner(Failures):
             if judged is None:
                 return  # halted
             all_healthy = all_healthy and judged
-        if dt > 0:
-            if rollout.phase is Phase.PROGRESS:
+        if rollout.phase is Phase.PROGRESS:
+            if dt > 0:
                 self.store.update_rollout(rollout.id, now, if_advancing=True, elapsed=elapsed)
-            elif all_healthy:
-                self.store.update_rollout(
-                    rollout.id, now, if_advancing=True, baked=rollout.baked + dt
-                )
+        elif not all_healthy:  # a bake is time watched healthy without a break
+            if rollout.baked:
+                self.store.update_rollout(rollout.id, now, if_advancing=True, baked=0)
+        elif dt > 0:
+            self.store.update_rollout(rollout.id, now, if_advancing=True, baked=rollout.baked + dt)
         self._advance(rollout, now, all_healthy)
 
     def _judge(
@@ -254,7 +269,6 @@ class RolloutRunner(Failures):
         seen = self.backend_for(target).observe(target.name)
         restarted = self._restarted(rollout, target.name, step, seen)
         if healthy(seen, target) and not restarted:
-            self._unhealthy.pop(target.name, None)
             if step is CellStep.APPLIED:
                 with self.store.transaction():
                     for name in target.services:
@@ -270,10 +284,15 @@ class RolloutRunner(Failures):
                         reason="",
                     )
             return True
-        unhealthy_for = 0.0
-        if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE and seen.reachable:
-            unhealthy_for = self._unhealthy.get(target.name, 0.0) + dt
-            self._unhealthy[target.name] = unhealthy_for
+        unhealthy_for = unanswered_for = 0.0
+        if step is CellStep.HEALTHY and rollout.phase is Phase.BAKE:  # all of this bake's
+            key = (rollout.id, rollout.wave, target.name)
+            spent = self._unhealthy if seen.reachable else self._unanswered
+            if len(spent) > 4096:
+                spent.clear()
+            spent[key] = spent.get(key, 0.0) + dt
+            unhealthy_for = self._unhealthy.get(key, 0.0)
+            unanswered_for = self._unanswered.get(key, 0.0)
         reason = failure(
             seen,
             target,
@@ -281,11 +300,11 @@ class RolloutRunner(Failures):
             phase=rollout.phase,
             elapsed=elapsed,
             unhealthy_for=unhealthy_for,
+            unanswered_for=unanswered_for,
             policy=policy,
             restarted=restarted,
         )
         if reason:
-            self._unhealthy.pop(target.name, None)
             if self._fail(rollout, target.name, reason, now, policy):
                 return None
         return False
@@ -301,8 +320,10 @@ class RolloutRunner(Failures):
         key = (rollout.id, rollout.wave, cell)
         if len(self._restarts) > 4096:
             self._restarts.clear()
-        baseline = self._restarts.setdefault(key, counts)
-        return tuple(sorted(n for n, c in counts.items() if c > baseline.get(n, c)))
+        baseline = self._restarts.setdefault(key, {})
+        for name, count in counts.items():  # a service first seen now: its baseline
+            baseline.setdefault(name, count)
+        return tuple(sorted(n for n, c in counts.items() if c > baseline[n]))
 
     def _advance(self, rollout: Rollout, now: float, all_healthy: bool = True) -> None:
         current = self.store.rollout(rollout.id)
@@ -348,8 +369,8 @@ class RolloutRunner(Failures):
     def _finish(self, rollout: Rollout, now: float) -> None:
         steps = self.store.cell_steps(rollout.id)
         failed = {c: step for c, (_, step, _) in steps.items() if step.failed}
-        reached = len(steps) - len(failed)
-        if failed:
+        reached = sum(1 for _, step, _ in steps.values() if step in REACHED)
+        if failed or reached < len(steps):
             summary = failure_summary(failed)
             message = f"{rollout.revision[:12]} reached {reached} of {len(steps)} planned cells;"
             message += f" {summary}"

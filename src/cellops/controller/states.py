@@ -73,8 +73,10 @@ class CellStates:
         }
         if not services:
             return None
-        applied, good = self.store.cell_states(cell)
-        return self._cell(good or applied, cell, services, [r.good_rev for r in rows])
+        _, good = self.store.cell_states(cell)
+        # a ledger from before the store kept cells: the good revision from Git (never the
+        # cell as last applied: that is the failing revision's, its address or cluster)
+        return self._cell(good, cell, services, [r.good_rev for r in rows])
 
     def _service(
         self, text: str | None, rev: str | None, cell: str, name: str

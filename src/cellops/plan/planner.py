@@ -4,8 +4,9 @@ Rules, in order:
 - quarantined cells are never planned (they are listed as skipped);
 - each declared wave takes, from the cells not yet planned, those its `selector` matches,
   or `percent` of them (rounded up, at least one) in name order;
-- if the first (canary) wave picks nothing and `canaryFallback` is on, the first cell in
-  name order is the canary, alone, so a bad change still stops at one cell;
+- if the first (canary) wave picks nothing, or only cells that lose services, and
+  `canaryFallback` is on, the first cell (in name order) that gets a created or changed
+  service joins it, so a bad change still stops at one cell;
 - cells left after the last declared wave form a final wave named `remainder`;
 - a wave larger than its `maxConcurrent` is split into batches of at most that many cells;
   each batch is one step of the rollout;
@@ -76,8 +77,8 @@ def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
     groups: list[tuple[WaveSpec, list[CellChanges]]] = []
     for position, wave in enumerate(policy.waves):
         picked = _pick(wave, remaining)
-        if position == 0 and not picked and policy.canary_fallback and remaining:
-            picked = remaining[:1]
+        if position == 0 and policy.canary_fallback:
+            picked = _with_a_canary(picked, remaining)
         taken = {c.cell for c in picked}
         remaining = [c for c in remaining if c.cell not in taken]
         groups.append((wave, picked))
@@ -88,6 +89,22 @@ def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
         )
         groups.append((tail, remaining))
     return Plan(changes.revision, tuple(_batches(groups)), skipped, policy)
+
+
+def _with_a_canary(picked: list[CellChanges], remaining: list[CellChanges]) -> list[CellChanges]:
+    """The first wave must run the new code somewhere: when it picks nothing, or only
+    cells that lose services (a cell leaving the fleet), the first cell that gets a
+    created or changed service joins it (or, with none, the first changed cell)."""
+
+    def runs_new(c: CellChanges) -> bool:
+        return any(ch.action is not Action.DELETED for ch in c.changes)
+
+    if any(runs_new(c) for c in picked):
+        return picked
+    extra = next((c for c in remaining if runs_new(c) and c not in picked), None)
+    if extra is None and not picked:
+        extra = next(iter(remaining), None)
+    return [*picked, extra] if extra is not None else picked
 
 
 def _pick(wave: WaveSpec, remaining: list[CellChanges]) -> list[CellChanges]:

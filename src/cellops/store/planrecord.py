@@ -52,7 +52,9 @@ class PlanRecord:
 
     def is_canary(self, wave: int) -> bool:
         """The first wave, and every batch of a declared canary wave: no failure tolerated."""
-        return wave == 0 or (0 <= wave < len(self.waves) and self.waves[wave].canary)
+        if not 0 <= wave < len(self.waves):
+            return False
+        return wave == 0 or self.waves[wave].canary or self.waves[wave].name == self.waves[0].name
 
     def to_json(self) -> str:
         policy = self.policy

@@ -36,6 +36,7 @@ class CellStep(StrEnum):
     ROLLBACK_FAILED = "rollback-failed"  # the rollback was refused; an operator must act
     SKIPPED = "skipped"  # never given the revision: the rollout stopped first
     REMOVED = "removed"  # the cell left the fleet and was torn down
+    HANDED_OVER = "handed-over"  # holds the revision unproven; a newer rollout took over
 
     @property
     def failed(self) -> bool:

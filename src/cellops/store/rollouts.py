@@ -106,15 +106,20 @@ class RolloutTables:
             cell,
         )
 
-    def close_steps(self, rollout_id: int, now: float) -> None:
-        """A rollout ended: cells it never gave the revision are `skipped`."""
-        self._run(
-            "UPDATE rollout_cells SET step = ?, updated_at = ? WHERE rollout = ? AND step = ?",
-            CellStep.SKIPPED,
-            now,
-            rollout_id,
-            CellStep.PENDING,
-        )
+    def close_steps(self, rollout_id: int, now: float, *, superseded: bool = False) -> None:
+        """A rollout ended: cells it never gave the revision are `skipped`; when a newer
+        rollout takes over, cells it gave the revision unproven are `handed-over`."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE rollout_cells SET step = ?, updated_at = ? WHERE rollout = ? AND step = ?",
+                (CellStep.SKIPPED, now, rollout_id, CellStep.PENDING),
+            )
+            if superseded:
+                self._db.execute(
+                    "UPDATE rollout_cells SET step = ?, updated_at = ?"
+                    " WHERE rollout = ? AND step IN (?, ?)",
+                    (CellStep.HANDED_OVER, now, rollout_id, CellStep.APPLIED, CellStep.HEALTHY),
+                )
 
 
 def _rollout(row: sqlite3.Row) -> Rollout:
