@@ -111,20 +111,26 @@ class Reconciler:
         except RevisionRejected as rejected:
             self._reject(head, current, rejected.problems, now)
             return
-        except Exception as exc:
-            print(f"judging {head}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-            problem = Problem(
-                file="",
-                line=0,
-                field="",
-                message=f"cellops could not judge this commit: {type(exc).__name__}: {exc}"[:500],
-            )
-            self._reject(head, current, [problem], now)
+        except Exception as exc:  # a poison commit (RecursionError, ...): rejected
+            self._reject_poison(head, current, "judge", exc, now)
             return
         running = self.store.active_rollout()
         if running is not None:  # roll its failed cells back before planning past it
             self.rollouts.settle(running, now)
-        self._start(head, revision, previous, current, now)
+        try:
+            self._start(head, revision, previous, current, now)
+        except SourceError:
+            raise
+        except Exception as exc:  # planning must not wedge the loop either
+            self._reject_poison(head, current, "plan", exc, now)
+
+    def _reject_poison(
+        self, head: str, current: str | None, doing: str, exc: Exception, now: float
+    ) -> None:
+        print(f"cannot {doing} {head}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        message = f"cellops could not {doing} this commit: {type(exc).__name__}: {exc}"
+        problem = Problem(file="", line=0, field="", message=message[:500])
+        self._reject(head, current, [problem], now)
 
     def _readable(self, rev: str | None) -> Revision | None:
         """The last accepted revision, for the rules that compare with it; None when it
