@@ -113,9 +113,9 @@ def _entries(document: dict[str, object], name: str) -> Iterator[tuple[str, str]
     for field in _NETWORK_ONLY:
         if document.get(field):
             raise ManifestError(
-                f"{name}: {field}: kustomize fetches Helm charts at build time: give"
-                " the service a spec.chart (its chart/ folder, or an OCI chart pinned by"
-                " digest) instead"
+                f"{name}: {field}: Helm charts are fetched and rendered at build time:"
+                " give the service a spec.chart instead (its chart/ folder, or an OCI"
+                " chart pinned by digest)"
             )
     for field in (*_PARSED, *_PLUGINS):
         for index, entry in enumerate(_list(document.get(field))):
