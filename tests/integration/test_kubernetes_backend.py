@@ -384,6 +384,9 @@ def test_an_object_another_manager_made_is_not_taken_over_unless_the_fleet_says(
     world.apply("eu-1")
     live = world.eu.call(lambda c: c.live("apps/v1", "deployments", "cell-eu-1", "ledger"))
     assert live["spec"]["replicas"] == 2
+    taken = next(i for i in world.store.inventory("eu-1") if i.key == ledger.key)
+    assert taken.origin == "adopted"  # as it was found: 4 replicas
+    assert json.loads(taken.found or "{}")["spec"]["replicas"] == 4
 
 
 def test_a_namespace_that_is_someone_elses_is_not_taken(world: World) -> None:
@@ -433,6 +436,8 @@ def test_another_name_for_the_same_cluster_moves_nothing(world: World, tmp_path:
     assert world.eu.sent("DELETE") == []
     assert "cell-eu-1" in world.eu.cluster.namespaces
     assert {json.loads(i.cluster)["context"] for i in world.store.inventory("eu-1")} == {"eu"}
+    # still cellops' own, not adopted from itself: found where the other name had put them
+    assert {i.origin for i in world.store.inventory("eu-1")} == {"created"}
 
 
 def test_a_current_context_that_now_points_elsewhere_is_refused(
