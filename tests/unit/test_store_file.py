@@ -218,18 +218,39 @@ def test_two_processes_opening_a_new_store_migrate_it_once(tmp_path: Path) -> No
         store.close()
 
 
+def older_store(path: Path, version: int) -> sqlite3.Connection:
+    """A store as a cellops that knew only the first `version` migrations wrote it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def test_an_older_inventory_is_recorded_as_created(tmp_path: Path) -> None:
+    path = tmp_path / "cellops.db"
+    origins = next(i for i, script in enumerate(MIGRATIONS) if "origin" in script)
+    db = older_store(path, origins)
+    db.execute("INSERT INTO inventory VALUES ('eu-1', 'v1 Service ns api', 3, 'h', '{}', '{}')")
+    db.close()
+    store = SqliteStore(path)
+    try:
+        [item] = store.inventory("eu-1")
+        assert (item.origin, item.found, item.adopted) == ("created", None, False)
+    finally:
+        store.close()
+
+
 def test_secret_values_kept_by_an_older_cellops_are_removed(tmp_path: Path) -> None:
     path = tmp_path / "cellops.db"
     scrub = next(i for i, script in enumerate(MIGRATIONS) if "v1 Secret" in script)
-    make_store(path)
-    db = sqlite3.connect(path, isolation_level=None)
+    db = older_store(path, scrub)
     secret = (
         '{"apiVersion":"v1","data":{"k":"aHVudGVyMg=="},"kind":"Secret","stringData":{"s":"x"}}'
     )
     db.execute(
         "INSERT INTO inventory VALUES ('eu-1', 'v1 Secret ns api-key', 5, 'h', ?, '{}')", (secret,)
     )
-    db.execute(f"PRAGMA user_version = {scrub}")
     db.close()
     SqliteStore(path).close()
     db = sqlite3.connect(path)
