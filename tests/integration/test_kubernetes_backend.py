@@ -194,7 +194,7 @@ def test_deleting_a_cell_removes_everything_the_namespace_last(world: World) -> 
     world.us.clear()
     world.backend.delete("us-1")
     deleted = [s.path for s in world.us.sent("DELETE")]
-    assert len(deleted) == 13 and deleted[-1] == "/api/v1/namespaces/cell-us-1"
+    assert len(deleted) == 15 and deleted[-1] == "/api/v1/namespaces/cell-us-1"
     assert world.store.inventory("us-1") == []
     assert "cell-us-1" not in world.us.cluster.namespaces
 
@@ -207,9 +207,9 @@ def test_a_cell_moved_to_another_cluster_is_created_there_then_pruned_here(
     world.repo.commit("eu-1 moves to the other cluster")
     world.eu.clear()
     world.apply("eu-1")
-    assert len(patched(world.us)) == 13  # everything, in its new cluster
+    assert len(patched(world.us)) == 15  # everything, in its new cluster
     deleted = [s.path for s in world.eu.sent("DELETE")]
-    assert len(deleted) == 13 and deleted[-1] == "/api/v1/namespaces/cell-eu-1"
+    assert len(deleted) == 15 and deleted[-1] == "/api/v1/namespaces/cell-eu-1"
     assert "cell-eu-1" not in world.eu.cluster.namespaces
     clusters = {json.loads(i.cluster)["server"] for i in world.store.inventory("eu-1")}
     assert clusters == {world.us.url}
@@ -463,9 +463,9 @@ def test_a_cell_can_leave_a_cluster_that_is_down(world: World) -> None:
     world.repo.replace("cells/eu-1.yaml", "context: eks-eu-west-1", "context: eks-us-east-1")
     world.repo.commit("eu-1 moves off the broken cluster")
     document = world.apply("eu-1")  # everything is created in us; eu's deletes fail
-    assert len(patched(world.us)) == 13
+    assert len(patched(world.us)) == 15
     left = [i for i in world.store.inventory("eu-1") if i.hash and i.hash.startswith("left:")]
-    assert len(left) == 13  # still listed: never orphaned, tried again at every apply
+    assert len(left) == 15  # still listed: never orphaned, tried again at every apply
     assert {json.loads(i.cluster)["server"] for i in left} == {world.eu.url}
     seen = world.backend.observe("eu-1")
     assert seen.reachable and seen.desired == document and seen.drifted == ()

@@ -20,6 +20,23 @@ PODINFO = ROOT.parent / "shared" / "realworld" / "podinfo"
 CELLOPS = str(Path(sys.executable).parent / "cellops")
 
 
+# podinfo's bases run as the image's user, with tagged public images: a fleet that takes
+# them as they are accepts Pod Security `baseline` and those registries' tags.
+AS_THEY_ARE = """\
+  imagePolicy:
+    requireDigest: false
+    allowedRegistries: [123456789012.dkr.ecr.eu-west-1.amazonaws.com, ghcr.io, docker.io]
+  kubernetes:
+    podSecurity: baseline
+"""
+STRICT = """\
+  imagePolicy:
+    requireDigest: true
+    allowedRegistries: [123456789012.dkr.ecr.eu-west-1.amazonaws.com, ghcr.io, docker.io]
+  kubernetes:
+"""
+
+
 @pytest.fixture
 def fleet(tmp_path: Path) -> FleetRepo:
     if not PODINFO.is_dir():
@@ -27,6 +44,9 @@ def fleet(tmp_path: Path) -> FleetRepo:
     repo = FleetRepo(tmp_path / "k8s", ROOT / "examples" / "k8s-fleet")
     shutil.copytree(PODINFO / "backend", repo.path / "services/payments/manifests")
     shutil.copytree(PODINFO / "cache", repo.path / "services/ledger/manifests")
+    policy = repo.read("cellops.yaml")
+    start, end = policy.index("  imagePolicy:"), policy.index("    version:")
+    repo.write("cellops.yaml", policy[:start] + AS_THEY_ARE + policy[end:])
     repo.commit("payments and ledger bring podinfo's bases")
     return repo
 
@@ -86,7 +106,29 @@ def test_cluster_scoped_objects_are_refused(fleet: FleetRepo) -> None:
     fleet.commit("a cluster role")
     result = render(fleet.path, "--cell", "eu-1")
     assert result.returncode == 1
-    assert "ClusterRole 'everything' is cluster-scoped" in result.stderr
+    assert (
+        "services/payments/manifests: ClusterRole everything: ClusterRole 'everything' is"
+        " cluster-scoped" in result.stderr
+    )
+    assert result.stdout == ""  # nothing for `kubectl apply -f -` to apply
+    anyway = render(fleet.path, "--cell", "eu-1", "--no-validate")
+    assert anyway.returncode == 0, anyway.stderr
+    assert "kind: ClusterRole" in anyway.stdout
+
+
+def test_render_refuses_what_validate_rejects(fleet: FleetRepo) -> None:
+    """`render -o yaml | kubectl apply -f -` applied a revision `validate` rejected."""
+    fleet.replace(
+        "services/payments/manifests/deployment.yaml", "  minReadySeconds: 3", "  minReadySecond: 3"
+    )
+    fleet.commit("a typo")
+    for args in ([fleet.path], ["--path", fleet.path]):
+        result = render(*args, "--cell", "us-1")
+        assert result.returncode == 1, result.stdout
+        assert result.stdout == ""
+        assert "services/payments/manifests: Deployment backend: spec" in result.stderr
+        assert "minReadySecond" in result.stderr and "nothing rendered" in result.stderr
+    assert render(fleet.path, "--cell", "us-1", "--no-validate").returncode == 0
 
 
 def test_a_kustomization_without_kubectl_says_so(fleet: FleetRepo, tmp_path: Path) -> None:
@@ -143,7 +185,9 @@ def test_objects_are_validated_before_a_revision_is_accepted(fleet: FleetRepo) -
     assert path_result.returncode == 1 and "minReadySecond" in path_result.stdout
 
 
-def test_a_custom_resource_is_a_warning_not_a_rejection(fleet: FleetRepo) -> None:
+def test_a_custom_resource_is_refused_until_the_fleet_declares_it_namespaced(
+    fleet: FleetRepo,
+) -> None:
     fleet.write(
         "services/payments/manifests/monitor.yaml",
         "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n"
@@ -155,6 +199,22 @@ def test_a_custom_resource_is_a_warning_not_a_rejection(fleet: FleetRepo) -> Non
         "resources:\n  - monitor.yaml",
     )
     fleet.commit("payments is scraped")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "services/payments/manifests: ServiceMonitor backend: ServiceMonitor"
+        " (monitoring.coreos.com/v1) is not a kind cellops knows to be namespaced" in result.stdout
+    )
+    assert "namespacedKinds: [{group: monitoring.coreos.com, kind: ServiceMonitor}]" in (
+        result.stdout
+    )
+    fleet.replace(
+        "cellops.yaml",
+        "  kubernetes:\n",
+        "  kubernetes:\n    namespacedKinds:\n"
+        "      - {group: monitoring.coreos.com, kind: ServiceMonitor}\n",
+    )
+    fleet.commit("ServiceMonitors are namespaced")
     result = cellops("validate", fleet.path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
@@ -189,6 +249,127 @@ def test_an_object_rendered_twice_is_rejected(fleet: FleetRepo) -> None:
         "services/payments/manifests: Service payments: the same object is already rendered"
         " from services/payments/service.yaml" in result.stdout
     )
+
+    assert "rename it in services/payments/manifests, or remove spec.ports from" in result.stdout
+
+
+HARDENED = """\
+resources: [base]
+images:
+  - {name: ghcr.io/stefanprodan/podinfo, digest: "sha256:PODINFO"}
+  - {name: docker.io/redis, digest: "sha256:REDIS"}
+patches:
+  - target: {kind: Deployment}
+    patch: |
+      - op: add
+        path: /spec/template/spec/securityContext
+        value: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+      - op: add
+        path: /spec/template/spec/containers/0/securityContext
+        value: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+""".replace("PODINFO", "1" * 64).replace("REDIS", "2" * 64)
+
+
+def test_podinfo_meets_the_default_level_under_an_overlay_of_its_unchanged_bases(
+    fleet: FleetRepo,
+) -> None:
+    """At the default Pod Security level (restricted) and with digests required, podinfo's
+    bases are refused, each missing field named; a kustomization over the unchanged bases
+    (what a user adds) makes them pass."""
+    fleet.write("cellops.yaml", fleet.read("cellops.yaml").replace(AS_THEY_ARE, STRICT))
+    fleet.commit("restricted pods, pinned images")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1
+    for service, name, image in (
+        ("payments", "backend", "ghcr.io/stefanprodan/podinfo:6.14.1"),
+        ("ledger", "cache", "docker.io/redis:8.8.0"),
+    ):
+        at = f"services/{service}/manifests: Deployment {name}: spec.template.spec.containers[0]"
+        for field in ("runAsNonRoot", "seccompProfile.type", "allowPrivilegeEscalation"):
+            assert f"{at}.securityContext.{field}: expected" in result.stdout, result.stdout
+        assert f"{at}.securityContext.capabilities.drop: expected to drop ALL" in result.stdout
+        assert f"{at}.image: {image!r} is not pinned by digest" in result.stdout
+    for service in ("payments", "ledger"):
+        manifests = fleet.path / f"services/{service}/manifests"
+        manifests.rename(manifests.with_name("base"))
+        manifests.mkdir()
+        manifests.with_name("base").rename(manifests / "base")
+        fleet.write(f"services/{service}/manifests/kustomization.yaml", HARDENED)
+    fleet.commit("podinfo's bases, unchanged, under an overlay")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 0, result.stdout
+    objects = list(yaml.safe_load_all(render(fleet.path, "--cell", "eu-1").stdout))
+    backend = next(o for o in objects if (o["kind"], o["metadata"]["name"]) == BACKEND)
+    assert backend["spec"]["template"]["spec"]["containers"][0]["image"].endswith("1" * 64)
+
+
+BACKEND = ("Deployment", "backend")
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: NAME}
+spec:
+  replica: 1
+  selector: {matchLabels: {app: NAME}}
+  template:
+    metadata: {labels: {app: NAME}}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: main
+          image: ghcr.io/org/NAME:1
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"""
+
+
+def test_each_object_gets_its_own_errors(fleet: FleetRepo) -> None:
+    """Errors were kept once per file and message: three Deployments with one typo gave
+    one error, and a clashing Service hid behind a clashing Deployment."""
+    names = ["one", "two", "three", "payments"]
+    for name in names:
+        fleet.write(f"services/payments/manifests/{name}.yaml", DEPLOYMENT.replace("NAME", name))
+    fleet.write(
+        "services/payments/manifests/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: payments}\nspec: {ports: [{port: 80}]}\n",
+    )
+    listed = "".join(f"  - {n}.yaml\n" for n in [*names, "svc"])
+    fleet.replace(
+        "services/payments/manifests/kustomization.yaml", "resources:\n", f"resources:\n{listed}"
+    )
+    fleet.commit("three typos, and two objects cellops renders too")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    for name in ("one", "two", "three"):
+        assert sum(f"Deployment {name}: spec: not valid" in line for line in lines) == 1, name
+    clashes = [
+        line for line in lines if "already rendered from services/payments/service.yaml" in line
+    ]
+    assert len(clashes) == 2, result.stdout
+    deployment, service = sorted(clashes)
+    assert deployment.startswith("services/payments/manifests: Deployment payments: ")
+    assert "drop spec.image from services/payments/service.yaml" in deployment
+    assert service.startswith("services/payments/manifests: Service payments: ")
+    assert "remove spec.ports from services/payments/service.yaml" in service
+
+
+def test_a_failed_build_is_one_error_not_one_per_cell(fleet: FleetRepo, tmp_path: Path) -> None:
+    """kubectl's messages carry a timestamp: each cell's build failed differently, and one
+    broken kustomization was reported once per cell."""
+    bin_folder = tmp_path / "fake"
+    bin_folder.mkdir()
+    fake = bin_folder / "kubectl"
+    fake.write_text(
+        '#!/bin/sh\necho "E$(date +%H%M%S%N) run.go:72] broken at $(date +%N)" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_folder}:{os.environ['PATH']}"}
+    for args in ([fleet.path], ["--path", fleet.path]):
+        result = cellops("validate", *args, env=env)
+        assert result.returncode == 1
+        for service in ("payments", "ledger"):
+            failed = f"services/{service}/manifests: kubectl kustomize failed"
+            assert result.stdout.count(failed) == 1, result.stdout
 
 
 # -- hostile manifests ----------------------------------------------------------------------

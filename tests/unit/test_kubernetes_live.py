@@ -110,7 +110,9 @@ def test_equals_keep_their_order_and_unknown_kinds_sit_between(eu1: list[Obj]) -
         ("Deployment", "ledger"),
     ]
     assert [o["metadata"]["name"] for o in ordered if o["kind"] == "NetworkPolicy"] == [
+        "allow-dns",
         "allow-cell",
+        "deny-egress",
         "deny-ingress",
     ]
     assert rank_of("Service") < rank_of("ServiceMonitor") == rank_of("Deployment")

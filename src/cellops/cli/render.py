@@ -20,11 +20,11 @@ from cellops.cli.output import (
     console,
     emit,
     errors,
-    print_problems,
     short,
 )
-from cellops.cli.validate import rejecting_on_failure
+from cellops.cli.validate import judge, rejecting_on_failure
 from cellops.model.errors import RevisionRejected
+from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredCell, render
 from cellops.render.kubernetes import ManifestObjectError, cell_objects
 from cellops.source.worktree import read_worktree
@@ -42,18 +42,20 @@ def render_cell(
         None, "--path", "-p", help="Render the files in this folder as they are (no commit)."
     ),
     output: Format = OutputOption,
+    no_validate: bool = typer.Option(
+        False,
+        "--no-validate",
+        help="Render a revision that validation rejects (only its fleet files must parse):"
+        " its objects may fail to apply, or leave the cell.",
+    ),
 ) -> None:
     """Show what one cell should run: each service's effective spec and content hash.
 
     For a Kubernetes cell, -o yaml prints the objects that would be applied, as a YAML
-    stream that `kubectl apply -f -` accepts.
+    stream that `kubectl apply -f -` accepts. The revision is validated first, as
+    `cellops validate` does: a rejected one prints its problems and nothing else (exit 1).
     """
-    snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
-    try:
-        revision = load_revision(snapshot)
-    except RevisionRejected as rejected:
-        print_problems(rejected.problems)
-        raise typer.Exit(Exit.REJECTED) from None
+    revision = _revision(repo, rev, path, validate=not no_validate)
     desired = render(revision).cells.get(cell)
     if desired is None:
         known = ", ".join(revision.cells)
@@ -74,6 +76,32 @@ def render_cell(
         _print(desired, revision.id)
     else:
         emit(cell_document(desired, revision.id), output)
+
+
+def _revision(repo: Path, rev: str, path: Path | None, *, validate: bool) -> Revision:
+    """The revision to render, judged first as `validate` judges it unless told not to.
+    Problems go to stderr: stdout is for what is rendered (and may be piped to kubectl)."""
+    try:
+        if validate:
+            revision, found = judge(repo, rev, path)
+            _print_problems((*revision.warnings, *found))
+            return revision
+        snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
+        return load_revision(snapshot)
+    except RevisionRejected as rejected:
+        _print_problems(rejected.problems)
+        errors.print(
+            f"✗ revision {short(rejected.revision)} is rejected: nothing rendered"
+            " (--no-validate renders it anyway)",
+            markup=False,
+        )
+        raise typer.Exit(Exit.REJECTED) from None
+
+
+def _print_problems(problems: tuple[Problem, ...]) -> None:
+    for problem in problems:
+        style = "red" if problem.severity is Severity.ERROR else "yellow"
+        errors.print(str(problem), style=style, markup=False)
 
 
 def _manifests(

@@ -1,6 +1,6 @@
-"""The Kubernetes objects of one cell: a namespace with a default-deny network policy, a
-quota and limits from the cell's capacity, and per service a ServiceAccount, Deployment,
-Service and PodDisruptionBudget.
+"""The Kubernetes objects of one cell: its namespace and the policies that make it a
+boundary (k8s_policy.py), per service a ServiceAccount, Deployment, Service and
+PodDisruptionBudget, and each service's own objects adopted into the namespace.
 
 Every object carries `app.kubernetes.io/managed-by: cellops` and the cell, service and
 revision labels. Containers run non-root, without privilege escalation, on a read-only
@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from cellops.render.desired import DesiredCell, DesiredService
+from cellops.render.k8s_policy import boundary_objects, k8s_object
+from cellops.render.k8s_rbac import move_subjects
 from cellops.render.own import HASH, stamp
 from cellops.spec.cell import KubernetesBackend
+from cellops.spec.k8s_scope import CLUSTER_SCOPED as CLUSTER_SCOPED_KINDS
 from cellops.spec.service import Probe, ServiceSpec
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -33,27 +36,9 @@ def namespace_of(cell: DesiredCell) -> str:
     return backend.namespace or f"cell-{cell.name}"
 
 
-# Kinds that live outside namespaces: a cell's manifests may not create them, since a
-# cell owns only its namespace (several cells may share a cluster).
-CLUSTER_SCOPED = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "StorageClass",
-        "PriorityClass",
-        "RuntimeClass",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "APIService",
-        "IngressClass",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "CSIDriver",
-        "VolumeAttachment",
-    }
-)
+# Built-in kinds that live outside namespaces (spec/k8s_scope.py has the full table; a
+# cell accepts only kinds known to be namespaced, see backends/kubernetes/validation.py)
+CLUSTER_SCOPED = frozenset(kind for _, kind in CLUSTER_SCOPED_KINDS)
 
 
 class ManifestObjectError(ValueError):
@@ -65,17 +50,12 @@ def adopt(objects: list[Obj], namespace: str, labels: Mapping[str, str]) -> list
     as cellops' own. Copies; the input is left alone."""
     adopted = []
     for obj in objects:
-        kind = str(obj.get("kind"))
-        if kind in CLUSTER_SCOPED:
-            raise ManifestObjectError(
-                f"{kind} {obj['metadata'].get('name')!r} is cluster-scoped: a cell's manifests"
-                " may only hold namespaced objects"
-            )
+        source = obj["metadata"].get("namespace")  # the namespace it was written for
         copy = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
         copy["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), **labels}
         annotations = obj["metadata"].get("annotations") or {}
         copy["metadata"]["annotations"] = {**annotations, FROM_MANIFESTS: "true"}
-        adopted.append(copy)
+        adopted.append(move_subjects(copy, source, namespace))
     return adopted
 
 
@@ -88,25 +68,7 @@ def cell_objects(
     """
     namespace = namespace_of(cell)
     labels = _labels(cell.name, None, revision)
-    objects: list[Obj] = [
-        _object("v1", "Namespace", namespace, None, labels),
-        _deny_ingress(namespace, labels),
-        _allow_same_namespace(namespace, labels),
-    ]
-    capacity = cell.spec.capacity
-    hard = {
-        f"{scope}.{kind}": value
-        for scope in ("requests", "limits")
-        for kind, value in (("cpu", capacity.cpu), ("memory", capacity.memory))
-        if value
-    }
-    if hard:
-        quota = _object("v1", "ResourceQuota", "cell-capacity", namespace, labels)
-        quota["spec"] = {"hard": hard}
-        limits = _object("v1", "LimitRange", "cell-limits", namespace, labels)
-        maximum = {k: v for k, v in (("cpu", capacity.cpu), ("memory", capacity.memory)) if v}
-        limits["spec"] = {"limits": [{"type": "Container", "max": maximum}]}
-        objects += [quota, limits]
+    objects = boundary_objects(cell, namespace, labels)
     for name in sorted(cell.services):
         service = cell.services[name]
         own = (manifests or {}).get(name, [])
@@ -131,7 +93,7 @@ def service_objects(cell: DesiredCell, service: DesiredService, namespace: str) 
     if spec.image is None:
         return []
     labels = _labels(cell.name, service.name, service.revision)
-    account = _object("v1", "ServiceAccount", service.name, namespace, labels)
+    account = k8s_object("v1", "ServiceAccount", service.name, namespace, labels)
     backend = cell.spec.backend
     if isinstance(backend, KubernetesBackend) and backend.iam_role_arn:
         account["metadata"]["annotations"] = {IRSA: backend.iam_role_arn}
@@ -143,7 +105,7 @@ def service_objects(cell: DesiredCell, service: DesiredService, namespace: str) 
         template["annotations"] = {"cellops.dev/iam-role": backend.iam_role_arn}
     objects = [account, deployment]
     if spec.ports:
-        svc = _object("v1", "Service", service.name, namespace, labels)
+        svc = k8s_object("v1", "Service", service.name, namespace, labels)
         svc["spec"] = {
             "selector": _selector(cell.name, service.name),
             "ports": [
@@ -153,7 +115,7 @@ def service_objects(cell: DesiredCell, service: DesiredService, namespace: str) 
         }
         objects.append(svc)
     if (spec.replicas or 0) > 1:
-        budget = _object("policy/v1", "PodDisruptionBudget", service.name, namespace, labels)
+        budget = k8s_object("policy/v1", "PodDisruptionBudget", service.name, namespace, labels)
         budget["spec"] = {
             "maxUnavailable": max(1, spec.strategy.max_unavailable),
             "selector": {"matchLabels": _selector(cell.name, service.name)},
@@ -185,7 +147,7 @@ def _deployment(
     container.update(_probes(spec))
     if spec.resources is not None:
         container["resources"] = spec.resources.model_dump(mode="json", exclude_none=True)
-    deployment = _object("apps/v1", "Deployment", service.name, namespace, labels)
+    deployment = k8s_object("apps/v1", "Deployment", service.name, namespace, labels)
     deployment["metadata"]["annotations"] = {HASH: service.hash}
     deployment["spec"] = {
         "replicas": spec.replicas or 0,
@@ -260,32 +222,6 @@ def _autoscaled(objects: list[Obj], service: str) -> bool:
         and (obj.get("spec") or {}).get("scaleTargetRef", {}).get("name") == service
         for obj in objects
     )
-
-
-def _deny_ingress(namespace: str, labels: Mapping[str, str]) -> Obj:
-    policy = _object("networking.k8s.io/v1", "NetworkPolicy", "deny-ingress", namespace, labels)
-    policy["spec"] = {"podSelector": {}, "policyTypes": ["Ingress"]}
-    return policy
-
-
-def _allow_same_namespace(namespace: str, labels: Mapping[str, str]) -> Obj:
-    """Inside a cell, services reach each other (contract consumers live in the cell)."""
-    policy = _object("networking.k8s.io/v1", "NetworkPolicy", "allow-cell", namespace, labels)
-    policy["spec"] = {
-        "podSelector": {},
-        "policyTypes": ["Ingress"],
-        "ingress": [{"from": [{"podSelector": {}}]}],
-    }
-    return policy
-
-
-def _object(
-    api: str, kind: str, name: str, namespace: str | None, labels: Mapping[str, str]
-) -> Obj:
-    metadata: Obj = {"name": name, "labels": dict(labels)}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    return {"apiVersion": api, "kind": kind, "metadata": metadata}
 
 
 def _labels(cell: str, service: str | None, revision: str) -> dict[str, str]:

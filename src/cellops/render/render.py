@@ -24,7 +24,8 @@ def render(revision: Revision) -> DesiredFleet:
     closure = _dependency_closure(
         {name: doc.spec.depends_on for name, doc in revision.services.items()}
     )
-    groups = _backend_groups(revision)
+    specs = _cell_specs(revision)
+    groups = _backend_groups(revision, specs)
     # Cells that run the same services the same way form a class and share one mapping of
     # services: classes are refined with set operations, one variant at a time.
     classes: list[tuple[frozenset[str], int, list[DesiredService]]] = [
@@ -66,7 +67,7 @@ def render(revision: Revision) -> DesiredFleet:
                 name=name,
                 labels=cell.metadata.labels,
                 state=cell.spec.state,
-                spec=cell.spec,
+                spec=specs[name],
                 services=services[name],
             )
             for name, cell in revision.cells.items()
@@ -74,12 +75,25 @@ def render(revision: Revision) -> DesiredFleet:
     )
 
 
-def _backend_groups(revision: Revision) -> list[tuple[str, CellSpec, frozenset[str]]]:
+def _cell_specs(revision: Revision) -> dict[str, CellSpec]:
+    """Each cell's spec with the fleet's Kubernetes defaults filled in (computed once per
+    distinct spec: most cells share theirs)."""
+    settings = revision.fleet.spec.kubernetes
+    done: dict[CellSpec, CellSpec] = {}
+    return {
+        name: done.get(cell.spec) or done.setdefault(cell.spec, settings.cell_spec(cell.spec))
+        for name, cell in revision.cells.items()
+    }
+
+
+def _backend_groups(
+    revision: Revision, specs: Mapping[str, CellSpec]
+) -> list[tuple[str, CellSpec, frozenset[str]]]:
     """Cells with equal backend settings (usually very few groups): (key, spec, cells)."""
     keys: dict[object, str] = {}
     groups: dict[str, tuple[CellSpec, set[str]]] = {}
-    for cell_name, document in revision.cells.items():
-        spec = document.spec
+    for cell_name in revision.cells:
+        spec = specs[cell_name]
         backend = spec.backend
         settings = (backend, spec.capacity) if isinstance(backend, KubernetesBackend) else backend
         key = keys.get(settings)

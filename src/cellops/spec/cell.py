@@ -54,6 +54,10 @@ class LocalBackend(SpecModel):
         return value
 
 
+# Pod Security Standards levels, most permissive first
+PodSecurity = Literal["privileged", "baseline", "restricted"]
+
+
 class KubernetesBackend(SpecModel):
     """A namespace (or a whole cluster) per cell."""
 
@@ -63,6 +67,16 @@ class KubernetesBackend(SpecModel):
     namespace: DnsLabel | None = Field(default=None, description="default: cell-<name>")
     iam_role_arn: str | None = Field(
         default=None, description="IAM role for the cell's workloads (EKS IRSA annotation)"
+    )
+    pod_security: PodSecurity | None = Field(
+        default=None,
+        description="Pod Security Standards level the cell's pods must meet, enforced by the"
+        " namespace and checked at validation; default: the fleet's spec.kubernetes.podSecurity",
+    )
+    ingress_namespace: DnsLabel | None = Field(
+        default=None,
+        description="namespace of the ingress controller that may reach the cell's pods;"
+        " default: the fleet's spec.kubernetes.ingressNamespace",
     )
 
     @field_validator("iam_role_arn")

@@ -10,7 +10,9 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from cellops.spec.base import Metadata, SpecModel
+from cellops.spec.cell import CellSpec, KubernetesBackend, PodSecurity
 from cellops.spec.fields import DnsLabel, Duration, EnvName, FieldError, Labels
+from cellops.spec.k8s_scope import CLUSTER_SCOPED
 from cellops.spec.service import Resources
 
 
@@ -88,12 +90,69 @@ class ServiceDefaults(SpecModel):
     resources: Resources | None = None
 
 
+class NamespacedKind(SpecModel):
+    """A custom resource kind the fleet vouches is namespaced (its CRD says `scope:
+    Namespaced`): a cell's manifests may then hold it. The server's discovery still has the
+    last word when it is applied."""
+
+    group: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
+        description="API group of the kind, e.g. monitoring.coreos.com",
+    )
+    kind: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="e.g. ServiceMonitor")
+
+    @model_validator(mode="after")
+    def _not_cluster_scoped(self) -> Self:
+        if (self.group, self.kind) in CLUSTER_SCOPED:
+            raise FieldError(
+                ("kind",), f"{self.kind} ({self.group}) is cluster-scoped: a cell cannot hold it"
+            )
+        return self
+
+
 class KubernetesSettings(SpecModel):
-    """For Kubernetes cells: the API version objects are validated against, and whether
-    server-side apply takes fields over from other managers (force conflicts)."""
+    """For Kubernetes cells: the API version objects are validated against, whether
+    server-side apply takes fields over from other managers (force conflicts), and what a
+    cell's namespace lets in and out."""
 
     version: str = Field(default="1.32", pattern=r"^1\.\d+$")
     force_conflicts: bool = False
+    pod_security: PodSecurity = Field(
+        default="restricted",
+        description="Pod Security Standards level of every cell's namespace (a cell may set"
+        " its own in spec.backend.podSecurity); every pod template is checked against it",
+    )
+    ingress_namespace: DnsLabel | None = Field(
+        default=None,
+        description="namespace of the ingress controller allowed to reach the cells' pods;"
+        " default: none (an Ingress in a cell is then unreachable)",
+    )
+    namespaced_kinds: list[NamespacedKind] = Field(
+        default_factory=list,
+        description="custom resource kinds a cell may hold; other kinds that are not"
+        " namespaced built-in kinds are refused",
+    )
+    allowed_cluster_roles: list[str] = Field(
+        default_factory=lambda: ["view", "edit"],
+        description="ClusterRoles a RoleBinding in a cell may grant (within the cell's"
+        " namespace only); a Role of the cell's own is always allowed",
+    )
+
+    def cell_spec(self, spec: CellSpec) -> CellSpec:
+        """A Kubernetes cell's spec with the fleet's defaults in place of what it leaves
+        unset: what is rendered and hashed (a change of either reaches the cell)."""
+        backend = spec.backend
+        if not isinstance(backend, KubernetesBackend):
+            return spec
+        if backend.pod_security is not None and backend.ingress_namespace is not None:
+            return spec
+        effective = backend.model_copy(
+            update={
+                "pod_security": backend.pod_security or self.pod_security,
+                "ingress_namespace": backend.ingress_namespace or self.ingress_namespace,
+            }
+        )
+        return spec.model_copy(update={"backend": effective})
 
 
 class FleetSpec(SpecModel):

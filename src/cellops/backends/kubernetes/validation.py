@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jsonschema
@@ -15,11 +15,21 @@ import kubernetes_validate
 from kubernetes_validate import utils
 from referencing import Registry, Resource
 
+from cellops.backends.kubernetes.containment import (
+    CellRules,
+    FleetRules,
+    clash_message,
+    object_problems,
+    scope_problem,
+    unreachable_ingress,
+)
 from cellops.backends.kubernetes.helm import FROM_CHART
 from cellops.backends.kubernetes.manifests import ManifestError, Manifests, own_objects
 from cellops.diff.live import ObjectKey, key_of
 from cellops.model.problems import Problem, Severity
-from cellops.render import DesiredFleet
+from cellops.render import DesiredCell, DesiredFleet
+from cellops.render.hashing import canonical_json
+from cellops.render.k8s_policy import default_limits, pod_security_of
 from cellops.render.kubernetes import (
     FROM_MANIFESTS,
     SERVICE,
@@ -34,33 +44,101 @@ from cellops.spec.revision import Revision
 def check_kubernetes(
     revision: Revision, desired: DesiredFleet, manifests: Manifests
 ) -> list[Problem]:
+    """Every problem of every object of every Kubernetes cell. A problem is reported once
+    per object: the same problem of one object in many cells is one, the same problem of
+    two objects is two."""
     version = revision.fleet.spec.kubernetes.version
-    problems: dict[tuple[str, str], Problem] = {}
-    checked: set[str] = set()
+    fleet = FleetRules.of(revision.fleet.spec)
+    problems: dict[tuple[str, str, str], Problem] = {}
+    built = _OwnObjects(manifests)
+    checked: set[tuple[object, ...]] = set()
     for cell in desired.cells.values():
         if not isinstance(cell.spec.backend, KubernetesBackend):
             continue
+        own, failed = built.of(cell)
+        found = list(failed)
         try:
-            own = own_objects(manifests, cell, cell.services)  # manifests/ and chart
             objects = cell_objects(cell, revision.id, own)
-        except (ManifestError, ManifestObjectError) as exc:
-            file = _file_of(str(exc))
-            message = str(exc).removeprefix(f"{file}: ")
-            known = getattr(exc, "problem", None)  # a YAML problem knows its file and line
-            problems.setdefault(("", str(exc)), known or Problem(file, None, "", message))
-            continue
-        for duplicate in _duplicates(objects, cell.name):
-            problems.setdefault((duplicate.file, duplicate.message), duplicate)
-        namespace = namespace_of(cell)
-        for obj in objects:
-            key = _identity(obj, cell.name, namespace)
-            if key in checked:
-                continue  # cells share most objects but for their name and namespace
-            checked.add(key)
-            problem = _validate(obj, version, cell.name)
-            if problem is not None:
-                problems.setdefault((problem.file, problem.message), problem)
+        except ManifestObjectError as exc:
+            found.append(_problem_of(exc))
+        else:
+            found += _cell_problems(objects, cell, version, fleet, checked)
+        for problem in found:
+            problems.setdefault((problem.file, problem.field, problem.message), problem)
     return list(problems.values())
+
+
+def _cell_problems(
+    objects: list[dict[str, Any]],
+    cell: DesiredCell,
+    version: str,
+    fleet: FleetRules,
+    checked: set[tuple[object, ...]],
+) -> Iterator[Problem]:
+    yield from _duplicates(objects, cell.name)
+    namespace = namespace_of(cell)
+    limits = tuple(sorted(default_limits(cell).items()))
+    rules = CellRules(namespace, pod_security_of(cell), limits)
+    ingress = getattr(cell.spec.backend, "ingress_namespace", None)
+    for obj in objects:
+        file = _file_of_object(obj, cell.name)
+        unreachable = unreachable_ingress(obj, ingress)
+        if unreachable is not None:
+            field = f"{obj['kind']} {obj['metadata']['name']}"
+            yield Problem(file, None, field, unreachable, Severity.WARNING)
+        key = (rules.pod_security, limits, _identity(obj, cell.name, namespace))
+        if key in checked:
+            continue  # cells share most objects but for their name and namespace
+        checked.add(key)
+        own = _is_own(obj)
+        scope = scope_problem(obj, fleet) if own or obj["kind"] != "Namespace" else None
+        if scope is not None:  # not applied anywhere: nothing else about it matters
+            yield Problem(file, None, f"{obj['kind']} {obj['metadata']['name']}", scope)
+            continue
+        yield from object_problems(obj, file, own, fleet, rules)
+        problem = _validate(obj, version, cell.name)
+        if problem is not None:
+            yield problem
+
+
+class _OwnObjects:
+    """Services' own objects, built once per service and version: a build that fails is
+    one problem, not one per cell (kubectl's messages differ between two runs)."""
+
+    def __init__(self, manifests: Manifests) -> None:
+        self._manifests = manifests
+        self._done: dict[str, list[dict[str, Any]] | Problem] = {}
+
+    def of(self, cell: DesiredCell) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
+        own: dict[str, list[dict[str, Any]]] = {}
+        failed: list[Problem] = []
+        for name, service in cell.services.items():
+            chart = service.spec.chart
+            key = canonical_json(
+                [name, service.code, chart and chart.model_dump(mode="json"), namespace_of(cell)]
+                if chart is not None
+                else [name, service.code]
+            )
+            if key not in self._done:
+                try:
+                    built = own_objects(self._manifests, cell, {name: service})
+                    self._done[key] = built.get(name, [])
+                except ManifestError as exc:
+                    self._done[key] = _problem_of(exc)
+            done = self._done[key]
+            if isinstance(done, Problem):
+                failed.append(done)
+            elif done:
+                own[name] = done
+        return own, failed
+
+
+def _problem_of(exc: Exception) -> Problem:
+    known = getattr(exc, "problem", None)  # a YAML problem knows its file and line
+    if isinstance(known, Problem):
+        return known
+    file = _file_of(str(exc))
+    return Problem(file, None, "", str(exc).removeprefix(f"{file}: "))
 
 
 @functools.lru_cache(maxsize=256)
@@ -122,17 +200,19 @@ def _duplicates(objects: list[dict[str, Any]], cell: str) -> list[Problem]:
     for obj in objects:
         key = key_of(obj)
         if key in first:
-            other = _file_of_object(first[key], cell)
-            found.append(
-                Problem(
-                    _file_of_object(obj, cell),
-                    None,
-                    f"{obj['kind']} {obj['metadata']['name']}",
-                    f"the same object is already rendered from {other}: rename one of them",
-                )
-            )
+            earlier, file = first[key], _file_of_object(obj, cell)
+            own = file if _is_own(obj) and not _is_own(earlier) else None
+            service = obj["metadata"].get("labels", {}).get(SERVICE)
+            message = clash_message(str(obj["kind"]), service, _file_of_object(earlier, cell), own)
+            found.append(Problem(file, None, f"{obj['kind']} {obj['metadata']['name']}", message))
         first.setdefault(key, obj)
     return found
+
+
+def _is_own(obj: dict[str, Any]) -> bool:
+    """From a service's own files (manifests/, chart), not rendered by cellops."""
+    annotations = obj["metadata"].get("annotations") or {}
+    return FROM_MANIFESTS in annotations or FROM_CHART in annotations
 
 
 def _file_of_object(obj: dict[str, Any], cell: str) -> str:
