@@ -258,3 +258,12 @@ def test_a_takeover_that_was_never_good_is_handed_back_as_found(world: World) ->
     assert as_found(live(world, "v1", "services", "ledger")) == found
     assert world.store.inventory("eu-1") == []
     assert not world.backend.took_over("eu-1")
+
+
+def test_what_cellops_made_is_still_its_own_after_its_store_was_lost(world: World) -> None:
+    world.apply("eu-1")
+    for item in world.store.inventory("eu-1"):  # the store is lost: a new, empty one
+        world.store.untrack("eu-1", item.key, item.cluster)
+    world.force[0] = True
+    world.apply("eu-1")
+    assert set(origins(world, "eu-1").values()) == {CREATED}

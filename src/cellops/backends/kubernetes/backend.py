@@ -24,9 +24,9 @@ from cellops import failpoint
 from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
 from cellops.backends.kubernetes.observation import service_observations
-from cellops.backends.kubernetes.prune import Prune, Records, ours, prune_error
+from cellops.backends.kubernetes.prune import Prune, Records, prune_error
 from cellops.backends.kubernetes.secrets import drifted, stored
-from cellops.backends.kubernetes.takeover import found_body
+from cellops.backends.kubernetes.takeover import found_body, made_by_cellops, ours
 from cellops.diff.live import ObjectKey, drift, in_apply_order, key_of, rank_of, sent_hash
 from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
@@ -275,6 +275,8 @@ class KubernetesCells(Prune):
         if live is None:
             if key.kind == "Namespace":
                 self._created_ns.add((here, key.name))
+            return CREATED, None
+        if made_by_cellops(live, cell):  # an inventory lost with its store: still its own
             return CREATED, None
         return ADOPTED, canonical_json(found_body(live))
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from cellops import failpoint
 from cellops.backends.kubernetes.api import KubeApi
-from cellops.backends.kubernetes.takeover import prunable, releasing, restoring
+from cellops.backends.kubernetes.takeover import ours, prunable, releasing, restoring
 from cellops.diff.live import ObjectKey
 from cellops.model.errors import BackendError
-from cellops.render.kubernetes import CELL, MANAGED_BY
 from cellops.store.base import Inventory
 from cellops.store.records import InventoryItem
 
@@ -97,13 +96,6 @@ class Prune:
 
     def _event(self, cell: str, kind: str, message: str) -> None:
         self._inventory.add_event(time.time(), kind, f"{cell}: {message}", cell=cell)
-
-
-def ours(live: Mapping[str, Any], cell: str) -> bool:
-    """Prune only what still carries this cell's labels: an object someone else took over
-    (relabelled, or recreated under the same name) is theirs now."""
-    labels = live.get("metadata", {}).get("labels") or {}
-    return bool(labels.get(MANAGED_BY) == "cellops" and labels.get(CELL) == cell)
 
 
 def prune_error(errors: list[BackendError]) -> BackendError:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cellops.backends.kubernetes.secrets import VALUES, stored
+from cellops.render.kubernetes import CELL, MANAGED_BY, REVISION
 
 PRUNE = "cellops.dev/prune"  # "true" on an adopted object: prune may delete it
 # what the server writes into an object's metadata: never part of the object as found
@@ -43,6 +44,19 @@ def found_body(live: Mapping[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in live.items() if k != "status"}
     body["metadata"] = {k: v for k, v in live["metadata"].items() if k not in SERVER_SET}
     return dict(stored(body))
+
+
+def made_by_cellops(live: Mapping[str, Any], cell: str) -> bool:
+    """Whether `live` was applied by cellops for `cell` (it carries the revision label,
+    which only cellops sets), as opposed to handed over with the labels by a person."""
+    return ours(live, cell) and REVISION in (live["metadata"].get("labels") or {})
+
+
+def ours(live: Mapping[str, Any], cell: str) -> bool:
+    """Whether `live` carries this cell's labels. Prune touches nothing else: an object
+    someone else took over (relabelled, or recreated under the same name) is theirs."""
+    labels = live.get("metadata", {}).get("labels") or {}
+    return bool(labels.get(MANAGED_BY) == "cellops" and labels.get(CELL) == cell)
 
 
 def prunable(body: Mapping[str, Any]) -> bool:
