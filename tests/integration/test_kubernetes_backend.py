@@ -374,9 +374,8 @@ def test_an_object_another_manager_made_is_not_taken_over_unless_the_fleet_says(
         i for i in world.store.inventory("eu-1") if i.key.endswith("Deployment cell-eu-1 ledger")
     )
     world.store.untrack("eu-1", ledger.key, ledger.cluster)  # as if another tool had made it
-    edit(
-        world.eu, "/apis/apps/v1/namespaces/cell-eu-1/deployments/ledger", {"spec": {"replicas": 4}}
-    )
+    theirs = {"metadata": {"labels": {"cellops.dev/revision": None}}, "spec": {"replicas": 4}}
+    edit(world.eu, "/apis/apps/v1/namespaces/cell-eu-1/deployments/ledger", theirs)
     with pytest.raises(BackendError, match=r"409 Conflict.*forceConflicts") as caught:
         world.apply("eu-1")
     assert not caught.value.transient
