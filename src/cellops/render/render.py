@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from cellops.render.desired import DesiredCell, DesiredFleet, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
+from cellops.render.own import OwnTrees
 from cellops.spec.cell import CellSpec, KubernetesBackend, LocalBackend
 from cellops.spec.revision import Revision
 from cellops.spec.service import ServiceSpec
@@ -121,7 +122,7 @@ def _backend_key(cell: CellSpec) -> str:
 def _code(revision: Revision, service: str, cell: CellSpec) -> str | None:
     if isinstance(cell.backend, LocalBackend):
         return revision.app_tree(service)
-    return revision.manifests_tree(service)
+    return OwnTrees.of(revision, service).code()  # manifests/, chart/, values/
 
 
 def _dependency_closure(graph: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
