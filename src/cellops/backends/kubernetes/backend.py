@@ -23,6 +23,7 @@ from typing import Any
 from cellops import failpoint
 from cellops.backends.base import CellObservation
 from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
+from cellops.backends.kubernetes.manifests import Manifests, own_objects
 from cellops.backends.kubernetes.observation import service_observations
 from cellops.backends.kubernetes.prune import Prune, Records, prune_error
 from cellops.backends.kubernetes.secrets import drifted, stored
@@ -38,8 +39,6 @@ from cellops.render.kubernetes import (
 )
 from cellops.spec.cell import KubernetesBackend
 from cellops.store.records import ADOPTED, CREATED, InventoryItem
-
-Manifests = Callable[[str, str], list[dict[str, Any]]]  # (service, tree id) -> objects
 
 
 class KubernetesCells(Prune):
@@ -210,11 +209,7 @@ class KubernetesCells(Prune):
     def _render(
         self, cell: DesiredCell, services: Mapping[str, DesiredService]
     ) -> list[dict[str, Any]]:
-        own = {
-            name: self._manifests(name, service.code)
-            for name, service in services.items()
-            if service.code is not None
-        }
+        own = own_objects(self._manifests, cell, services)  # manifests/ and chart
         revision = max((s.revision for s in services.values()), default="")
         return cell_objects(replace(cell, services=services), revision, own)
 
