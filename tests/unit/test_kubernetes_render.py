@@ -12,6 +12,7 @@ import pytest
 
 from cellops.pipeline import Compiler
 from cellops.render import DesiredFleet
+from cellops.render.k8s_podsecurity import violations
 from cellops.render.kubernetes import MANAGED_BY, REVISION, adopt, cell_objects
 from cellops.source.git import GitSource
 from tests.fleetrepo import FleetRepo
@@ -76,6 +77,13 @@ def test_containers_are_locked_down_and_probes_mapped(k8s_fleet: FleetRepo) -> N
     assert {"name": "CURRENCY", "value": "USD"} in container["env"]  # the us override
     assert container["image"].startswith("123456789012.dkr.ecr.")
     assert payments["spec"]["replicas"] == 3
+
+
+def test_cellops_own_pods_meet_the_restricted_level(k8s_fleet: FleetRepo) -> None:
+    fleet, _ = rendered(k8s_fleet)
+    for cell in fleet.cells.values():
+        for obj in cell_objects(cell, fleet.revision):
+            assert violations(obj, "restricted") == [], obj["metadata"]["name"]
 
 
 def test_labels_namespace_and_irsa(k8s_fleet: FleetRepo) -> None:

@@ -44,16 +44,19 @@ def problems_from(
 
 
 def _document_path(loc: tuple[int | str, ...]) -> tuple[PathItem, ...]:
-    # Drop the tags pydantic adds for tagged unions and function validators.
-    return tuple(
-        item
-        for item in loc
-        if isinstance(item, int)
-        or (
-            not item.startswith(("function-", "lax-", "strict-"))
-            and item not in ("local", "kubernetes", "str", "int", "[key]")
-        )
-    )
+    # Drop the tags pydantic adds for tagged unions and function validators. A backend's
+    # tag (local, kubernetes) follows `backend`; elsewhere `kubernetes` is a field (the
+    # fleet's spec.kubernetes).
+    path: list[PathItem] = []
+    for item in loc:
+        if isinstance(item, str) and (
+            item.startswith(("function-", "lax-", "strict-"))
+            or item in ("str", "int", "[key]")
+            or (item in ("local", "kubernetes") and path[-1:] == ["backend"])
+        ):
+            continue
+        path.append(item)
+    return tuple(path)
 
 
 def _message(detail: typing.Any, model: type[BaseModel], loc: tuple[PathItem, ...]) -> str:

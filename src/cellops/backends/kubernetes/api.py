@@ -129,6 +129,13 @@ class KubeApi:
     def apply(self, obj: dict[str, Any], force: bool) -> dict[str, Any]:
         """Server-side apply: create or update `obj`, owning the fields it sets."""
         key = key_of(obj)
+        if key.namespace and not self._resource(key.api_version, key.kind)[1]:
+            # validation lets in only kinds known to be namespaced; the server decides
+            raise BackendError(
+                f"{self.name}: {key}: the server says {key.kind} ({key.api_version}) is"
+                " cluster-scoped, and a cell creates objects only inside its namespace:"
+                " not applied"
+            )
         query = [("fieldManager", FIELD_MANAGER)] + ([("force", "true")] if force else [])
         answer = self._call("PATCH", self.path(key), key, query=query, body=obj)
         assert answer is not None
