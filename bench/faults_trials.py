@@ -210,6 +210,8 @@ def moment(fleet: Fleet, revision: str) -> str:
         return str(rollout.state)
     if rolled - recovered:
         return "rolled back, not halted yet"
+    if rollout.wave >= len(rollout.plan):
+        return "every wave done, not completed yet"
     return f"wave {rollout.wave}: {rollout.phase}"
 
 
