@@ -550,3 +550,55 @@ def test_a_local_folder_named_like_a_host_is_local(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources: [base.v3/app/cm.yaml]\n")
     with pytest.raises(ManifestError, match=r"'base\.v3/app/cm\.yaml' is remote"):
         check_kustomization(tmp_path, "services/x/manifests")
+
+
+def test_the_image_policy_covers_a_charts_containers(tmp_path: Path) -> None:
+    """`requireDigest` skipped everything but service.yaml: a chart's tagged image passed."""
+    from tests.integration.moved_apps import moved_fleet
+
+    moved = moved_fleet(tmp_path / "moved")
+    assert cellops("validate", moved.path).returncode == 0
+    moved.replace("cellops.yaml", "imagePolicy: {requireDigest: false}", "imagePolicy: {}")
+    moved.commit("digests required")
+    result = cellops("validate", moved.path)
+    assert result.returncode == 1
+    assert (
+        "services/podinfo/chart/templates/deployment.yaml: Deployment podinfo:"
+        " spec.template.spec.containers[0].image: 'ghcr.io/stefanprodan/podinfo:" in result.stdout
+    )
+    assert "is not pinned by digest" in result.stdout
+
+
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: backend}
+spec:
+  rules:
+    - http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: backend, port: {number: 9898}}}}
+"""
+
+
+def test_an_ingress_no_controller_may_reach_is_a_warning(fleet: FleetRepo) -> None:
+    fleet.write("services/payments/manifests/ingress.yaml", INGRESS)
+    fleet.replace(
+        "services/payments/manifests/kustomization.yaml",
+        "resources:",
+        "resources:\n  - ingress.yaml",
+    )
+    fleet.commit("payments is reached from outside")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 0, result.stdout
+    assert (
+        "services/payments/manifests: Ingress backend: warning: no ingress controller may reach"
+        " the cell's pods" in result.stdout
+    )
+    assert "spec.kubernetes.ingressNamespace" in result.stdout
+    fleet.replace(
+        "cellops.yaml", "  kubernetes:\n", "  kubernetes:\n    ingressNamespace: ingress-nginx\n"
+    )
+    fleet.commit("the ingress controller may reach the cells")
+    result = cellops("validate", fleet.path)
+    assert result.returncode == 0 and "Ingress backend" not in result.stdout, result.stdout
