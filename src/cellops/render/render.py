@@ -18,7 +18,7 @@ from cellops.spec.revision import Revision
 from cellops.spec.service import ServiceSpec
 
 # Placement and relations, not what runs: changing them alone restarts nothing.
-_NOT_WORKLOAD = {"cells", "overrides", "contracts", "depends_on"}
+_NOT_WORKLOAD = {"cells", "overrides", "contracts", "depends_on", "image_policy"}
 
 
 def render(revision: Revision) -> DesiredFleet:

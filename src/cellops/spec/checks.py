@@ -21,8 +21,9 @@ from cellops.spec.cell import (
 )
 from cellops.spec.chart_checks import chart_problems
 from cellops.spec.documents import Parsed
-from cellops.spec.fleet import FleetDocument, ImagePolicy
+from cellops.spec.fleet import FleetDocument
 from cellops.spec.image import parse_image
+from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.messages import field_path, warning
 from cellops.spec.placement import Placement
 from cellops.spec.revision import Variant
@@ -99,7 +100,8 @@ def check_images(ctx: Context) -> list[Problem]:
             if not isinstance(image, str):
                 problems.append(ctx.problem(name, where, "expected an image reference string"))
                 continue
-            problems += [ctx.problem(name, where, m) for m in image_problems(image, policy)]
+            own = spec.image_policy or policy  # a service's own policy, if it has one
+            problems += [ctx.problem(name, where, m) for m in image_problems(image, own)]
     return problems
 
 

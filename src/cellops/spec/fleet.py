@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from cellops.spec.base import Metadata, SpecModel
 from cellops.spec.cell import CellSpec, KubernetesBackend, PodSecurity
 from cellops.spec.fields import DnsLabel, Duration, EnvName, FieldError, Labels
+from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.k8s_scope import CLUSTER_SCOPED
 from cellops.spec.service import Resources
 
@@ -73,13 +74,6 @@ class RolloutPolicy(SpecModel):
             if name in names[:index]:
                 raise FieldError(("waves", index, "name"), f"duplicate wave name {name!r}")
         return self
-
-
-class ImagePolicy(SpecModel):
-    require_digest: bool = Field(default=True, description="refuse tags: images pinned by digest")
-    allowed_registries: list[str] = Field(
-        default_factory=list, description="registry hosts images may come from; empty = any"
-    )
 
 
 class ServiceDefaults(SpecModel):

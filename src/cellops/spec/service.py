@@ -22,6 +22,7 @@ from cellops.spec.fields import (
     Quantity,
     quantity_value,
 )
+from cellops.spec.image_policy import ImagePolicy
 
 PATCHABLE_FIELDS = (
     "image",
@@ -202,6 +203,9 @@ class ServiceSpec(SpecModel):
     contracts: Contracts = Field(default_factory=Contracts)
     depends_on: list[DnsLabel] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
+    image_policy: ImagePolicy | None = Field(
+        default=None, description="this service's own image policy, in place of the fleet's"
+    )
 
     @model_validator(mode="after")
     def _ports_consistent(self) -> Self:
