@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,14 @@ def up(
         None,
         "--webhook-secret",
         envvar="CELLOPS_WEBHOOK_SECRET",
-        help="Shared secret: GitHub HMAC (X-Hub-Signature-256) or GitLab token.",
+        help="Shared secret: GitHub HMAC (X-Hub-Signature-256) or GitLab token. On the"
+        " command line it is visible to every user in `ps`: prefer --webhook-secret-file or"
+        " the environment variable.",
+    ),
+    secret_file: Path | None = typer.Option(
+        None,
+        "--webhook-secret-file",
+        help="Read the shared secret from this file (its first line; `-`: standard input).",
     ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
     view: bool = typer.Option(True, "--view/--no-view", help="Show the live view."),
@@ -55,6 +63,7 @@ def up(
     """
     folder = state_dir(repo, state)
     interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
+    secret = webhook_secret(secret, secret_file)
     if detach:
         args = [
             "up",
@@ -72,8 +81,7 @@ def up(
             "--no-view",
         ]
         args += ["--webhook", str(webhook)] if webhook is not None else []
-        secrets = {"CELLOPS_WEBHOOK_SECRET": secret} if secret else {}
-        pid = process.spawn_detached(args, folder, env=secrets)
+        pid = process.spawn_detached(args, folder, secret=secret)
         record = process.read_record(folder) or {}
         where = f", webhook on port {record['webhook']}" if record.get("webhook") else ""
         console.print(
@@ -105,6 +113,31 @@ def up(
         wiring.close()
         (folder / "controller.json").unlink(missing_ok=True)
         handle.close()
+
+
+def webhook_secret(given: str | None, file: Path | None) -> str | None:
+    """The webhook secret from the option, the environment or a file. It leaves this
+    process's environment, so nothing the controller starts (cell agents, git, kubectl)
+    inherits it."""
+    os.environ.pop("CELLOPS_WEBHOOK_SECRET", None)
+    if file is None:
+        return given
+    if given is not None:
+        raise typer.BadParameter(
+            "give the secret once: --webhook-secret (or CELLOPS_WEBHOOK_SECRET) or this file",
+            param_hint="--webhook-secret-file",
+        )
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise typer.BadParameter(
+            f"cannot read {file}: {reason}", param_hint="--webhook-secret-file"
+        ) from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise typer.BadParameter(f"{file} is empty", param_hint="--webhook-secret-file")
+    return lines[0].strip()
 
 
 def _absolute(repo: str) -> str:

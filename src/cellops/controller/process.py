@@ -1,8 +1,15 @@
 """One controller per fleet state folder: an exclusive lock, a record of how to reach it,
-and the way to run it detached from the terminal."""
+and the way to run it detached from the terminal.
+
+Who runs is read from the kernel, never guessed from a file: the lock's holder is in
+/proc/locks (reading it never takes the lock, so a probe cannot make a starting controller
+fail to lock), and `controller.json` only counts when it names that holder with its
+process start time (a pid alone may have been reused since it was written).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -13,8 +20,11 @@ import time
 from pathlib import Path
 from typing import IO
 
+from cellops.backends.local.process import start_time
 from cellops.model.errors import StoreError
 from cellops.store.database import private_folder
+
+LOCK, RECORD = "controller.lock", "controller.json"
 
 
 class AlreadyRunning(StoreError):
@@ -22,69 +32,116 @@ class AlreadyRunning(StoreError):
         super().__init__(f"a controller already runs for {state} (pid {pid})")
 
 
+class NotItsController(StoreError):
+    def __init__(self, state: Path, pid: int) -> None:
+        super().__init__(
+            f"the controller lock of {state} is held by pid {pid}, which is not recorded in"
+            f" {state / RECORD} as its controller: not signalling it (stop it yourself if it"
+            " is one)"
+        )
+
+
 def lock(state: Path) -> IO[str]:
-    """Hold the state folder's controller lock for as long as the returned file is open."""
+    """Hold the state folder's controller lock for as long as the returned file is open;
+    the record names this process at once (a stale one would name a dead or reused pid)."""
     try:
         private_folder(state)
-        handle = open(state / "controller.lock", "a+")  # noqa: SIM115 - held open on purpose
+        handle = open(state / LOCK, "a+")  # noqa: SIM115 - held open on purpose
     except OSError as exc:
         raise _unusable(state, exc) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        running = read_record(state)
-        pid = running.get("pid") if running else "?"
-        raise AlreadyRunning(state, pid) from None
+        raise AlreadyRunning(state, holder(state) or "?") from None
+    write_record(state, ready=False)
     return handle
 
 
 def write_record(state: Path, **fields: object) -> None:
-    (state / "controller.json").write_text(json.dumps({"pid": os.getpid(), **fields}))
+    """This process as the folder's controller (pid and start time), written atomically."""
+    pid = os.getpid()
+    data = json.dumps({"pid": pid, "started": start_time(pid), **fields})
+    staging = state / f".{RECORD}.{pid}"
+    staging.write_text(data)
+    staging.replace(state / RECORD)
 
 
 def read_record(state: Path) -> dict[str, object] | None:
     try:
-        data = json.loads((state / "controller.json").read_text())
+        data = json.loads((state / RECORD).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def running_pid(state: Path) -> int | None:
-    """The pid of the controller holding the lock, or None."""
-    path = state / "controller.lock"
-    if not path.exists():
+def holder(state: Path) -> int | None:
+    """The pid holding the folder's controller lock, from /proc/locks, or None."""
+    try:
+        status = (state / LOCK).stat()
+        table = Path("/proc/locks").read_text()
+    except FileNotFoundError:
         return None
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            record = read_record(state) or {}
-            return int(str(record.get("pid", 0))) or None
-        fcntl.flock(handle, fcntl.LOCK_UN)
+    key = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    for line in table.splitlines():
+        # "3: FLOCK  ADVISORY  WRITE 4242 fe:00:2147903 0 EOF"; waiters show "3: -> FLOCK"
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key:
+            return int(fields[4]) or None
     return None
 
 
+def running_pid(state: Path) -> int | None:
+    """The pid of the controller holding the lock, or None."""
+    return holder(state)
+
+
+def recorded(state: Path, pid: int) -> bool:
+    """`pid` is the controller `controller.json` names: same pid, same start time."""
+    record = read_record(state) or {}
+    started = start_time(pid)
+    return started is not None and record.get("pid") == pid and record.get("started") == started
+
+
 def stop(state: Path, timeout: float = 15.0) -> int | None:
-    pid = running_pid(state)
+    """SIGTERM the folder's controller and wait for it to let go of the lock; its pid.
+
+    Only a process that holds this folder's lock and is recorded as its controller is
+    signalled, through a pidfd opened before checking, so a pid reused in between is never
+    hit. A lock holder that never records itself is refused (NotItsController)."""
+    deadline = time.monotonic() + 3.0  # a controller records itself right after locking
+    while (pid := holder(state)) is not None and not recorded(state, pid):
+        if time.monotonic() > deadline:
+            raise NotItsController(state, pid)
+        time.sleep(0.05)
     if pid is None:
         return None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + timeout
-    while running_pid(state) is not None and time.time() < deadline:
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    try:
+        if holder(state) != pid or not recorded(state, pid):
+            return None  # it exited (and its pid may be another process's now)
+        signal.pidfd_send_signal(handle, signal.SIGTERM)
+    finally:
+        os.close(handle)
+    deadline = time.monotonic() + timeout
+    while holder(state) == pid and time.monotonic() < deadline:
         time.sleep(0.05)
     return pid
 
 
 def spawn_detached(
-    args: list[str], state: Path, env: dict[str, str] | None = None, timeout: float = 20.0
+    args: list[str], state: Path, secret: str | None = None, timeout: float = 20.0
 ) -> int:
-    """Start `cellops <args>` in its own session; wait until it holds the lock.
+    """Start `cellops <args>` in its own session; wait until it holds the lock, has
+    recorded itself and is ready; its pid (never a previous controller's).
 
-    `env` adds to the environment (secrets go there, never on a command line). A child that
-    exits at start is reported with the last line it wrote (its error)."""
-    running = running_pid(state)
+    `secret` (the webhook's) goes through a pipe on the child's stdin, never through its
+    command line or environment. A child that exits at start is reported with the last
+    line it wrote (its error)."""
+    running = holder(state)
     if running is not None:
         raise AlreadyRunning(state, running)
     try:
@@ -92,22 +149,27 @@ def spawn_detached(
         log = open(state / "controller.log", "ab")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise _unusable(state, exc) from None
+    env = {k: v for k, v in os.environ.items() if k != "CELLOPS_WEBHOOK_SECRET"}
     with log:
         start = log.tell()
         child = subprocess.Popen(
-            [sys.executable, "-m", "cellops.cli.main", *args],
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "cellops.cli.main", *args]
+            + (["--webhook-secret-file", "-"] if secret else []),
+            env=env,
+            stdin=subprocess.PIPE if secret else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        pid = running_pid(state)
-        if pid is not None and (read_record(state) or {}).get("ready"):
-            return pid
+    if child.stdin is not None:
+        with contextlib.suppress(BrokenPipeError), child.stdin:
+            child.stdin.write(str(secret).encode())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (read_record(state) or {}).get("ready") and recorded(state, child.pid):
+            if holder(state) == child.pid:
+                return child.pid
         if child.poll() is not None:
             said = _last_line(state / "controller.log", start)
             raise StoreError(
