@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "cellops"
-PURE = ["model", "spec", "render", "diff", "plan", "health"]
+PURE = ["model", "spec", "render", "diff", "plan", "health", "tenancy"]
 
 # What the pure core may import. Everything else (os, subprocess, socket, sqlite3, asyncio,
 # time, random, pathlib I/O, pygit2, ...) belongs at the edges.
 ALLOWED_STDLIB = {
     "__future__",
+    "bisect",
     "collections",
     "dataclasses",
     "decimal",
@@ -34,6 +35,7 @@ ALLOWED_STDLIB = {
     "re",
     "types",
     "typing",
+    "zlib",  # crc32 only: a stable hash (tenancy/ring.py)
 }
 ALLOWED_THIRD_PARTY = {"pydantic", "yaml"}
 # pathlib only for PurePosixPath (path arithmetic, no file access)

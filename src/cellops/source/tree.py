@@ -64,9 +64,10 @@ def build_snapshot(
     top = {n.name: n for n in tree.children(tree.root())}
     if "cellops.yaml" in top:
         _document(tree, whole, "cellops.yaml", top["cellops.yaml"])
-    cells = top.get("cells")
-    if cells is not None and cells.kind is Kind.DIR:
-        whole.add(memo.get("cells", cells, partial(_cells, tree, cells)))
+    for folder in ("cells", "tenants"):
+        node = top.get(folder)
+        if node is not None and node.kind is Kind.DIR:
+            whole.add(memo.get(folder, node, partial(_documents, tree, folder, node)))
     services = top.get("services")
     if services is not None and services.kind is Kind.DIR:
         for node in tree.children(services):
@@ -76,11 +77,12 @@ def build_snapshot(
     return Snapshot(revision, whole.files, whole.trees, tuple(whole.problems), message)
 
 
-def _cells(tree: Tree, folder: Node) -> _Part:
+def _documents(tree: Tree, name: str, folder: Node) -> _Part:
+    """The documents of `cells/` or `tenants/` (one file each, no subfolders)."""
     part = _Part()
     for node in tree.children(folder):
         if not node.name.startswith("."):
-            _document(tree, part, f"cells/{node.name}", node)
+            _document(tree, part, f"{name}/{node.name}", node)
     return part
 
 

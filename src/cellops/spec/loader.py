@@ -23,11 +23,14 @@ from cellops.spec.placement import place_services
 from cellops.spec.revision import Revision
 from cellops.spec.selection import CellIndex
 from cellops.spec.service import ServiceDocument
+from cellops.spec.tenants import TenantsDocument
+from cellops.tenancy.fleet import check_tenants
 
-M = TypeVar("M", CellDocument, ServiceDocument)
+M = TypeVar("M", CellDocument, ServiceDocument, TenantsDocument)
 FLEET_FILE = "cellops.yaml"
 _CELL_FILE = re.compile(r"^cells/([^/]+)\.yaml$")
 _SERVICE_FILE = re.compile(r"^services/([^/]+)/service\.yaml$")
+_TENANTS_FILE = re.compile(r"^tenants/([^/]+)\.yaml$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -41,6 +44,7 @@ def load_revision(
     fleet = _load_fleet(snapshot, cache, problems)
     cells = _load_named(snapshot, _CELL_FILE, CellDocument, cache, problems)
     services = _load_named(snapshot, _SERVICE_FILE, ServiceDocument, cache, problems)
+    tenants = _load_named(snapshot, _TENANTS_FILE, TenantsDocument, cache, problems)
     problems += _missing_service_files(snapshot, services)
     if fleet is None or _has_errors(problems):
         raise RevisionRejected(snapshot.revision, tuple(problems))
@@ -52,6 +56,9 @@ def load_revision(
         fleet, cells, services, placement, variants, snapshot.trees, index, _providers(previous)
     )
     problems += run_checks(ctx)
+    cell_models = {n: p.model for n, p in cells.items() if p.model is not None}
+    tenant_files = {p.path: p for p in tenants.values()}
+    problems += check_tenants(fleet.model, cell_models, tenant_files)[1]  # type: ignore[arg-type]
     if _has_errors(problems):
         raise RevisionRejected(snapshot.revision, tuple(sorted(problems, key=_order)))
     return Revision(
@@ -64,6 +71,7 @@ def load_revision(
         trees=dict(snapshot.trees),
         warnings=tuple(sorted(problems, key=_order)),
         message=snapshot.message,
+        tenants={p.path: p.model for _, p in sorted(tenants.items()) if p.model is not None},
     )
 
 
@@ -102,7 +110,7 @@ def _load_named(
     problems: list[Problem],
 ) -> dict[str, Parsed[M]]:
     """Parse the documents whose path matches `pattern`; the name comes from the path."""
-    folder = "cells/" if model is CellDocument else "services/"
+    folder = _FOLDERS[model.__name__]
     loaded: dict[str, Parsed[M]] = {}
     for path, blob in sorted(snapshot.files.items()):
         if not path.startswith(folder):
@@ -142,9 +150,14 @@ def _load_named(
     return loaded
 
 
+_FOLDERS = {"CellDocument": "cells/", "ServiceDocument": "services/", "TenantsDocument": "tenants/"}
+
+
 def _misplaced(folder: str) -> str:
     if folder == "cells/":
         return "not a cell file: expected cells/<name>.yaml"
+    if folder == "tenants/":
+        return "not a tenants file: expected tenants/<name>.yaml (kind: Tenants)"
     return "not a service file: expected services/<name>/service.yaml"
 
 

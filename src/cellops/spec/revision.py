@@ -6,12 +6,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cellops.model.problems import Problem
 from cellops.spec.cell import CellDocument
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.service import ServiceDocument, ServiceSpec
+from cellops.spec.tenants import TenantsDocument
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Revision:
         Cells with the same overrides share one spec object.
     variants: the same, grouped: each distinct effective spec of a service with its cells.
     trees: content hashes of `services/<name>/app` and `services/<name>/manifests`.
+    tenants: the Tenants documents (tenants/*.yaml) by path; placement is
+        `cellops.tenancy.fleet.routing_table`.
     """
 
     id: str
@@ -42,6 +45,7 @@ class Revision:
     trees: Mapping[str, str]
     warnings: tuple[Problem, ...] = ()
     message: str = ""
+    tenants: Mapping[str, TenantsDocument] = field(default_factory=dict)  # by file path
 
     def app_tree(self, service: str) -> str | None:
         return self.trees.get(f"services/{service}/app")

@@ -1,0 +1,136 @@
+"""The fleet's tenants: Tenants documents + cells -> placement problems, routing table.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cellops.model.problems import Problem
+from cellops.spec.cell import CellDocument, local_address
+from cellops.spec.documents import Parsed
+from cellops.spec.fleet import FleetDocument
+from cellops.spec.selection import CellIndex
+from cellops.spec.tenants import Routing, TenantsDocument
+from cellops.tenancy.placement import CellSlot, Placement, TenantEntry, place
+from cellops.tenancy.table import CellRoute, RoutingTable
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """What a revision says about tenants: routing settings and the tenant entries."""
+
+    routing: Routing
+    entries: tuple[TenantEntry, ...]
+
+
+def tenancy_of(documents: Mapping[str, TenantsDocument]) -> Tenancy:
+    routing = next((d.spec.routing for d in documents.values() if d.spec.routing), Routing())
+    entries = tuple(
+        TenantEntry(t.id, t.cell, t.canary, t.weight)
+        for _, doc in sorted(documents.items())
+        for t in doc.spec.tenants
+    )
+    return Tenancy(routing, entries)
+
+
+def cell_slots(
+    fleet: FleetDocument, cells: Mapping[str, CellDocument], routing: Routing
+) -> list[CellSlot]:
+    ring = set(routing.canary_cells)
+    first = fleet.spec.rollout.waves[0]
+    if not ring and first.selector:
+        ring = set(CellIndex(cells).match_labels(first.selector))
+    return [
+        CellSlot(name, str(cell.spec.state), cell.spec.capacity.max_tenants, name in ring)
+        for name, cell in sorted(cells.items())
+    ]
+
+
+def check_tenants(
+    fleet: FleetDocument,
+    cells: Mapping[str, CellDocument],
+    parsed: Mapping[str, Parsed[TenantsDocument]],
+) -> tuple[Placement, list[Problem]]:
+    """Placement of a revision's tenants; every problem at its file and line."""
+    problems: list[Problem] = []
+    where: dict[str, tuple[str, int]] = {}
+    routing_file: str | None = None
+    for path, item in sorted(parsed.items()):
+        assert item.model is not None
+        if item.model.spec.routing is not None:
+            if routing_file is not None:
+                problems.append(
+                    Problem(
+                        path,
+                        item.line("spec", "routing"),
+                        "spec.routing",
+                        f"routing is already set in {routing_file}: set it in one file",
+                    )
+                )
+            routing_file = routing_file or path
+        for i, tenant in enumerate(item.model.spec.tenants):
+            line = item.line("spec", "tenants", i, "id")
+            if tenant.id in where:
+                first, first_line = where[tenant.id]
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        f"spec.tenants[{i}].id",
+                        f"tenant {tenant.id!r} is already listed at {first}:{first_line}",
+                    )
+                )
+            else:
+                where[tenant.id] = (path, line)
+    tenancy = tenancy_of({p: i.model for p, i in parsed.items() if i.model is not None})
+    for cell in tenancy.routing.canary_cells:
+        if cell not in cells:
+            path = routing_file or ""
+            problems.append(
+                Problem(path, None, "spec.routing.canaryCells", f"unknown cell {cell!r}")
+            )
+    result = place(cell_slots(fleet, cells, tenancy.routing), tenancy.entries)
+    for error in result.errors:
+        path, line = where.get(error.tenant or "", ("tenants/", 0))
+        problems.append(
+            Problem(path, line or None, "spec.tenants", f"tenant {error.tenant!r} {error.message}")
+        )
+    return result, problems
+
+
+def routing_table(
+    fleet: FleetDocument,
+    cells: Mapping[str, CellDocument],
+    documents: Mapping[str, TenantsDocument],
+    revision: str,
+    version: int,
+) -> RoutingTable:
+    """The table a valid revision routes by (its placement has no errors)."""
+    tenancy = tenancy_of(documents)
+    routing = tenancy.routing
+    result = place(cell_slots(fleet, cells, routing), tenancy.entries)
+    routes = {}
+    for name, cell in cells.items():
+        url = routing.entry_points.get(name)
+        address = local_address(name, cell.spec)
+        if url is None and address is not None:
+            url = f"http://{address}:{routing.port}"
+        if url is not None:
+            routes[name] = CellRoute(url.rstrip("/"), str(cell.spec.state))
+    return RoutingTable(
+        version=version,
+        revision=revision,
+        cells=routes,
+        tenants={t: c for t, c in result.assignment.items() if c in routes},
+        ring=tuple(
+            c.name
+            for c in cell_slots(fleet, cells, routing)
+            if c.state == "active" and c.name in routes
+        ),
+        key=routing.key,
+        header=routing.header,
+        weights={e.id: e.weight for e in tenancy.entries if e.weight != 1},
+    )
