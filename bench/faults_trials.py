@@ -160,6 +160,9 @@ class Trials:
         outcome.violations = self._settle(revision, expect, before)
         if not outcome.violations:
             outcome.recovery = time.monotonic() - started
+        if self.fleet.controller_running:
+            # a controller still starting up would outlive a `cellops down` issued now
+            self.fleet.wait_ready()
         self._restore(scenario)
         return outcome
 
