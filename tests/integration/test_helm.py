@@ -6,10 +6,8 @@ pulled from a registry on 127.0.0.1 (Debian's docker-registry) when it is instal
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from cellops.pipeline import Compiler
 from cellops.render.kubernetes import FROM_MANIFESTS, cell_objects
 from cellops.source.git import GitSource, export_tree
 from tests.fleetrepo import FleetRepo
+from tests.imagekit import running_registry
 from tests.integration.moved_apps import PODINFO_CHART, moved_fleet
 
 CELLOPS = str(Path(sys.executable).parent / "cellops")
@@ -161,41 +160,11 @@ def test_a_local_chart_needs_its_folder(fleet: FleetRepo) -> None:
 
 
 # -- OCI ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
     """Debian's docker-registry on a free port of 127.0.0.1, its storage in tmp_path."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.skip("docker-registry is not installed (.ci/run installs it)")
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog: {level: error}\n"
-        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'blobs'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    with (tmp_path / "registry.log").open("w") as log:
-        server = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError((tmp_path / "registry.log").read_text()) from None
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(10)
+    with running_registry(tmp_path, auth=False) as running:
+        yield running.host
 
 
 def push_podinfo(host: str, scratch: Path) -> str:

@@ -1,0 +1,138 @@
+"""An image's verdict under an image policy: its digest (a tag resolved once), and the
+fleet key that signed it. Verdicts that passed are cached by digest and policy (the keys'
+contents), so an unchanged image costs no registry request until `recheck_after` seconds
+have passed; a key removed or changed is another policy, checked again at once. A registry
+that cannot be read gives a failed verdict (fail closed), never a cached pass."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cellops.images import cosign
+from cellops.images.registry import NotFound, Registry, RegistryError
+from cellops.spec.image import ImageRef, parse_image
+from cellops.spec.image_policy import ImagePolicy
+
+ReadKey = Callable[[str], bytes]  # a path in the fleet repo (at the revision) -> its bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    image: str
+    digest: str | None
+    signer: str | None  # the key's path in the fleet repo; None when none is required
+    reason: str | None  # why the image may not run; None: it may
+    at: float
+    transient: bool = False  # the registry may answer later: try again
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+class ImageVerifier:
+    def __init__(
+        self,
+        registry: Registry,
+        clock: Callable[[], float] = time.time,
+        recheck_after: float = 300.0,
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.recheck_after = recheck_after
+        self._passed: dict[tuple[str, str], Verdict] = {}
+        self.resolved: dict[str, str] = {}  # a tagged reference -> the digest it had
+
+    def verify(self, image: str, policy: ImagePolicy, read_key: ReadKey) -> Verdict:
+        now = self.clock()
+        try:
+            ref = parse_image(image)
+            keys = _keys(policy, read_key)
+            digest = self._digest(image, ref, policy)
+        except (ValueError, RegistryError) as exc:
+            return Verdict(image, None, None, str(exc), now, _transient(exc))
+        if not keys:
+            return Verdict(image, digest, None, None, now)
+        cache_key = (f"{ref.registry}/{ref.repository}@{digest}", _fingerprint(keys))
+        cached = self._passed.get(cache_key)
+        if cached is not None and now - cached.at < self.recheck_after:
+            return cached
+        verdict = self._check(image, ref, digest, keys, now)
+        if verdict.ok:
+            self._passed[cache_key] = verdict
+        else:
+            self._passed.pop(cache_key, None)
+        return verdict
+
+    def _digest(self, image: str, ref: ImageRef, policy: ImagePolicy) -> str | None:
+        if ref.digest is not None:
+            return ref.digest
+        if not (policy.resolve_tags or policy.signatures):
+            return None  # nothing asks for the registry
+        if image not in self.resolved:
+            tag = ref.tag or "latest"
+            try:
+                found = self.registry.manifest(ref.registry, ref.repository, tag)
+            except NotFound:
+                raise ValueError(f"{image}: no such tag in its registry") from None
+            self.resolved[image] = found.digest
+        return self.resolved[image]
+
+    def _check(
+        self,
+        image: str,
+        ref: ImageRef,
+        digest: str | None,
+        keys: Mapping[str, tuple[ec.EllipticCurvePublicKey, bytes]],
+        now: float,
+    ) -> Verdict:
+        assert digest is not None
+        host, repository = ref.registry, ref.repository
+        reasons: list[str] = []
+        try:
+            self.registry.manifest(host, repository, digest)
+            for signature in cosign.signatures(self.registry, host, repository, digest):
+                try:
+                    signer = cosign.check(signature, digest, {p: k for p, (k, _) in keys.items()})
+                except ValueError as exc:
+                    reasons.append(str(exc))
+                else:
+                    return Verdict(image, digest, signer, None, now)
+        except NotFound:
+            return Verdict(image, digest, None, f"{digest} is not in {host}/{repository}", now)
+        except RegistryError as exc:
+            return Verdict(image, digest, None, str(exc), now, exc.transient)
+        if not reasons:
+            why = f"{digest} has no cosign signature (referrers, or the tag sha256-….sig)"
+        else:
+            why = "no valid cosign signature: " + "; ".join(sorted(set(reasons)))
+        return Verdict(image, digest, None, why, now)
+
+
+def _keys(
+    policy: ImagePolicy, read_key: ReadKey
+) -> dict[str, tuple[ec.EllipticCurvePublicKey, bytes]]:
+    keys = {}
+    for authority in policy.signatures:
+        try:
+            pem = read_key(authority.key)
+        except (OSError, KeyError):
+            raise ValueError(f"{authority.key}: the key file is not in the fleet repo") from None
+        keys[authority.key] = (cosign.load_key(authority.key, pem), pem)
+    return keys
+
+
+def _fingerprint(keys: Mapping[str, tuple[object, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(keys):
+        digest.update(path.encode() + b"\0" + keys[path][1] + b"\0")
+    return digest.hexdigest()
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, RegistryError) and exc.transient

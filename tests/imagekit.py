@@ -1,0 +1,230 @@
+"""A real registry and real images for the image tests: Debian's `docker-registry` on a free
+port of 127.0.0.1 behind htpasswd basic auth, images written as OCI images by the test (a
+root filesystem with busybox when it is installed, else one file) and pushed over the
+distribution API, and cosign signatures made with the tests' own keys in cosign's format
+(a simple-signing payload layer, its signature in `dev.cosignproject.cosign/signature`)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cellops.images.auth import Credentials
+
+USER, PASSWORD = "cellops", "s3cret-for-tests"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalRegistry:
+    host: str
+    folder: Path
+
+    @property
+    def credentials(self) -> Credentials:
+        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        return Credentials({self.host: token})
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}{path}"
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = requests.post(self.url(f"/v2/{repository}/blobs/uploads/"), auth=(USER, PASSWORD))
+        assert start.status_code == 202, start.text
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = self.url(location)
+        done = requests.put(location, params={"digest": digest}, data=data, auth=(USER, PASSWORD))
+        assert done.status_code == 201, done.text
+        return digest
+
+    def push_manifest(self, repository: str, reference: str, manifest: dict[str, object]) -> str:
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        media_type = str(manifest.get("mediaType", OCI_MANIFEST))
+        response = requests.put(
+            self.url(f"/v2/{repository}/manifests/{reference}"),
+            data=body,
+            headers={"Content-Type": media_type},
+            auth=(USER, PASSWORD),
+        )
+        assert response.status_code == 201, response.text
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        response = requests.delete(
+            self.url(f"/v2/{repository}/manifests/{digest}"), auth=(USER, PASSWORD)
+        )
+        assert response.status_code == 202, response.text
+
+    def push_image(self, repository: str, tag: str, note: str = "") -> str:
+        """An OCI image (busybox's root filesystem when busybox is installed); its digest."""
+        layer = gzip.compress(_rootfs(note), mtime=0)
+        diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Cmd": ["/bin/busybox", "httpd", "-f", "-p", "8080"]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+        ).encode()
+        return self.push_manifest(
+            repository,
+            tag,
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": self._descriptor(repository, OCI_CONFIG, config),
+                "layers": [
+                    self._descriptor(
+                        repository, "application/vnd.oci.image.layer.v1.tar+gzip", layer
+                    )
+                ],
+            },
+        )
+
+    def _descriptor(self, repository: str, media_type: str, data: bytes) -> dict[str, object]:
+        digest = self.push_blob(repository, data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def sign(
+        self,
+        repository: str,
+        digest: str,
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        payload: bytes | None = None,
+        signed: bytes | None = None,
+        layer_type: str = PAYLOAD_TYPE,
+    ) -> str:
+        """A cosign signature of `digest` at `sha256-<hex>.sig` (as cosign stores it without
+        OCI 1.1 referrers). `payload`: what the layer holds (default: cosign's payload for
+        `digest`); `signed`: what is signed (default: the payload)."""
+        payload = payload if payload is not None else simple_signing(self.host, repository, digest)
+        signature = key.sign(signed if signed is not None else payload, ec.ECDSA(hashes.SHA256()))
+        layer = self._descriptor(repository, layer_type, payload)
+        layer["annotations"] = {SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": self._descriptor(repository, OCI_CONFIG, b"{}"),
+            "layers": [layer],
+        }
+        return self.push_manifest(repository, digest.replace(":", "-") + ".sig", manifest)
+
+
+def simple_signing(host: str, repository: str, digest: str) -> bytes:
+    """cosign's payload: the image's name and digest, signed as is."""
+    return json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": f"{host}/{repository}"},
+                "image": {"docker-manifest-digest": digest},
+                "type": "cosign container image signature",
+            },
+            "optional": None,
+        }
+    ).encode()
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _rootfs(note: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        busybox = shutil.which("busybox")
+        if busybox is not None:
+            tar.add(busybox, "bin/busybox")
+        data = f"hello from a test image {note}\n".encode()
+        info = tarfile.TarInfo("www/index.html")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _htpasswd(path: Path) -> None:
+    binary = shutil.which("htpasswd")
+    if binary is not None:
+        subprocess.run([binary, "-Bbc", str(path), USER, PASSWORD], check=True, capture_output=True)
+        return
+    with warnings.catch_warnings():  # deprecated, but bcrypt is what the registry reads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    path.write_text(f"{USER}:{hashed}\n")
+
+
+@contextmanager
+def running_registry(folder: Path, *, auth: bool = True) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry on a free port of 127.0.0.1, its storage in `folder`;
+    `auth`: behind htpasswd basic auth (USER, PASSWORD)."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.skip("docker-registry is not installed (.ci/run installs it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = folder / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {folder / 'blobs'}}},"
+        " delete: {enabled: true}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    if auth:
+        _htpasswd(folder / "htpasswd")
+        with config.open("a") as more:
+            more.write(
+                f"auth: {{htpasswd: {{realm: cellops-tests, path: {folder / 'htpasswd'}}}}}\n"
+            )
+    with (folder / "registry.log").open("w") as log:
+        server = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError((folder / "registry.log").read_text()) from None
+                time.sleep(0.05)
+        yield LocalRegistry(f"127.0.0.1:{port}", folder)
+    finally:
+        server.terminate()
+        server.wait(10)
