@@ -8,6 +8,7 @@ import typer
 
 from cellops import __version__
 from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
+from cellops.cli.router import router_app
 from cellops.cli.output import Exit, errors
 from cellops.model.errors import CellopsError, SourceError, StartupError
 
@@ -35,6 +36,7 @@ app.command("status")(inspect.status)
 app.command("history")(inspect.history)
 app.command("logs")(inspect.logs)
 app.add_typer(inspect.rollout_app, name="rollout")
+app.add_typer(router_app, name="router")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,136 @@
+"""Production engines made from the routing table: HAProxy (config + map) and nginx (map).
+
+Listed tenants are map entries (tenant -> cell backend); tenants the map does not list go
+to a consistent-hash backend over the cells that take tenants (the engine's own hash:
+list a tenant in tenants/ to give it one fixed home in every router). Bulkheads are the
+engines' own: a per-server connection limit, a short queue, timeouts, no retries and no
+redispatch to another cell, and a 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from cellops.router.bulkhead import Limits
+from cellops.tenancy.table import RoutingTable
+
+HASHED = "tenants_hashed"
+
+
+def backend(cell: str) -> str:
+    return f"cell_{cell}"
+
+
+def map_lines(table: RoutingTable) -> dict[str, str]:
+    """tenant -> backend name, for the tenants the table lists on a cell that is routed."""
+    routed = {c for c, r in table.cells.items() if r.state != "quarantined"}
+    return {t: backend(c) for t, c in sorted(table.tenants.items()) if c in routed}
+
+
+def _hostport(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def haproxy_config(
+    table: RoutingTable, listen: str, map_path: str, socket: str, limits: Limits | None = None
+) -> str:
+    limits = limits or Limits()
+    key = {
+        "header": f"req.hdr({table.header})",
+        "host": "req.hdr(host),field(1,:),field(1,.)",
+        "path": "path,field(2,/)",
+    }[table.key]
+    lines = [
+        "global",
+        f"    stats socket {socket} mode 600 level admin",
+        "    maxconn 20000",
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        "    retries 0",
+        "    no option redispatch",
+        f"    timeout connect {int(limits.connect_timeout * 1000)}ms",
+        "    timeout client 30s",
+        f"    timeout server {int(limits.timeout * 1000)}ms",
+        "    timeout queue 1s",
+        "frontend tenants",
+        f"    bind {listen}",
+        f"    http-request set-var(txn.tenant) {key}",
+        '    http-request return status 400 content-type text/plain string "no tenant"'
+        " if !{ var(txn.tenant) -m found } || { var(txn.tenant) -m len 0 }",
+    ]
+    if table.key == "path":
+        lines.append("    http-request set-path %[path,regsub(^/[^/]*,)]")
+    lines += [
+        f"    use_backend %[var(txn.tenant),map({map_path},{HASHED})]",
+        f"    default_backend {HASHED}",
+        f"    http-after-response set-header Retry-After {limits.retry_after} if {{ status 503 }}",
+    ]
+    for name, route in sorted(table.cells.items()):
+        lines += [f"backend {backend(name)}", _server(name, route.url, limits)]
+    lines += [f"backend {HASHED}", "    balance hdr(X-Tenant-Id)", "    hash-type consistent"]
+    if table.key != "header":
+        lines[-2] = "    balance uri"  # no tenant header to hash: the path or host's URI
+    lines += [_server(c, table.cells[c].url, limits) for c in table.ring]
+    return "\n".join(lines) + "\n"
+
+
+def _server(name: str, url: str, limits: Limits) -> str:
+    return f"    server {name} {_hostport(url)} maxconn {limits.max_connections}"
+
+
+def haproxy_map(table: RoutingTable) -> str:
+    return "".join(f"{t} {b}\n" for t, b in map_lines(table).items())
+
+
+def nginx_config(table: RoutingTable, limits: Limits | None = None) -> str:
+    """An `http {}` include: the tenant map, one upstream per cell, and a hashed upstream."""
+    limits = limits or Limits()
+    source = {
+        "header": "$http_" + table.header.lower().replace("-", "_"),
+        "host": "$cellops_host_tenant",
+        "path": "$cellops_path_tenant",
+    }[table.key]
+    lines = [
+        'map $host $cellops_host_tenant { "~^(?<t>[^.]+)\\." $t; default ""; }',
+        'map $uri $cellops_path_tenant { "~^/(?<t>[^/]+)" $t; default ""; }',
+        f"map {source} $cellops_backend {{",
+        f"    default {HASHED};",
+        '    "" "";',
+    ]
+    lines += [f"    {t} {b};" for t, b in map_lines(table).items()]
+    lines.append("}")
+    for name, route in sorted(table.cells.items()):
+        lines += [
+            f"upstream {backend(name)} {{",
+            f"    server {_hostport(route.url)} max_conns={limits.max_connections};",
+            "}",
+        ]
+    lines += [f"upstream {HASHED} {{", f"    hash {source} consistent;"]
+    lines += [f"    server {_hostport(table.cells[c].url)};" for c in table.ring]
+    lines += ["}", f"# routing table version {table.version}, revision {table.revision}"]
+    return "\n".join(lines) + "\n"
+
+
+def nginx_server(listen: str, limits: Limits | None = None) -> str:
+    """A `server {}` that proxies by the map (no retry into another cell)."""
+    limits = limits or Limits()
+    return (
+        "\n".join(
+            [
+                "server {",
+                f"    listen {listen};",
+                '    if ($cellops_backend = "") { return 400 "no tenant\\n"; }',
+                "    location / {",
+                "        proxy_pass http://$cellops_backend;",
+                "        proxy_next_upstream off;",
+                f"        proxy_connect_timeout {int(limits.connect_timeout * 1000)}ms;",
+                f"        proxy_read_timeout {int(limits.timeout * 1000)}ms;",
+                "        proxy_intercept_errors off;",
+                "    }",
+                "    error_page 502 503 504 =503 @down;",
+                f"    location @down {{ add_header Retry-After {limits.retry_after} always;"
+                ' return 503 "cell unavailable\\n"; }',
+                "}",
+            ]
+        )
+        + "\n"
+    )

@@ -1,0 +1,191 @@
+"""`cellops router`: an HTTP reverse proxy from tenants to their cells (aiohttp).
+
+It routes by the table on disk, reloads it when the file changes (in-flight requests finish
+on the connections they have), and keeps the last good table when a new one is malformed
+or the controller is gone: routing never depends on the control plane being up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from cellops.router.bulkhead import Bulkhead, Limits
+from cellops.router.tablefile import read_table
+from cellops.tenancy.table import RoutingTable, TableError
+
+log = structlog.get_logger("cellops.router")
+TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    }
+)
+STATUS_PATH = "/.cellops/router"
+
+
+class Router:
+    def __init__(self, table_path: Path, limits: Limits | None = None) -> None:
+        self.path = table_path
+        self.limits = limits or Limits()
+        self.table: RoutingTable = read_table(table_path)  # no good table: refuse to start
+        self._stamp = _stamp(table_path)
+        self.refused: str | None = None  # why the newest file was not loaded
+        self._bulkheads: dict[str, Bulkhead] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def reload(self) -> bool:
+        """Read the table again if the file changed; a bad one is logged and ignored."""
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            table = read_table(self.path)
+        except TableError as exc:
+            self.refused = str(exc)
+            log.warning(
+                "table refused, keeping the last good one",
+                error=str(exc),
+                version=self.table.version,
+            )
+            return False
+        self.table, self.refused = table, None
+        log.info("table loaded", version=table.version, revision=table.revision[:12])
+        return True
+
+    def tenant_of(self, request: web.Request) -> tuple[str | None, str]:
+        table = self.table
+        path = request.raw_path
+        if table.key == "header":
+            return request.headers.get(table.header), path
+        if table.key == "host":
+            return (request.host or "").split(":")[0].split(".")[0] or None, path
+        _, _, rest = path.partition("/")
+        tenant, slash, tail = rest.partition("/")
+        return tenant or None, "/" + tail if slash else "/"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == STATUS_PATH:
+            table = self.table
+            status = {"version": table.version, "revision": table.revision, "refused": self.refused}
+            return web.json_response(status)
+        tenant, path = self.tenant_of(request)
+        if tenant is None or not TENANT.match(tenant):
+            return _refuse(400, f"no tenant: expected {self._expected()}")
+        table = self.table
+        cell = table.lookup(tenant)
+        route = table.cells.get(cell) if cell is not None else None
+        if cell is None or route is None:
+            return _refuse(503, "no cell takes tenants", self.limits.retry_after)
+        if route.state == "quarantined":
+            return _refuse(503, f"cell {cell} is quarantined", self.limits.retry_after)
+        bulkhead = self._bulkheads.setdefault(cell, Bulkhead(self.limits))
+        why = bulkhead.enter()
+        if why is not None:
+            return _refuse(503, f"{why}: {cell}", self.limits.retry_after)
+        ok = False
+        try:
+            response = await self._forward(request, route.url, path, cell)
+            ok = True  # the cell answered: its own 5xx is its tenants' answer
+            return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("cell failed", cell=cell, error=type(exc).__name__)
+            return _refuse(503, f"cell {cell} did not answer", self.limits.retry_after)
+        finally:
+            bulkhead.leave(ok)
+
+    async def _forward(self, request: web.Request, url: str, path: str, cell: str) -> web.Response:
+        session = self._session(url)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["X-Cellops-Cell"] = cell
+        body = await request.read()
+        async with session.request(
+            request.method,
+            url + path,
+            headers=headers,
+            data=body or None,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as upstream:
+            data = await upstream.read()
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            out["X-Cellops-Cell"] = cell
+            return web.Response(status=upstream.status, headers=out, body=data)
+
+    def _session(self, url: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(url)
+        if session is None:
+            limits = self.limits
+            session = self._sessions[url] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=limits.max_connections),
+                timeout=aiohttp.ClientTimeout(total=limits.timeout, connect=limits.connect_timeout),
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        return session
+
+    def _expected(self) -> str:
+        table = self.table
+        if table.key == "header":
+            return f"a {table.header} header"
+        return "a tenant host name" if table.key == "host" else "/<tenant>/ path prefix"
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+
+
+def _refuse(status: int, message: str, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return web.Response(status=status, text=message + "\n", headers=headers)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+async def serve(
+    router: Router, host: str, port: int, ready: asyncio.Event | None = None, poll: float = 0.2
+) -> None:
+    """Serve until cancelled; print the address once listening."""
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_route("*", "/{tail:.*}", router.handle)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    print(
+        f"router listening on http://{host}:{bound} (table version {router.table.version})",
+        flush=True,
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        while True:
+            await asyncio.sleep(poll)
+            router.reload()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        await router.close()

@@ -1,0 +1,1 @@
+"""Real processes for the router tests: toy cells, the embedded router, HAProxy, nginx."""
