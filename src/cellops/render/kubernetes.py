@@ -17,7 +17,6 @@ from cellops.render.k8s_policy import boundary_objects, k8s_object
 from cellops.render.k8s_rbac import move_subjects
 from cellops.render.own import HASH, stamp
 from cellops.spec.cell import KubernetesBackend
-from cellops.spec.k8s_scope import CLUSTER_SCOPED as CLUSTER_SCOPED_KINDS
 from cellops.spec.service import Probe, ServiceSpec
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -36,18 +35,15 @@ def namespace_of(cell: DesiredCell) -> str:
     return backend.namespace or f"cell-{cell.name}"
 
 
-# Built-in kinds that live outside namespaces (spec/k8s_scope.py has the full table; a
-# cell accepts only kinds known to be namespaced, see backends/kubernetes/validation.py)
-CLUSTER_SCOPED = frozenset(kind for _, kind in CLUSTER_SCOPED_KINDS)
-
-
 class ManifestObjectError(ValueError):
     """An object of a service's manifests cannot live in a cell."""
 
 
 def adopt(objects: list[Obj], namespace: str, labels: Mapping[str, str]) -> list[Obj]:
     """A service's own manifests as the cell runs them: in the cell's namespace, labelled
-    as cellops' own. Copies; the input is left alone."""
+    as cellops' own, a RoleBinding's accounts of the namespace it was written for moved
+    with it (k8s_rbac.py). Whether the cell may hold them is validation's to say
+    (backends/kubernetes/containment.py). Copies; the input is left alone."""
     adopted = []
     for obj in objects:
         source = obj["metadata"].get("namespace")  # the namespace it was written for
