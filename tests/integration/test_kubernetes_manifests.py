@@ -249,7 +249,6 @@ def test_an_object_rendered_twice_is_rejected(fleet: FleetRepo) -> None:
         "services/payments/manifests: Service payments: the same object is already rendered"
         " from services/payments/service.yaml" in result.stdout
     )
-
     assert "rename it in services/payments/manifests, or remove spec.ports from" in result.stdout
 
 
