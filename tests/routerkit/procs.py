@@ -71,9 +71,13 @@ def get(
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode(), dict(response.headers)
+            return (
+                response.status,
+                response.read().decode(),
+                {k.lower(): v for k, v in response.headers.items()},
+            )
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(), dict(exc.headers)
+        return exc.code, exc.read().decode(), {k.lower(): v for k, v in exc.headers.items()}
 
 
 def stop(proc: subprocess.Popen[str]) -> None:

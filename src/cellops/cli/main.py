@@ -8,8 +8,8 @@ import typer
 
 from cellops import __version__
 from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
-from cellops.cli.router import router_app
 from cellops.cli.output import Exit, errors
+from cellops.cli.router import router_app
 from cellops.model.errors import CellopsError, SourceError, StartupError
 
 app = typer.Typer(

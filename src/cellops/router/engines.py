@@ -41,7 +41,7 @@ def haproxy_config(
     lines = [
         "global",
         f"    stats socket {socket} mode 600 level admin",
-        "    maxconn 20000",
+        "    maxconn 4096",
         "defaults",
         "    mode http",
         "    option http-keep-alive",
@@ -51,6 +51,8 @@ def haproxy_config(
         "    timeout client 30s",
         f"    timeout server {int(limits.timeout * 1000)}ms",
         "    timeout queue 1s",
+        '    http-error status 503 content-type text/plain string "cell unavailable"'
+        f" hdr Retry-After {limits.retry_after}",
         "frontend tenants",
         f"    bind {listen}",
         f"    http-request set-var(txn.tenant) {key}",

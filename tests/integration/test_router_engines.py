@@ -1,0 +1,135 @@
+"""HAProxy and nginx, configured by `cellops router export`, as real servers in front of
+real toy cells; HAProxy's map changed through its runtime API without a reload."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cellops.router.tablefile import write_table
+from cellops.tenancy.table import CellRoute, RoutingTable
+from tests.routerkit.procs import CELLOPS, free_port, get, listening, start_cell, stop, wait_for
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which("haproxy") and shutil.which("nginx")),
+        reason="needs haproxy and nginx (apt-get install haproxy nginx; .ci/run does)",
+    ),
+]
+Cells = dict[str, tuple[subprocess.Popen[str], int]]
+
+
+@pytest.fixture
+def cells() -> Iterator[Cells]:
+    started = {name: start_cell(name) for name in ("a", "b")}
+    yield started
+    for proc, _ in started.values():
+        stop(proc)
+
+
+def table_of(cells: Cells, tenants: dict[str, str], version: int = 1) -> RoutingTable:
+    routes = {n: CellRoute(f"http://127.0.0.1:{port}") for n, (_, port) in cells.items()}
+    return RoutingTable(version, "r1", routes, tenants, tuple(sorted(routes)))
+
+
+def export(table: Path, fmt: str, out: Path, port: int) -> None:
+    subprocess.run(
+        [
+            *(str(CELLOPS), "router", "export", "--format", fmt, "--table", str(table)),
+            *("--out", str(out), "--listen", f"127.0.0.1:{port}", "--timeout", "3"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def up(proc: subprocess.Popen[str], port: int) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}: see its stderr")
+    return listening(port)
+
+
+def cell_of(port: int, tenant: str) -> str:
+    status, body, _ = get(port, "/x", {"X-Tenant-Id": tenant})
+    assert status == 200, body
+    return body.split()[0]
+
+
+@pytest.fixture
+def haproxy(
+    tmp_path: Path, cells: Cells
+) -> Iterator[tuple[Path, Path, int, subprocess.Popen[str]]]:
+    table, out, port = tmp_path / "routing.json", tmp_path / "haproxy", free_port()
+    write_table(table, table_of(cells, {"acme": "a", "globex": "b"}))
+    export(table, "haproxy", out, port)
+    subprocess.run(
+        ["haproxy", "-c", "-f", str(out / "haproxy.cfg")], check=True, capture_output=True
+    )
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(out / "haproxy.cfg")], text=True)
+    wait_for(lambda: up(proc, port) and (out / "haproxy.sock").exists(), "haproxy")
+    yield table, out, port, proc
+    stop(proc)
+
+
+def test_haproxy_routes_by_the_map_and_moves_tenants_without_a_reload(
+    haproxy: tuple[Path, Path, int, subprocess.Popen[str]], cells: Cells
+) -> None:
+    table, out, port, proc = haproxy
+    assert cell_of(port, "acme") == "a" and cell_of(port, "globex") == "b"
+    status, body, _ = get(port, "/x")
+    assert status == 400 and "no tenant" in body
+    write_table(table, table_of(cells, {"acme": "b", "initech": "a"}, version=2))
+    sync = subprocess.run(
+        [
+            *(str(CELLOPS), "router", "haproxy-sync", "--table", str(table)),
+            *("--socket", str(out / "haproxy.sock"), "--map", str(out / "tenants.map")),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert sync.stdout.startswith("3 change(s) applied")  # set acme, add initech, del globex
+    assert cell_of(port, "acme") == "b" and cell_of(port, "initech") == "a"
+    assert proc.poll() is None  # the same process: no reload
+    assert (out / "tenants.map").read_text() == "acme cell_b\ninitech cell_a\n"
+
+
+def test_haproxy_answers_a_down_cells_tenants_with_503_and_retry_after(
+    haproxy: tuple[Path, Path, int, subprocess.Popen[str]], cells: Cells
+) -> None:
+    _, _, port, _ = haproxy
+    stop(cells["b"][0])
+    status, _, headers = get(port, "/x", {"X-Tenant-Id": "globex"})
+    assert status == 503 and headers.get("retry-after") == "5"
+    assert cell_of(port, "acme") == "a"
+
+
+def test_nginx_routes_by_the_exported_map(tmp_path: Path, cells: Cells) -> None:
+    table, out, port = tmp_path / "routing.json", tmp_path / "nginx", free_port()
+    write_table(table, table_of(cells, {"acme": "a", "globex": "b"}))
+    export(table, "nginx", out, port)
+    conf = out / "nginx.conf"
+    conf.write_text(
+        f"daemon off;\npid {out}/nginx.pid;\nerror_log {out}/error.log;\n"
+        "events {}\nhttp {\n"
+        f"  access_log off;\n  client_body_temp_path {out}/body;\n"
+        f"  proxy_temp_path {out}/proxy;\n  fastcgi_temp_path {out}/fcgi;\n"
+        f"  uwsgi_temp_path {out}/uwsgi;\n  scgi_temp_path {out}/scgi;\n"
+        f"  include {out}/cellops-map.conf;\n  include {out}/cellops-server.conf;\n}}\n"
+    )
+    proc = subprocess.Popen(["nginx", "-p", str(out), "-c", str(conf)], text=True)
+    try:
+        wait_for(lambda: up(proc, port), "nginx")
+        assert cell_of(port, "acme") == "a" and cell_of(port, "globex") == "b"
+        assert cell_of(port, "unlisted") in ("a", "b")
+        assert get(port, "/x")[0] == 400
+        stop(cells["b"][0])
+        status, _, headers = get(port, "/x", {"X-Tenant-Id": "globex"})
+        assert status == 503 and headers.get("retry-after") == "5"
+    finally:
+        stop(proc)
