@@ -33,8 +33,16 @@ from cellops.store.sqlite import SqliteStore
 from tests.fleetrepo import FleetRepo
 
 CELLOPS = shutil.which("cellops", path=str(Path(sys.executable).parent)) or "cellops"
-# The replicas run the real interpreter directly (not a pyenv shim: ~10x faster to start).
-PYTHON = os.path.realpath(sys.executable)
+# The replicas run the real interpreter directly (not a pyenv shim: ~10x faster to start),
+# one every user can run: as root, cells run as their own users (root's home is private).
+PYTHON = next(
+    (
+        p
+        for p in (os.path.realpath(sys.executable), "/usr/bin/python3")
+        if all(q.stat().st_mode & 0o001 for q in [*Path(p).parents, Path(p)])
+    ),
+    os.path.realpath(sys.executable),
+)
 DIGEST = "sha256:" + "5e" * 32
 
 T = TypeVar("T")

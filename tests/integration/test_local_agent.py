@@ -31,7 +31,8 @@ import pytest
 
 from cellops.backends.local import process
 from cellops.backends.local.backend import LocalCells
-from cellops.backends.local.layout import CellPaths, app_dir, cell_paths, read_json, write_json
+from cellops.backends.local.isolation import app_dir
+from cellops.backends.local.layout import CellPaths, cell_paths, read_json, write_json
 from cellops.backends.local.probes import run_probe
 from cellops.health import Health
 from cellops.health.replicas import PodView, assess

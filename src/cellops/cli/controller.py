@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.live import Live
 
+from cellops.backends.local import isolation
 from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
 from cellops.cli.output import console
 from cellops.cli.views import overview
@@ -82,6 +83,7 @@ def up(
         ]
         args += ["--webhook", str(webhook)] if webhook is not None else []
         pid = process.spawn_detached(args, folder, secret=secret)
+        _say_what_is_not_isolated(isolation.support().note())
         record = process.read_record(folder) or {}
         where = f", webhook on port {record['webhook']}" if record.get("webhook") else ""
         console.print(
@@ -91,6 +93,7 @@ def up(
         )
         return
     handle = process.lock(folder)
+    _say_what_is_not_isolated(isolation.announce(folder))
     settings = Settings(rev=follow, poll_interval=interval, resync=every)
     wiring = wire(repo, folder, settings)
     loop = ControllerLoop(wiring.reconciler, interval)
@@ -140,6 +143,11 @@ def webhook_secret(given: str | None, file: Path | None) -> str | None:
     return lines[0].strip()
 
 
+def _say_what_is_not_isolated(note: str) -> None:
+    if note:
+        console.print(f"[yellow]![/] {note} See docs/operations.md, Isolation.", soft_wrap=True)
+
+
 def _absolute(repo: str) -> str:
     return repo if is_url(repo) else str(Path(repo).resolve())
 
@@ -174,4 +182,5 @@ def down(
     cells = sorted(p.name for p in (folder / "cells").glob("*") if p.is_dir())
     for cell in cells:
         local.stop(cell, workloads=True)
+    isolation.Isolation(folder).release()  # the cells' users and network rules
     console.print(f"stopped {len(cells)} local cell(s) and their workloads")

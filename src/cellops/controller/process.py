@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from cellops.backends.local.process import start_time
 from cellops.model.errors import StoreError
+from cellops.procfs import start_time
 from cellops.store.database import private_folder
 
 LOCK, RECORD = "controller.lock", "controller.json"

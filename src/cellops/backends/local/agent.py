@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cellops.backends.local import process
+from cellops.backends.local import isolation, process
 from cellops.backends.local.layout import CellPaths, read_json, write_json
 from cellops.backends.local.probes import Prober, ProbeState
 from cellops.backends.local.proxy import ServiceProxies
@@ -34,7 +34,6 @@ BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
 BACKOFF_RESET = 60.0  # seconds ready after which a replica's back-off starts afresh
 STOP_GRACE = 5.0
 KEEP_REPAIRS = 50
-_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
 
 
 class Agent:
@@ -53,6 +52,7 @@ class Agent:
         self.last_write = 0.0
         self.prober = Prober()
         self.proxies = ServiceProxies(host)
+        self.user = isolation.load_user(paths.root)  # who the replicas run as (None: as us)
         self.stopping = False
 
     # -- the loop -------------------------------------------------------------------------
@@ -129,7 +129,7 @@ class Agent:
     def _probe(self, replica: Replica, now: float) -> None:
         states = self.probes.setdefault(replica.id, {})
         probes: dict[str, Any] = replica.spec.get("probes") or {}
-        cwd = Path(replica.spec["cwd"])
+        launch = self._launch_of(replica)
         for kind in ("startup", "readiness", "liveness"):
             if probes.get(kind) and kind not in states:
                 states[kind] = ProbeState(probes[kind], started_at=now)
@@ -143,7 +143,7 @@ class Agent:
         )
         for kind in active:
             if kind in states:
-                self.prober.tick(states[kind], now, self.host, self._port_map(replica), cwd)
+                self.prober.tick(states[kind], now, self.host, self._port_map(replica), launch)
         for kind in ("startup", "liveness"):
             if kind in states and states[kind].passed is False:
                 process.signal_group(replica.pid, signal.SIGKILL)
@@ -182,29 +182,21 @@ class Agent:
 
     def _launch(self, replica: Replica) -> None:
         spec = replica.spec
-        env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
-        env.update(spec.get("env", {}))
-        env.update(
-            {
-                "HOST": self.host,
-                "PORT": str(next(iter(replica.ports.values()), 0)),
-                "CELLOPS_REPLICA": replica.id,
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
-        )
-        env.update(
-            {f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in replica.ports.items()}
-        )
+        launch = self._launch_of(replica)
         try:
             replica.pid, replica.started = process.start(
-                spec["command"], Path(spec["cwd"]), env, self._log(replica)
+                spec["command"], launch.cwd, launch.env, self._log(replica), launch.user
             )
         except OSError as exc:
             self._restart_later(replica, time.time(), f"could not start: {exc}", repair=False)
             return
         replica.state = State.RUNNING
         replica.save(self.paths.replicas)
+
+    def _launch_of(self, replica: Replica) -> process.Launch:
+        """Where, with what environment and as whom the replica (and its exec probes) run."""
+        env = process.replica_env(replica.spec, self.host, replica.id, replica.ports, self.user)
+        return process.Launch(Path(replica.spec["cwd"]), env, self.user)
 
     def _stop_replica(self, replica: Replica, now: float) -> None:
         if replica.state == State.RUNNING:

@@ -15,8 +15,9 @@ from typing import Any
 
 from cellops import failpoint
 from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
-from cellops.backends.local import process
-from cellops.backends.local.layout import app_dir, cell_paths, read_json, write_json
+from cellops.backends.local import isolation, process
+from cellops.backends.local.isolation import Isolation
+from cellops.backends.local.layout import cell_paths, read_json, write_json
 from cellops.health.replicas import PodView, assess
 from cellops.render import DesiredCell, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
@@ -36,6 +37,8 @@ class LocalCells:
         self.root = state_root
         self._export = export
         self._addresses: dict[str, str] = {}
+        self._isolation = Isolation(state_root)
+        self._synced = False
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -43,10 +46,15 @@ class LocalCells:
         address = local_address(cell.name, cell.spec)
         assert address is not None, f"{cell.name} is not a local cell"
         self._addresses[cell.name] = address
+        if not self._synced:  # rules lost meanwhile (a reboot, a firewall reload) come back
+            self._isolation.sync()
+            self._synced = True
         if self.agent_alive(cell.name):
             if not self._hung(cell.name):
                 return False
             self._kill_agent(cell.name)
+        # its user, private folder and network rules before anything of it runs
+        self._isolation.prepare(cell.name, address, reach=(address,))
         self._start_agent(cell.name, address)
         return True
 
@@ -143,6 +151,7 @@ class LocalCells:
                 if process.alive(pid, started):
                     process.signal_group(pid, signal.SIGKILL)
                 replica_file.unlink(missing_ok=True)
+            self._isolation.forget(cell)  # nothing of it runs: its user and rules go
 
     def _start_agent(self, cell: str, address: str) -> None:
         paths = cell_paths(self.root, cell)
@@ -158,6 +167,7 @@ class LocalCells:
                     "--host",
                     address,
                 ],
+                env=process.agent_env(self.root),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -207,10 +217,11 @@ class LocalCells:
 
     def _app(self, service: DesiredService) -> Path:
         assert service.code is not None, f"{service.name} has no app/ folder"
-        target = app_dir(self.root, service.code)
+        code = service.code
+        target = isolation.app_dir(self.root, code)  # cells' users must be able to read it
         if not target.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._export(service.code, target)
+            isolation.publish(target, lambda there: self._export(code, there))
         return target
 
 

@@ -5,6 +5,7 @@ one never stalls the agent's loop."""
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -12,8 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cellops.backends.local.process import Launch, popen_options
 
-def run_probe(probe: dict[str, Any], host: str, ports: dict[str, int], cwd: Path) -> bool:
+
+def run_probe(
+    probe: dict[str, Any], host: str, ports: dict[str, int], where: Launch | Path
+) -> bool:
+    """One probe of a replica. An exec probe runs as the replica does (`where`: its folder,
+    environment and user); given only a folder, with this process's environment."""
     timeout = float(probe.get("timeoutSeconds", 1))
     try:
         if "http" in probe:
@@ -36,8 +43,11 @@ def run_probe(probe: dict[str, Any], host: str, ports: dict[str, int], cwd: Path
             with socket.create_connection((host, _port(probe["tcp"]["port"], ports)), timeout):
                 return True
         if "exec" in probe:
+            launch = where if isinstance(where, Launch) else Launch(where, dict(os.environ))
+            command = probe["exec"]["command"]
+            options = popen_options(launch, command[0])
             done = subprocess.run(
-                probe["exec"]["command"], cwd=cwd, timeout=timeout, capture_output=True, check=False
+                command, timeout=timeout, stdout=subprocess.DEVNULL, check=False, **options
             )
             return done.returncode == 0
     except (OSError, http.client.HTTPException, subprocess.TimeoutExpired):
@@ -88,12 +98,12 @@ class Prober:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
 
     def tick(
-        self, state: ProbeState, now: float, host: str, ports: dict[str, int], cwd: Path
+        self, state: ProbeState, now: float, host: str, ports: dict[str, int], where: Launch | Path
     ) -> None:
         if state.pending is not None and state.pending.done():
             state.record(state.pending.result(), now)
         if state.due(now):
-            state.pending = self._pool.submit(run_probe, state.probe, host, ports, cwd)
+            state.pending = self._pool.submit(run_probe, state.probe, host, ports, where)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,243 @@
+"""How far local cells are kept apart on this machine, and the means.
+
+As root, each cell gets its own system user, `cellops-<12 hex>` (a hash of the state
+folder and the cell's name: two fleets never share one), recorded with the cell's address
+in `cells/<cell>/isolation.json`. Its replicas and exec probes run as that user with no
+supplementary groups; the cell's folder (records, logs, desired and observed state) stays
+root's, 0700, so no cell reads another's state, nor the controller's store. The code runs
+from copies published world-readable under /var/lib/cellops/apps (root's home, where state
+folders usually are, is private). With `nft` (Debian's nftables package) the fleet also
+gets network rules (see nftables.py). Otherwise every cell runs as whoever runs cellops:
+this is said at `up`, in `status` and in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cellops.backends.local import nftables
+from cellops.backends.local.layout import app_dir as state_app_dir
+from cellops.backends.local.layout import cell_paths, read_json, write_json
+from cellops.model.errors import StartupError
+
+APPS = Path("/var/lib/cellops/apps")
+RECORD = "isolation.json"
+SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+class IsolationError(StartupError):
+    pass
+
+
+@dataclass(frozen=True)
+class CellUser:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class Support:
+    """What this host lets cellops enforce, and for people, what it cannot and why."""
+
+    users: bool
+    network: bool
+    nft: str = ""
+    gaps: tuple[str, ...] = field(default=())
+
+    def note(self) -> str:
+        return " ".join(self.gaps)
+
+
+@functools.cache
+def support() -> Support:
+    if os.geteuid() != 0:
+        who = pwd.getpwuid(os.geteuid()).pw_name
+        return Support(
+            False,
+            False,
+            gaps=(
+                f"Cells are not isolated: cellops runs as {who}, not root, so every cell's"
+                " replicas share its uid, can read each other's state and the controller's,"
+                " and reach every cell's address.",
+            ),
+        )
+    if shutil.which("useradd", path=SBIN) is None or shutil.which("userdel", path=SBIN) is None:
+        return Support(
+            False,
+            False,
+            gaps=("Cells are not isolated: useradd/userdel are missing, so replicas run as root.",),
+        )
+    nft = shutil.which("nft", path=SBIN) or ""
+    why = nftables.usable(nft) if nft else "nft is not installed (Debian package nftables)"
+    if why:
+        gap = f"Cells' network is not isolated: {why}; any cell can reach every cell's address."
+        return Support(True, False, gaps=(gap,))
+    return Support(True, True, nft)
+
+
+def user_name(state_root: Path, cell: str) -> str:
+    digest = hashlib.sha256(f"{state_root.resolve()}\0{cell}".encode()).hexdigest()
+    return f"cellops-{digest[:12]}"
+
+
+def table_name(state_root: Path) -> str:
+    return f"cellops-{hashlib.sha256(str(state_root.resolve()).encode()).hexdigest()[:12]}"
+
+
+def load_user(cell_root: Path) -> CellUser | None:
+    """The user the cell's processes run as (for its agent), or None: not isolated."""
+    record = read_json(cell_root / RECORD)
+    if record is None:
+        return None
+    try:
+        entry = pwd.getpwnam(str(record["user"]))
+    except KeyError:
+        raise IsolationError(f"the cell's user {record['user']} does not exist") from None
+    if entry.pw_uid != record.get("uid"):
+        raise IsolationError(f"{record['user']} is uid {entry.pw_uid}, not {record.get('uid')}")
+    return CellUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+
+
+def app_dir(state_root: Path, tree_id: str) -> Path:
+    """Where the copy of an app tree lives: readable by cells' users when they have some."""
+    return APPS / tree_id if support().users else state_app_dir(state_root, tree_id)
+
+
+def publish(target: Path, export: Callable[[Path], None]) -> None:
+    """Export an app tree to `target` (under APPS): folders 0755, files kept read-only, and
+    renamed into place whole, so a cell's user never sees half of it or a private folder."""
+    if target.parent != APPS:
+        export(target)
+        return
+    for folder in (APPS.parent, APPS):  # traversable, not listable: names are not handed out
+        folder.mkdir(mode=0o711, exist_ok=True)
+        folder.chmod(0o711)
+    staging = APPS / f".staging-{os.getpid()}-{time.monotonic_ns()}"
+    staging.mkdir(mode=0o700)
+    try:
+        export(staging / target.name)
+        for path, folders, _ in os.walk(staging / target.name):
+            os.chmod(path, 0o755)  # folders linked to are reached (and changed) on their own
+            folders[:] = [f for f in folders if not os.path.islink(os.path.join(path, f))]
+        # another controller may have published it first: the same tree, so identical
+        with contextlib.suppress(OSError):
+            (staging / target.name).rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class Isolation:
+    """The isolation of one fleet's local cells (one state folder)."""
+
+    def __init__(self, state_root: Path) -> None:
+        self.root = state_root
+        self.table = table_name(state_root)
+
+    def prepare(self, cell: str, address: str, reach: tuple[str, ...] = ()) -> CellUser | None:
+        """Before a cell's agent starts: its folder private, its user made and recorded,
+        the fleet's rules with this cell in them. None: this host isolates nothing."""
+        folder = cell_paths(self.root, cell).root
+        for path in (folder.parent, folder):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.chmod(0o700)
+        if not support().users:
+            return None
+        user = ensure_user(user_name(self.root, cell), cell)
+        record = {"user": user.name, "uid": user.uid, "gid": user.gid, "address": address}
+        write_json(folder / RECORD, {**record, "reach": list(reach)})
+        self.sync()
+        return user
+
+    def forget(self, cell: str) -> None:
+        """The cell's processes are gone: its rules and its user go too."""
+        record = read_json(cell_paths(self.root, cell).root / RECORD)
+        if record is None:
+            return
+        (cell_paths(self.root, cell).root / RECORD).unlink(missing_ok=True)
+        self.sync()
+        remove_user(str(record["user"]))
+
+    def release(self) -> None:
+        """Every cell of the fleet is stopped (`down`): no rules, no users left."""
+        for cell in sorted(p.parent.name for p in (self.root / "cells").glob(f"*/{RECORD}")):
+            self.forget(cell)
+        if support().network:
+            nftables.install(support().nft, nftables.render(self.table, []))
+
+    def sync(self) -> None:
+        """The fleet's table, as the cells' records say (one transaction)."""
+        if not support().network:
+            return
+        rules = [
+            nftables.CellRule(int(r["uid"]), str(r["address"]), tuple(r.get("reach", ())))
+            for r in self._records()
+        ]
+        script = nftables.render(self.table, rules, nftables.loopback_resolvers())
+        nftables.install(support().nft, script)
+
+    def _records(self) -> list[dict[str, Any]]:
+        found = (read_json(path) for path in sorted((self.root / "cells").glob(f"*/{RECORD}")))
+        return [r for r in found if r is not None]
+
+
+def ensure_user(name: str, cell: str) -> CellUser:
+    """The system user `name`, created (no home, no login shell, its own group) if new."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            entry = pwd.getpwnam(name)
+            return CellUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+        except KeyError:
+            pass
+        command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
+        command += ["--shell", "/usr/sbin/nologin", "--user-group", "--comment"]
+        done = _sbin([*command, f"cellops cell {cell}", name])
+        # 9: made meanwhile by another controller; 1 or 10: /etc/passwd locked, try again
+        if done.returncode not in (0, 9, 1, 10) or time.monotonic() > deadline:
+            raise IsolationError(f"cannot create the user {name}: {done.stderr.strip()}")
+        if done.returncode in (1, 10):
+            time.sleep(0.2)
+
+
+def remove_user(name: str) -> None:
+    """Remove a cell's user (and its group); a process of it still exiting is waited for."""
+    deadline = time.monotonic() + 10
+    while True:
+        done = _sbin(["userdel", name])
+        # 6: already gone; 8: a process of it still exits; 1 or 10: files locked
+        if done.returncode in (0, 6) or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
+def _sbin(command: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": f"{SBIN}:/usr/bin:/bin", "LANG": "C"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def describe(state_root: Path) -> dict[str, Any]:
+    """What the controller could enforce for this fleet, as it recorded at `up`."""
+    return read_json(state_root / RECORD) or {}
+
+
+def announce(state_root: Path) -> str:
+    """Record, for `status`, what this host lets cellops enforce; the note to show at `up`."""
+    host = support()
+    write_json(
+        state_root / RECORD,
+        {"users": host.users, "network": host.network, "note": host.note()},
+    )
+    return host.note()
