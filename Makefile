@@ -40,6 +40,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/rollout.py --quick
 	$(BIN)/python bench/faults.py --quick
 	$(BIN)/python bench/demo_stress.py --quick
+	$(BIN)/python bench/router.py --quick
 
 test: lint typecheck suite bench-quick
 
@@ -49,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/k8s_render.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/demo_stress.py
+	$(BIN)/python bench/router.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

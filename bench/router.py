@@ -1,0 +1,206 @@
+"""Router benchmark: placement, lookups, and requests side by side in one run.
+
+- placement of N tenants over M cells (`cellops.tenancy.placement.place`), target <= 2 s
+  for 1,000,000 over 1,000; lookups in process (`RoutingTable.lookup`), target >= 1,000,000/s;
+- one toy cell reached four ways: direct, HAProxy without a map (one backend), HAProxy with
+  the map (every tenant listed), the embedded router (`cellops router run`): p50/p99 at a
+  fixed rate (target: the router adds <= 2 ms p99 at 1,000 requests/s) and the rate a closed
+  loop sustains (targets: the router >= 5,000/s on one core; HAProxy with the map within
+  10% of HAProxy without);
+- moves under load: the embedded router's table rewritten N times while requests flow,
+  target 0 failed requests.
+
+The load generator is a bounded Python client (bench/router_load.py) in this process; on
+a small machine it, not the target, may be the limit: the direct row shows its ceiling.
+Run: .venv/bin/python bench/router.py [--quick] [--seconds 5]
+--quick (`make test`): small sizes, short loads; exit 1 when a request fails or a tenant is
+routed to the wrong cell, never for a missed speed target. Processes are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from cellops.router.engines import haproxy_config, haproxy_map
+from cellops.router.tablefile import write_table
+from cellops.tenancy.placement import CellSlot, TenantEntry, place
+from cellops.tenancy.table import CellRoute, RoutingTable
+from router_load import Load, closed_loop, fixed_rate, start_cell
+
+CELLOPS = Path(sys.executable).with_name("cellops")
+
+
+def bench_placement(tenants: int, cells: int) -> tuple[float, float]:
+    slots = [CellSlot(f"cell-{i}", max_tenants=2 * tenants // cells) for i in range(cells)]
+    entries = [TenantEntry(f"tenant-{i}") for i in range(tenants)]
+    start = time.perf_counter()
+    result = place(slots, entries)
+    placed = time.perf_counter() - start
+    if result.errors or len(result.assignment) != tenants:
+        raise SystemExit(f"placement failed: {result.errors[:3]}")
+    routes = {s.name: CellRoute("http://127.0.0.1:1") for s in slots}
+    table = RoutingTable(1, "bench", routes, result.assignment, tuple(routes))
+    lookup, keys = table.lookup, [e.id for e in entries]
+    start = time.perf_counter()
+    for key in keys:
+        lookup(key)
+    rate = len(keys) / (time.perf_counter() - start)
+    return placed, rate
+
+
+def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:
+    import socket
+
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_haproxy(folder: Path, table: RoutingTable) -> tuple[subprocess.Popen[str], int]:
+    folder.mkdir()
+    port = _free_port()
+    (folder / "tenants.map").write_text(haproxy_map(table))
+    config = haproxy_config(
+        table, f"127.0.0.1:{port}", str(folder / "tenants.map"), str(folder / "haproxy.sock")
+    )
+    (folder / "haproxy.cfg").write_text(config)
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(folder / "haproxy.cfg")], text=True)
+    _wait_port(port, proc)
+    return proc, port
+
+
+def start_router(table_path: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [str(CELLOPS), "router", "run", "--table", str(table_path), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    return proc, int(line.split("http://127.0.0.1:")[1].split()[0])
+
+
+def measure(
+    name: str, port: int, tenants: list[str], seconds: float, rate: int
+) -> dict[str, object]:
+    url = f"http://127.0.0.1:{port}/x"
+    fixed = asyncio.run(fixed_rate(url, tenants, rate, seconds))
+    sustained = asyncio.run(closed_loop(url, tenants, 32, seconds))
+    failed = fixed.failures + sustained.failures
+    return {"name": name, "fixed": fixed, "sustained": sustained, "failed": failed}
+
+
+async def _moves(url: str, table_path: Path, table: RoutingTable, moves: int) -> Load:
+    tenants = list(table.tenants)
+    cells = list(table.cells)
+    load_task = asyncio.create_task(closed_loop(url, tenants, 8, 0.2 + moves * 0.05))
+    for i in range(moves):
+        tenant = tenants[i % len(tenants)]
+        moved = dict(table.tenants)
+        moved[tenant] = cells[(cells.index(moved[tenant]) + 1) % len(cells)]
+        table = replace(table, version=table.version + 1, tenants=moved)
+        write_table(table_path, table)
+        await asyncio.sleep(0.05)
+    return await load_task
+
+
+def print_rows(rows: list[dict[str, object]], rate: int) -> None:
+    print(
+        f"\n{'target':<22}{'p50 ms':>8}{'p99 ms':>8}  (at {rate}/s){'sustained/s':>14}{'failed':>8}"
+    )
+    for row in rows:
+        fixed, sustained = row["fixed"], row["sustained"]
+        assert isinstance(fixed, Load) and isinstance(sustained, Load)
+        print(
+            f"{row['name']:<22}{fixed.p(50):>8.2f}{fixed.p(99):>8.2f}{'':>12}"
+            f"{sustained.rate:>14.0f}{row['failed']:>8}"
+        )
+
+
+def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
+    """The four targets under load, then the moves; the number of failed requests."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        cell, cell_port = start_cell()
+        procs.append(cell)
+        tenants = [f"tenant-{i}" for i in range(1000)]
+        url = f"http://127.0.0.1:{cell_port}"
+        route = {"a": CellRoute(url), "b": CellRoute(url)}
+        table = RoutingTable(1, "bench", route, dict.fromkeys(tenants, "a"), ("a",))
+        table_path = tmp / "routing.json"
+        write_table(table_path, table)
+        rows = [measure("direct", cell_port, tenants, seconds, rate)]
+        if shutil.which("haproxy"):
+            bare = replace(table, tenants={})
+            for name, which, folder in (
+                ("haproxy, no map", bare, "bare"),
+                ("haproxy + map", table, "map"),
+            ):
+                proc, port = start_haproxy(tmp / folder, which)
+                procs.append(proc)
+                rows.append(measure(name, port, tenants, seconds, rate))
+        router, router_port = start_router(table_path)
+        procs.append(router)
+        rows.append(measure("embedded router", router_port, tenants, seconds, rate))
+        print_rows(rows, rate)
+        failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
+        moved = asyncio.run(_moves(f"http://127.0.0.1:{router_port}/x", table_path, table, moves))
+        print(
+            f"\n{moves} moves under load (embedded router): {len(moved.latencies)} requests,"
+            f" {moved.failures} failed (target 0)"
+        )
+        return failed + moved.failures
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=int, default=1000)
+    args = parser.parse_args()
+    tenants_n, cells_n = (20_000, 100) if args.quick else (1_000_000, 1_000)
+    seconds, rate = (1.0, 200) if args.quick else (args.seconds, args.rate)
+    placed, lookups = bench_placement(tenants_n, cells_n)
+    print(f"cores: {os.cpu_count()}; load generator: bounded Python client, {seconds:.0f} s each")
+    print(
+        f"placement: {tenants_n:,} tenants over {cells_n:,} cells in {placed:.2f} s"
+        " (target <= 2 s at 1,000,000 x 1,000)"
+    )
+    print(f"lookups: {lookups:,.0f}/s in process (target >= 1,000,000/s)")
+    with tempfile.TemporaryDirectory(prefix="cellops-router-bench-") as tmp:
+        failed = run_targets(Path(tmp), seconds, rate, 10 if args.quick else 100)
+    if failed:
+        print(f"FAIL: {failed} request(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
