@@ -10,6 +10,7 @@ it settled: no rollout running, every cell healthy.
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import random
 import signal
@@ -47,7 +48,11 @@ COMPLETED = RolloutState.COMPLETED
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    fleet = Fleet(tmp_path_factory.mktemp("faults"), "flt", [WEB, API])
+    root = tmp_path_factory.mktemp("faults")
+    # cell names unique to this run: their addresses (and so the service ports on them)
+    # never meet those of another copy of the suite running at the same time
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:5]
+    fleet = Fleet(root, f"f{tag}", [WEB, API])
     try:
         fleet.start()
         fleet.wait_rollout(fleet.head, COMPLETED, timeout=60)
