@@ -19,6 +19,7 @@ from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
+from cellops.router.publisher import TABLE_FILE, publish_revision
 from cellops.source.git import GitSource, export_tree
 from cellops.source.remote import MirroredSource, is_url
 from cellops.spec.cell import LocalBackend
@@ -137,4 +138,5 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     kubernetes = KubernetesCells(store, built, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
     reconciler = Reconciler(compiler, store, backends, settings)
+    reconciler.publish = partial(publish_revision, state_dir / TABLE_FILE)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB)

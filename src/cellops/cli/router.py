@@ -67,7 +67,9 @@ def run(
 def table_command(
     repo: Path = RepoArgument,
     rev: str = RevOption,
-    out: Path = TableOption,
+    out: Path = typer.Option(
+        Path("routing.json"), "--out", "-o", "--table", help="The routing table file to write."
+    ),
 ) -> None:
     """Place the revision's tenants and publish the routing table (atomically, versioned)."""
     revision = load_revision(open_repo(repo).snapshot(rev))

@@ -72,6 +72,8 @@ class Reconciler:
         self._next_drift = 0.0
         self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
         self._keep_errors: dict[str, str] = {}  # cell -> the error last recorded for it
+        # writes the routing table of each accepted revision (router/publisher.py)
+        self.publish: Callable[[Revision], object] | None = None
 
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, check_source: bool) -> None:
@@ -168,6 +170,11 @@ class Reconciler:
         result = self.compiler.plan_against(
             revision, self.compiler.desired(head), self._plan_ledger(), previous
         )
+        if self.publish is not None:
+            try:
+                self.publish(revision)
+            except OSError as exc:  # the routers keep their last table; the next commit retries
+                self.store.add_event(now, "routing-table-error", f"{head[:12]}: {exc}")
         with self.store.transaction():
             self.store.set_setting(LAST_SEEN, head)
             self.store.record_revision(RevisionRecord(head, True, revision.message, [], now))
