@@ -10,6 +10,7 @@ from cellops import __version__
 from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
 from cellops.cli.output import Exit, errors
 from cellops.cli.router import router_app
+from cellops.cli.tenant import tenant_app
 from cellops.model.errors import CellopsError, SourceError, StartupError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.command("history")(inspect.history)
 app.command("logs")(inspect.logs)
 app.add_typer(inspect.rollout_app, name="rollout")
 app.add_typer(router_app, name="router")
+app.add_typer(tenant_app, name="tenant")
 
 
 def _version(value: bool) -> None:
