@@ -191,14 +191,16 @@ def _htpasswd(path: Path) -> None:
 
 
 @contextmanager
-def running_registry(folder: Path, *, auth: bool = True) -> Iterator[LocalRegistry]:
-    """Debian's docker-registry on a free port of 127.0.0.1, its storage in `folder`;
-    `auth`: behind htpasswd basic auth (USER, PASSWORD)."""
+def running_registry(
+    folder: Path, *, auth: bool = True, port: int | None = None
+) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry on a free port of 127.0.0.1 (or `port`: the same registry
+    again), its storage in `folder`; `auth`: behind htpasswd basic auth (USER, PASSWORD)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip("docker-registry is not installed (.ci/run installs it)")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = folder / "registry.yml"
     config.write_text(
         "version: 0.1\nlog: {level: error}\n"
@@ -228,3 +230,16 @@ def running_registry(folder: Path, *, auth: bool = True) -> Iterator[LocalRegist
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A registry of the tests' own behind basic auth (import it into a test module)."""
+    with running_registry(tmp_path / "registry") as running:
+        yield running
+
+
+@pytest.fixture
+def key() -> ec.EllipticCurvePrivateKey:
+    """A cosign key pair's private half (the fleet gets `public_pem(key)`)."""
+    return new_key()

@@ -16,6 +16,10 @@ from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
+from cellops.images.gate import WaveGate, image_check
+from cellops.images.ledger import VerdictLedger
+from cellops.images.registry import Registry
+from cellops.images.verify import ImageVerifier
 from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
@@ -51,8 +55,10 @@ class Wiring:
     kubernetes: KubernetesCells
     reconciler: Reconciler
     store_path: Path
+    images: VerdictLedger
 
     def close(self) -> None:
+        self.images.close()
         self.local.close()
         self.kubernetes.close()
         self.store.close()
@@ -126,7 +132,11 @@ def wire(repo: str | Path, state_dir: Path, settings: Settings | None = None) ->
 
 def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Settings) -> Wiring:
     built = ManifestCache(state_dir / "manifests", partial(export_tree, source.root))
-    compiler = Compiler(source, remember=16, checks=[kubernetes_check(built)])
+    images = VerdictLedger(state_dir / DB)
+    verifier = ImageVerifier(Registry(), ledger=images)
+    git_dir = str(source.root)
+    checks = [kubernetes_check(built), image_check(verifier, git_dir)]
+    compiler = Compiler(source, remember=16, checks=checks)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 
     def force_conflicts() -> bool:  # the fleet's choice, as of its current revision
@@ -138,5 +148,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     kubernetes = KubernetesCells(store, built, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
     reconciler = Reconciler(compiler, store, backends, settings)
+    head = partial(source.resolve, "HEAD")
+    reconciler.rollouts.image_gate = WaveGate(verifier, compiler.revision, head, git_dir, store)
     reconciler.publish = partial(publish_revision, state_dir / TABLE_FILE)
-    return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB)
+    return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB, images)

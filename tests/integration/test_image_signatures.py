@@ -12,33 +12,22 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier, Verdict
 from cellops.spec.image_policy import ImagePolicy, SignatureAuthority
+from tests import imagekit
 from tests.imagekit import (
     LocalRegistry,
     free_port,
     new_key,
     public_pem,
-    running_registry,
     simple_signing,
 )
 
+registry, key = imagekit.registry, imagekit.key  # the fixtures
 KEY = "keys/cosign.pub"
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    with running_registry(tmp_path / "registry") as running:
-        yield running
-
-
-@pytest.fixture
-def key() -> ec.EllipticCurvePrivateKey:
-    return new_key()
 
 
 def policy(**fields: object) -> ImagePolicy:

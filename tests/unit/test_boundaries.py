@@ -98,6 +98,8 @@ def test_pure_modules_say_so() -> None:
         ("kubernetes", "backends/kubernetes/"),
         ("kubernetes_validate", "backends/kubernetes/"),
         ("jsonschema", "backends/kubernetes/"),
+        ("cryptography", "images/"),
+        ("requests", "images/"),
     ],
 )
 def test_third_party_clients_stay_in_their_adapter(client: str, adapter: str) -> None:

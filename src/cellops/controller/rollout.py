@@ -54,6 +54,8 @@ class RolloutRunner(Failures):
         self._unhealthy: dict[tuple[int, int, str], float] = {}
         self._unanswered: dict[tuple[int, int, str], float] = {}
         self._restarts: dict[tuple[int, int, str], dict[str, int]] = {}  # at the bake's start
+        # (revision, wave's cells) -> why its images may not run, or None (wiring sets it)
+        self.image_gate: Callable[[str, frozenset[str]], str | None] | None = None
 
     def policy_of(self, rollout: Rollout) -> PolicyRecord:
         """The rollout's own policy; for a rollout stored without one (by an earlier
@@ -103,6 +105,9 @@ class RolloutRunner(Failures):
         return max(0.0, min(mono - last[1], MAX_GAP))
 
     def _apply_wave(self, rollout: Rollout, now: float, dt: float, policy: PolicyRecord) -> None:
+        cells = frozenset(rollout.plan[rollout.wave].cell_names)
+        if self.image_gate is not None and self.image_gate(rollout.revision, cells) is not None:
+            return  # not applied, tried again next pass (the gate records why)
         fleet = self.desired(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
         elapsed = rollout.elapsed + dt

@@ -6,29 +6,27 @@ tried again on the next pass)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-
-import pygit2
+from pathlib import Path
 
 from cellops.images.verify import ImageVerifier, ReadKey, Verdict
+from cellops.model.errors import CellopsError, SourceError
 from cellops.model.problems import Problem
 from cellops.pipeline import Check
 from cellops.render import DesiredFleet
+from cellops.source.git import read_file
 from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.revision import Revision
+from cellops.store.base import Store
 
 
 def key_reader(git_dir: str, commit: str) -> ReadKey:
     """Reads a file of the fleet repo as of `commit` (a key removed since is missing)."""
 
     def read(path: str) -> bytes:
-        repo = pygit2.Repository(git_dir)
-        try:
-            blob = repo.revparse_single(f"{commit}:{path}")
-        except (KeyError, ValueError, pygit2.GitError):
-            raise KeyError(path) from None
-        if not isinstance(blob, pygit2.Blob) or blob.size > 64 * 1024:
+        found = read_file(Path(git_dir), commit, path, limit=64 * 1024)
+        if found is None:
             raise KeyError(path)
-        return bytes(blob.data)
+        return found
 
     return read
 
@@ -57,9 +55,18 @@ def verdicts(
     ]
 
 
+class RegistryUnavailable(SourceError):
+    """A registry did not answer while a revision was judged: it is judged again on the
+    next pass (not rejected for it, and not accepted either)."""
+
+
 def image_check(verifier: ImageVerifier, git_dir: str) -> Check:
     def check(revision: Revision, desired: DesiredFleet) -> list[Problem]:
         read_key = key_reader(git_dir, revision.id)
+        found = verdicts(verifier, revision, read_key, None)
+        down = [f"{v.image}: {v.reason}" for _, v in found if v.transient]
+        if down:
+            raise RegistryUnavailable("; ".join(down) + " (asked again on the next pass)")
         return [
             Problem(
                 f"services/{service}/service.yaml",
@@ -67,7 +74,7 @@ def image_check(verifier: ImageVerifier, git_dir: str) -> Check:
                 "spec.image",
                 f"{verdict.image} cannot run: {verdict.reason}",
             )
-            for service, verdict in verdicts(verifier, revision, read_key, None)
+            for service, verdict in found
             if not verdict.ok
         ]
 
@@ -77,7 +84,8 @@ def image_check(verifier: ImageVerifier, git_dir: str) -> Check:
 class WaveGate:
     """Before a wave applies: every image its cells run passes again, with the keys its
     revision names as the fleet repo holds them now (`head`: a key deleted or replaced
-    since acceptance fails). Returns why the wave may not go, or None."""
+    since acceptance fails). Returns why the wave may not go, or None; each new reason is
+    an `images-blocked` event."""
 
     def __init__(
         self,
@@ -85,19 +93,36 @@ class WaveGate:
         revision: Callable[[str], Revision],
         head: Callable[[], str],
         git_dir: str,
+        store: Store,
     ) -> None:
         self.verifier = verifier
         self.revision = revision
         self.head = head
         self.git_dir = git_dir
+        self.store = store
+        self._said: tuple[str, str] | None = None
 
     def __call__(self, revision_id: str, cells: frozenset[str]) -> str | None:
-        revision = self.revision(revision_id)
-        read_key = key_reader(self.git_dir, self.head())
+        try:
+            revision = self.revision(revision_id)
+            read_key = key_reader(self.git_dir, self.head())
+        except CellopsError as exc:  # judged again (a registry down after a restart)
+            return self._said_once(revision_id, f"its revision cannot be judged: {exc}")
         failed = [
             f"{service}: {verdict.image}: {verdict.reason}"
             + (" (the registry will be asked again)" if verdict.transient else "")
             for service, verdict in verdicts(self.verifier, revision, read_key, cells)
             if not verdict.ok
         ]
-        return "; ".join(failed) or None
+        return self._said_once(revision_id, "; ".join(failed) or None)
+
+    def _said_once(self, revision_id: str, reason: str | None) -> str | None:
+        if reason is not None and self._said != (revision_id, reason):
+            self.store.add_event(
+                self.verifier.clock(),
+                "images-blocked",
+                f"wave not applied: {reason}",
+                revision=revision_id,
+            )
+        self._said = (revision_id, reason) if reason else None
+        return reason

@@ -69,12 +69,19 @@ class Registry:
         max_manifest: int = MAX_MANIFEST,
         max_blob: int = MAX_BLOB,
     ) -> None:
-        self.credentials = credentials or Credentials.from_docker_config()
+        self._credentials = credentials
         self.max_manifest = max_manifest
         self.max_blob = max_blob
         self.requests = 0
         self._tokens = TokenCache()
         self._session = requests.Session()
+
+    @property
+    def credentials(self) -> Credentials:
+        """Docker's config.json, read when a registry first asks for credentials."""
+        if self._credentials is None:
+            self._credentials = Credentials.from_docker_config()
+        return self._credentials
 
     def manifest(self, host: str, repository: str, reference: str) -> Manifest:
         """The manifest a tag or digest names; its digest is computed from what was read."""
@@ -124,7 +131,7 @@ class Registry:
         if response.status_code == 401:
             response.close()
             challenge = challenge_of(response.headers.get("WWW-Authenticate", ""))
-            try:
+            try:  # a malformed config.json, a token service without a token, no boto3
                 header = self._tokens.answer(
                     challenge, host, repository, self.credentials, self._fetch
                 )

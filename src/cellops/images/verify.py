@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,41 +36,58 @@ class Verdict:
         return self.reason is None
 
 
+class Record(Protocol):
+    """Where verdicts and resolved tags are kept (images/ledger.py)."""
+
+    def record(self, verdict: Verdict) -> None: ...
+    def resolve(self, image: str, digest: str, at: float) -> None: ...
+    def resolved(self) -> dict[str, str]: ...
+
+
 class ImageVerifier:
     def __init__(
         self,
         registry: Registry,
         clock: Callable[[], float] = time.time,
         recheck_after: float = 300.0,
+        ledger: Record | None = None,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.recheck_after = recheck_after
+        self.ledger = ledger
         self._passed: dict[tuple[str, str], Verdict] = {}
-        self.resolved: dict[str, str] = {}  # a tagged reference -> the digest it had
+        # a tagged reference -> the digest it had when first accepted
+        self.resolved: dict[str, str] = ledger.resolved() if ledger is not None else {}
 
     def verify(self, image: str, policy: ImagePolicy, read_key: ReadKey) -> Verdict:
+        cached, verdict = self._verify(image, policy, read_key)
+        if self.ledger is not None and not cached:
+            self.ledger.record(verdict)
+        return verdict
+
+    def _verify(self, image: str, policy: ImagePolicy, read_key: ReadKey) -> tuple[bool, Verdict]:
         now = self.clock()
         try:
             ref = parse_image(image)
             keys = _keys(policy, read_key)
-            digest = self._digest(image, ref, policy)
+            digest = self._digest(image, ref, policy, now)
         except (ValueError, RegistryError) as exc:
-            return Verdict(image, None, None, str(exc), now, _transient(exc))
+            return False, Verdict(image, None, None, str(exc), now, _transient(exc))
         if not keys:
-            return Verdict(image, digest, None, None, now)
+            return True, Verdict(image, digest, None, None, now)
         cache_key = (f"{ref.registry}/{ref.repository}@{digest}", _fingerprint(keys))
         cached = self._passed.get(cache_key)
         if cached is not None and now - cached.at < self.recheck_after:
-            return cached
+            return True, cached
         verdict = self._check(image, ref, digest, keys, now)
         if verdict.ok:
             self._passed[cache_key] = verdict
         else:
             self._passed.pop(cache_key, None)
-        return verdict
+        return False, verdict
 
-    def _digest(self, image: str, ref: ImageRef, policy: ImagePolicy) -> str | None:
+    def _digest(self, image: str, ref: ImageRef, policy: ImagePolicy, now: float) -> str | None:
         if ref.digest is not None:
             return ref.digest
         if not (policy.resolve_tags or policy.signatures):
@@ -81,6 +99,8 @@ class ImageVerifier:
             except NotFound:
                 raise ValueError(f"{image}: no such tag in its registry") from None
             self.resolved[image] = found.digest
+            if self.ledger is not None:
+                self.ledger.resolve(image, found.digest, now)
         return self.resolved[image]
 
     def _check(

@@ -143,6 +143,18 @@ def export_tree(repo_path: Path, tree_id: str, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def read_file(repo_path: Path, commit: str, path: str, limit: int) -> bytes | None:
+    """The file at `path` in `commit` (a regular file of at most `limit` bytes), or None."""
+    repo = pygit2.Repository(str(repo_path))
+    try:
+        blob = repo.revparse_single(f"{commit}:{path}")
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if not isinstance(blob, pygit2.Blob) or blob.size > limit:
+        return None
+    return bytes(blob.data)
+
+
 def _write_tree(repo: pygit2.Repository, root: pygit2.Tree, top: Path) -> None:
     """Write `root` under `top`, iteratively (a commit may nest folders very deep)."""
     pending = [(root, top)]

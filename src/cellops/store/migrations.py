@@ -103,4 +103,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE inventory ADD COLUMN origin TEXT NOT NULL DEFAULT 'created';
     ALTER TABLE inventory ADD COLUMN found TEXT;
     """,
+    # 6: each image's last verdict (digest, signer or why it may not run), and the digest
+    # each tag was resolved to when its revision was accepted (never resolved again)
+    """
+    CREATE TABLE image_verdicts (
+        image TEXT PRIMARY KEY,
+        digest TEXT,
+        signer TEXT,
+        reason TEXT,
+        at REAL NOT NULL
+    );
+    CREATE TABLE resolved_tags (
+        image TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 ]

@@ -1,0 +1,156 @@
+"""Image verdicts where they stop a revision: at acceptance (the revision is rejected,
+naming the service, the image and why) and before each wave (a signature deleted or a key
+removed from the fleet since acceptance blocks it; a registry down blocks it too), against
+a real registry with the tests' own cosign signatures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cellops.images.gate import RegistryUnavailable, WaveGate, image_check
+from cellops.images.ledger import VerdictLedger, verdict_lines
+from cellops.images.registry import Registry
+from cellops.images.verify import ImageVerifier
+from cellops.model.errors import RevisionRejected
+from cellops.pipeline import Compiler
+from cellops.source.git import GitSource
+from cellops.store.sqlite import SqliteStore
+from tests import imagekit
+from tests.fleetrepo import FleetRepo
+from tests.imagekit import LocalRegistry, public_pem, running_registry
+
+registry, key = imagekit.registry, imagekit.key  # the fixtures
+CELLS = frozenset({"canary", "eu-1", "us-1"})
+
+
+def signed_fleet(fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey) -> str:
+    """The base fleet with both images in `registry`, signed by `key`, and the policy
+    naming its public key."""
+    fleet.write("keys/cosign.pub", public_pem(key))
+    fleet.replace(
+        "cellops.yaml",
+        "    allowedRegistries: [registry.example.com]\n",
+        f"    allowedRegistries: [{registry.host}]\n"
+        "    signatures:\n      - key: keys/cosign.pub\n",
+    )
+    for service in ("api", "store"):
+        digest = registry.push_image(f"base/{service}", "1.0", note=service)
+        registry.sign(f"base/{service}", digest, key)
+        path = f"services/{service}/service.yaml"
+        text = re.sub(
+            r"image: .*", f"image: {registry.host}/base/{service}@{digest}", fleet.read(path)
+        )
+        fleet.write(path, text)
+    return fleet.commit("signed images")
+
+
+def compiler_for(fleet: FleetRepo, verifier: ImageVerifier) -> Compiler:
+    source = GitSource(fleet.path)
+    return Compiler(source, checks=[image_check(verifier, str(source.root))])
+
+
+def test_a_signed_revision_is_accepted_and_its_verdicts_recorded(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    commit = signed_fleet(fleet, registry, key)
+    ledger = VerdictLedger(tmp_path / "state" / "cellops.db")
+    verifier = ImageVerifier(Registry(registry.credentials), ledger=ledger)
+    assert compiler_for(fleet, verifier).revision(commit).id == commit
+    verdicts = ledger.verdicts()
+    assert [(v.signer, v.ok) for v in verdicts] == [("keys/cosign.pub", True)] * 2
+    assert verdict_lines(verdicts) == ["images: 2 verified"]
+
+
+def test_an_unsigned_image_rejects_the_revision_naming_service_image_and_reason(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey
+) -> None:
+    signed_fleet(fleet, registry, key)
+    unsigned = registry.push_image("base/api", "2.0", note="unsigned")
+    path = "services/api/service.yaml"
+    fleet.write(path, re.sub(r"@sha256:[0-9a-f]+", f"@{unsigned}", fleet.read(path)))
+    commit = fleet.commit("an unsigned api")
+    verifier = ImageVerifier(Registry(registry.credentials))
+    with pytest.raises(RevisionRejected) as rejected:
+        compiler_for(fleet, verifier).revision(commit)
+    [problem] = rejected.value.problems
+    assert problem.file == "services/api/service.yaml" and problem.field == "spec.image"
+    assert problem.message == (
+        f"{registry.host}/base/api@{unsigned} cannot run: {unsigned} has no cosign"
+        " signature (referrers, or the tag sha256-….sig)"
+    )
+
+
+def gate_for(
+    fleet: FleetRepo, registry: LocalRegistry, tmp_path: Path, verifier: ImageVerifier
+) -> tuple[WaveGate, SqliteStore]:
+    source = GitSource(fleet.path)
+    compiler = compiler_for(fleet, verifier)
+    store = SqliteStore(tmp_path / "state" / "cellops.db")
+    head = lambda: source.resolve("HEAD")  # noqa: E731
+    return WaveGate(verifier, compiler.revision, head, str(source.root), store), store
+
+
+def test_a_key_removed_from_the_fleet_since_acceptance_blocks_the_wave(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    commit = signed_fleet(fleet, registry, key)
+    verifier = ImageVerifier(Registry(registry.credentials))
+    gate, store = gate_for(fleet, registry, tmp_path, verifier)
+    assert gate(commit, CELLS) is None
+    fleet.remove("keys/cosign.pub")
+    fleet.commit("the key is revoked")
+    reason = gate(commit, CELLS)
+    assert reason is not None
+    assert "api: " in reason and "keys/cosign.pub: the key file is not in the fleet repo" in reason
+    assert gate(commit, CELLS) == reason
+    [event] = store.events(kind="images-blocked")
+    assert event.message == f"wave not applied: {reason}"
+
+
+def test_a_signature_deleted_since_acceptance_blocks_the_wave(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    commit = signed_fleet(fleet, registry, key)
+    verifier = ImageVerifier(Registry(registry.credentials), recheck_after=0)
+    gate, _ = gate_for(fleet, registry, tmp_path, verifier)
+    assert gate(commit, CELLS) is None
+    digest = re.search(r"@(sha256:[0-9a-f]+)", fleet.read("services/store/service.yaml"))
+    assert digest is not None
+    registry.delete_manifest("base/store", signature_of(registry, "base/store", digest[1]))
+    reason = gate(commit, CELLS)
+    assert reason is not None and reason.startswith("store: ")
+    assert "has no cosign signature" in reason
+
+
+def signature_of(registry: LocalRegistry, repository: str, digest: str) -> str:
+    client = Registry(registry.credentials)
+    return client.manifest(registry.host, repository, digest.replace(":", "-") + ".sig").digest
+
+
+def test_a_registry_down_blocks_the_wave_and_it_goes_once_the_registry_is_back(
+    fleet: FleetRepo, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    with running_registry(tmp_path / "registry") as registry:
+        commit = signed_fleet(fleet, registry, key)
+        verifier = ImageVerifier(Registry(registry.credentials), recheck_after=0)
+        gate, _ = gate_for(fleet, registry, tmp_path, verifier)
+        assert gate(commit, CELLS) is None
+    reason = gate(commit, CELLS)
+    assert reason is not None and "cannot reach" in reason
+    assert "(the registry will be asked again)" in reason
+    with running_registry(tmp_path / "registry", port=int(registry.host.split(":")[1])):
+        assert gate(commit, CELLS) is None
+
+
+def test_a_registry_down_at_acceptance_neither_rejects_nor_accepts(
+    fleet: FleetRepo, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    with running_registry(tmp_path / "registry") as registry:
+        commit = signed_fleet(fleet, registry, key)
+    compiler = compiler_for(fleet, ImageVerifier(Registry(registry.credentials)))
+    with pytest.raises(RegistryUnavailable, match="cannot reach"):
+        compiler.revision(commit)
