@@ -6,6 +6,8 @@ a real registry with the tests' own cosign signatures."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cellops.images.gate import RegistryUnavailable, WaveGate, image_check
 from cellops.images.ledger import VerdictLedger, verdict_lines
 from cellops.images.registry import Registry
-from cellops.images.verify import ImageVerifier
+from cellops.images.verify import ImageVerifier, Verdict
 from cellops.model.errors import RevisionRejected
 from cellops.pipeline import Compiler
 from cellops.source.git import GitSource
@@ -154,3 +156,22 @@ def test_a_registry_down_at_acceptance_neither_rejects_nor_accepts(
     compiler = compiler_for(fleet, ImageVerifier(Registry(registry.credentials)))
     with pytest.raises(RegistryUnavailable, match="cannot reach"):
         compiler.revision(commit)
+
+
+def test_status_shows_the_verdicts(tmp_path: Path, fleet: FleetRepo) -> None:
+    ledger = VerdictLedger(tmp_path / "state" / "cellops.db")
+    good, bad = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    ledger.record(Verdict(f"r.example/a@{good}", good, "keys/cosign.pub", None, 1.0))
+    ledger.record(Verdict(f"r.example/b@{bad}", bad, None, "signed by none of the keys", 2.0))
+    ledger.close()
+    state = str(tmp_path / "state")
+    shown = subprocess.run(
+        [sys.executable, "-m", "cellops.cli.main", "status", str(fleet.path), "--state-dir", state],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert shown[-2:] == [
+        "images: 1 verified",
+        f"image refused: r.example/b@{bad}: signed by none of the keys",
+    ]

@@ -13,6 +13,7 @@ from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
 from cellops.cli.views import rollout_table, status_rows, status_table
 from cellops.controller.reconcile import RETRY
+from cellops.images.ledger import read_verdicts, verdict_lines
 from cellops.store.records import Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
 from cellops.wiring import Observer
@@ -36,12 +37,15 @@ def status(
         rows = status_rows(store, observer.observe)
     finally:
         observer.close()
+    verdicts = read_verdicts(folder / "cellops.db")
     if output is not Format.TEXT:
         emit({"current": store.setting("fleet.current"), "services": rows}, output)
         return
     current = store.setting("fleet.current")
     console.print(f"fleet at {current[:12] if current else '(nothing accepted yet)'}")
     console.print(status_table(rows))
+    for line in verdict_lines(verdicts):  # images: verified, or why one may not run
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def history(

@@ -48,3 +48,12 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     lines = [f"images: {len(passed)} verified"] if verdicts else []
     lines += [f"image refused: {v.image}: {v.reason}" for v in verdicts if not v.ok]
     return lines
+
+
+def read_verdicts(path: Path) -> list[Verdict]:
+    """The verdicts a store at `path` holds (for `status`, with no controller running)."""
+    ledger = VerdictLedger(path)
+    try:
+        return ledger.verdicts()
+    finally:
+        ledger.close()
