@@ -41,6 +41,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/faults.py --quick
 	$(BIN)/python bench/demo_stress.py --quick
 	$(BIN)/python bench/router.py --quick
+	$(BIN)/python bench/images.py --quick
 
 test: lint typecheck suite bench-quick
 
@@ -51,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/demo_stress.py
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/images.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,7 +16,7 @@ from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
-from cellops.images.gate import WaveGate, image_check
+from cellops.images.gate import WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger
 from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier
@@ -148,7 +148,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     kubernetes = KubernetesCells(store, built, force_conflicts, resync=settings.resync)
     backends = backend_for(local, kubernetes)
     reconciler = Reconciler(compiler, store, backends, settings)
-    head = partial(source.resolve, "HEAD")
-    reconciler.rollouts.image_gate = WaveGate(verifier, compiler.revision, head, git_dir, store)
+    keys_now = lambda: key_reader(git_dir, source.resolve("HEAD"))  # noqa: E731
+    reconciler.rollouts.image_gate = WaveGate(verifier, compiler.revision, keys_now, store)
     reconciler.publish = partial(publish_revision, state_dir / TABLE_FILE)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB, images)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cellops.images.gate import RegistryUnavailable, WaveGate, image_check
+from cellops.images.gate import RegistryUnavailable, WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger, verdict_lines
 from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier, Verdict
@@ -92,8 +92,8 @@ def gate_for(
     source = GitSource(fleet.path)
     compiler = compiler_for(fleet, verifier)
     store = SqliteStore(tmp_path / "state" / "cellops.db")
-    head = lambda: source.resolve("HEAD")  # noqa: E731
-    return WaveGate(verifier, compiler.revision, head, str(source.root), store), store
+    keys_now = lambda: key_reader(str(source.root), source.resolve("HEAD"))  # noqa: E731
+    return WaveGate(verifier, compiler.revision, keys_now, store), store
 
 
 def test_a_key_removed_from_the_fleet_since_acceptance_blocks_the_wave(

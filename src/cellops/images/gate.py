@@ -83,29 +83,27 @@ def image_check(verifier: ImageVerifier, git_dir: str) -> Check:
 
 class WaveGate:
     """Before a wave applies: every image its cells run passes again, with the keys its
-    revision names as the fleet repo holds them now (`head`: a key deleted or replaced
-    since acceptance fails). Returns why the wave may not go, or None; each new reason is
+    revision names as the fleet repo holds them now (`keys_now`: a key deleted or
+    replaced since acceptance fails). Returns why the wave may not go, or None; each new reason is
     an `images-blocked` event."""
 
     def __init__(
         self,
         verifier: ImageVerifier,
         revision: Callable[[str], Revision],
-        head: Callable[[], str],
-        git_dir: str,
+        keys_now: Callable[[], ReadKey],
         store: Store,
     ) -> None:
         self.verifier = verifier
         self.revision = revision
-        self.head = head
-        self.git_dir = git_dir
+        self.keys_now = keys_now
         self.store = store
         self._said: tuple[str, str] | None = None
 
     def __call__(self, revision_id: str, cells: frozenset[str]) -> str | None:
         try:
             revision = self.revision(revision_id)
-            read_key = key_reader(self.git_dir, self.head())
+            read_key = self.keys_now()
         except CellopsError as exc:  # judged again (a registry down after a restart)
             return self._said_once(revision_id, f"its revision cannot be judged: {exc}")
         failed = [
