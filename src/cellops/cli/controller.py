@@ -93,10 +93,28 @@ def up(
         )
         return
     handle = process.lock(folder)
-    _say_what_is_not_isolated(isolation.announce(folder))
-    settings = Settings(rev=follow, poll_interval=interval, resync=every)
+    try:
+        _say_what_is_not_isolated(isolation.announce(folder))
+        isolation.Isolation(folder).sync()  # rules lost meanwhile (reboot, firewall reload)
+        settings = Settings(rev=follow, poll_interval=interval, resync=every)
+        _serve(repo, folder, settings, view, secret, webhook_host, webhook)
+    finally:
+        (folder / "controller.json").unlink(missing_ok=True)
+        handle.close()
+
+
+def _serve(
+    repo: str,
+    folder: Path,
+    settings: Settings,
+    view: bool,
+    secret: str | None,
+    webhook_host: str,
+    webhook: int | None,
+) -> None:
+    """Run the controller (this process holds the folder's lock) until it is stopped."""
     wiring = wire(repo, folder, settings)
-    loop = ControllerLoop(wiring.reconciler, interval)
+    loop = ControllerLoop(wiring.reconciler, settings.poll_interval)
     loop.install_signal_handlers()
     server = (
         WebhookServer(secret, loop.wake, webhook_host, webhook) if webhook is not None else None
@@ -114,8 +132,6 @@ def up(
         if server is not None:
             server.stop()
         wiring.close()
-        (folder / "controller.json").unlink(missing_ok=True)
-        handle.close()
 
 
 def webhook_secret(given: str | None, file: Path | None) -> str | None:

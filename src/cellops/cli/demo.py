@@ -24,6 +24,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from cellops.backends.local import isolation
 from cellops.cli.init import example_fleet
 from cellops.cli.output import Exit, console
 from cellops.cli.views import overview
@@ -59,6 +60,7 @@ def demo(
     shutil.copytree(example_fleet(), repo, ignore=shutil.ignore_patterns("__pycache__"))
     create_repository(repo, "Initial fleet: ledger and payments 1.0.0 in six cells")
     wiring = wire(repo, state, Settings(poll_interval=30.0))
+    _isolation(state)
     runner = _Controller(wiring)
     held = False
     try:
@@ -191,7 +193,7 @@ def _containment(wiring: Wiring) -> bool:
     current = wiring.store.setting("fleet.current")
     good = {r.applied_rev for r in wiring.store.ledger_rows() if r.service == "payments"}
     ok = current not in good and len(good) == 1
-    table = Table("cell", "payments answers", "version", "verdict")
+    table = Table("cell", "runs as", "payments answers", "version", "verdict")
     for cell in sorted(wiring.compiler.desired(current or "HEAD").cells):
         try:
             with urllib.request.urlopen(f"http://{derived_address(cell)}:8081/", timeout=3) as r:
@@ -202,12 +204,27 @@ def _containment(wiring: Wiring) -> bool:
         ok &= fine
         table.add_row(
             cell,
+            isolation.user_of(wiring.local.root, cell) or "this user",
             "yes" if fine or "no answer" not in version else "no",
             version,
             "[green]held[/]" if fine else "[red]LEAKED[/]",
         )
     console.print(table)
     return ok
+
+
+def _isolation(state: Path) -> None:
+    """Say how the cells are kept apart here, or what this host cannot enforce."""
+    note = isolation.announce(state)
+    if note:
+        console.print(f"[yellow]![/] {note} (docs/operations.md, Isolation)", soft_wrap=True)
+    else:
+        console.print(
+            "Each cell runs as a user of its own (cellops-…), reaches only its own address"
+            f" (nftables table inet {isolation.table_name(state)}) and cannot read another's"
+            " state.",
+            soft_wrap=True,
+        )
 
 
 def _summary(first: Rollout, good: Rollout, bad: Rollout) -> None:

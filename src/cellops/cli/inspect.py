@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from cellops.backends.local.isolation import describe as describe_isolation
 from cellops.backends.local.layout import cell_paths
 from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
@@ -38,14 +39,18 @@ def status(
     finally:
         observer.close()
     verdicts = read_verdicts(folder / "cellops.db")
+    isolated = describe_isolation(folder)
     if output is not Format.TEXT:
-        emit({"current": store.setting("fleet.current"), "services": rows}, output)
+        document = {"current": store.setting("fleet.current"), "services": rows}
+        emit({**document, "isolation": isolated}, output)
         return
     current = store.setting("fleet.current")
     console.print(f"fleet at {current[:12] if current else '(nothing accepted yet)'}")
     console.print(status_table(rows))
     for line in verdict_lines(verdicts):  # images: verified, or why one may not run
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if isolated.get("note"):  # cells share a uid, or their network is open
+        console.print(f"[yellow]![/] {isolated['note']}", soft_wrap=True)
 
 
 def history(

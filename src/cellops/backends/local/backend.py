@@ -38,7 +38,6 @@ class LocalCells:
         self._export = export
         self._addresses: dict[str, str] = {}
         self._isolation = Isolation(state_root)
-        self._synced = False
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -46,9 +45,6 @@ class LocalCells:
         address = local_address(cell.name, cell.spec)
         assert address is not None, f"{cell.name} is not a local cell"
         self._addresses[cell.name] = address
-        if not self._synced:  # rules lost meanwhile (a reboot, a firewall reload) come back
-            self._isolation.sync()
-            self._synced = True
         if self.agent_alive(cell.name):
             if not self._hung(cell.name):
                 return False

@@ -111,6 +111,12 @@ def load_user(cell_root: Path) -> CellUser | None:
     return CellUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
+def user_of(state_root: Path, cell: str) -> str | None:
+    """The name of the user a cell runs as, as recorded (None: not isolated)."""
+    record = read_json(cell_paths(state_root, cell).root / RECORD) or {}
+    return str(record["user"]) if "user" in record else None
+
+
 def app_dir(state_root: Path, tree_id: str) -> Path:
     """Where the copy of an app tree lives: readable by cells' users when they have some."""
     return APPS / tree_id if support().users else state_app_dir(state_root, tree_id)
