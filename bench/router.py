@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,9 +93,18 @@ def start_haproxy(folder: Path, table: RoutingTable) -> tuple[subprocess.Popen[s
     return proc, port
 
 
-def start_router(table_path: Path) -> tuple[subprocess.Popen[str], int]:
+def start_router(table_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [str(CELLOPS), "router", "run", "--table", str(table_path), "--listen", "127.0.0.1:0"],
+        [
+            str(CELLOPS),
+            "router",
+            "run",
+            "--table",
+            str(table_path),
+            "--listen",
+            "127.0.0.1:0",
+            *list(extra),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -138,6 +148,48 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
             f"{row['name']:<22}{fixed.p(50):>8.2f}{fixed.p(99):>8.2f}{'':>12}"
             f"{sustained.rate:>14.0f}{row['failed']:>8}"
         )
+
+
+async def _bulkhead(
+    router_port: int, healthy: list[str], hung: list[str], seconds: float, rate: int
+) -> tuple[Load, Load]:
+    """The healthy cell's tenants at `rate` while the hung cell's tenants knock at 50/s."""
+    url = f"http://127.0.0.1:{router_port}/x"
+    knocking = asyncio.create_task(fixed_rate(url, hung, 50, seconds))
+    during = await fixed_rate(url, healthy, rate, seconds)
+    return during, await knocking
+
+
+def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
+    """One of two cells hung (SIGSTOP): the other's p99 before and during; its failures."""
+    procs = [start_cell(), start_cell()]
+    try:
+        routes = {
+            n: CellRoute(f"http://127.0.0.1:{p}") for n, (_, p) in zip("ab", procs, strict=True)
+        }
+        healthy, hung = [f"a-{i}" for i in range(100)], [f"b-{i}" for i in range(100)]
+        tenants = {**dict.fromkeys(healthy, "a"), **dict.fromkeys(hung, "b")}
+        path = tmp / "bulkhead.json"
+        write_table(path, RoutingTable(1, "bench", routes, tenants, ("a",)))
+        router, port = start_router(path, "--timeout", "2")
+        procs.append((router, port))
+        url = f"http://127.0.0.1:{port}/x"
+        before = asyncio.run(fixed_rate(url, healthy, rate, seconds))
+        os.kill(procs[1][0].pid, signal.SIGSTOP)
+        during, refused = asyncio.run(_bulkhead(port, healthy, hung, seconds, rate))
+        os.kill(procs[1][0].pid, signal.SIGCONT)
+        print(
+            f"\nbulkhead, cell b hung (SIGSTOP): cell a's p99 {before.p(99):.2f} ms before,"
+            f" {during.p(99):.2f} ms during (target within 20%); a's failures"
+            f" {before.failures + during.failures} (target 0); b's tenants refused"
+            f" {refused.failures} of {refused.failures + len(refused.latencies)}"
+        )
+        return before.failures + during.failures
+    finally:
+        for proc, _ in procs:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(timeout=20)
 
 
 def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
@@ -196,6 +248,7 @@ def main() -> int:
     print(f"lookups: {lookups:,.0f}/s in process (target >= 1,000,000/s)")
     with tempfile.TemporaryDirectory(prefix="cellops-router-bench-") as tmp:
         failed = run_targets(Path(tmp), seconds, rate, 10 if args.quick else 100)
+        failed += bulkhead(Path(tmp), seconds, rate)
     if failed:
         print(f"FAIL: {failed} request(s) failed")
         return 1

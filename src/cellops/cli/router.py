@@ -59,8 +59,13 @@ def run(
     host, _, port = listen.rpartition(":")
     _table(table)
     router = Router(table, _limits(max_connections, timeout))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(router, host or "127.0.0.1", int(port)))
+    import uvloop  # libuv's event loop: about a third more requests per core than asyncio's
+
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        runner.run(serve(router, host or "127.0.0.1", int(port)))
 
 
 @router_app.command("table")
