@@ -135,7 +135,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     images = VerdictLedger(state_dir / DB)
     verifier = ImageVerifier(Registry(), ledger=images)
     git_dir = str(source.root)
-    checks = [kubernetes_check(built), image_check(verifier, git_dir)]
+    checks = [kubernetes_check(built), image_check(verifier, git_dir, built)]
     compiler = Compiler(source, remember=16, checks=checks)
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 

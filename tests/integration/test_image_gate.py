@@ -8,18 +8,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.images.gate import RegistryUnavailable, WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger, verdict_lines
 from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier, Verdict
 from cellops.model.errors import RevisionRejected
 from cellops.pipeline import Compiler
-from cellops.source.git import GitSource
+from cellops.source.git import GitSource, export_tree
 from cellops.store.sqlite import SqliteStore
 from tests import imagekit
 from tests.fleetrepo import FleetRepo
@@ -52,7 +54,7 @@ def signed_fleet(fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurv
 
 def compiler_for(fleet: FleetRepo, verifier: ImageVerifier) -> Compiler:
     source = GitSource(fleet.path)
-    return Compiler(source, checks=[image_check(verifier, str(source.root))])
+    return Compiler(source, checks=[image_check(verifier, str(source.root), None)])
 
 
 def test_a_signed_revision_is_accepted_and_its_verdicts_recorded(
@@ -175,3 +177,69 @@ def test_status_shows_the_verdicts(tmp_path: Path, fleet: FleetRepo) -> None:
         "images: 1 verified",
         f"image refused: r.example/b@{bad}: signed by none of the keys",
     ]
+
+
+MANIFESTS_FLEET = """\
+apiVersion: cellops.dev/v1
+kind: Fleet
+metadata: {{name: own}}
+spec:
+  rollout:
+    waves: [{{name: all, percent: 100}}]
+  imagePolicy:
+    allowedRegistries: [{host}]
+    signatures: [{{key: keys/cosign.pub}}]
+"""
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: {image}
+"""
+
+
+def test_an_unsigned_image_in_manifests_rejects_the_revision(
+    tmp_path: Path, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey
+) -> None:
+    repo = FleetRepo(tmp_path / "own", None)
+    repo.write("cellops.yaml", MANIFESTS_FLEET.format(host=registry.host))
+    repo.write("keys/cosign.pub", public_pem(key))
+    repo.write(
+        "cells/c1.yaml",
+        "apiVersion: cellops.dev/v1\nkind: Cell\nmetadata: {name: c1}\n"
+        "spec: {backend: {type: kubernetes, context: kmock}}\n",
+    )
+    repo.write(
+        "services/web/service.yaml",
+        "apiVersion: cellops.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n",
+    )
+    signed = registry.push_image("own/web", "1.0", note="signed")
+    registry.sign("own/web", signed, key)
+    repo.write(
+        "services/web/manifests/web.yaml",
+        DEPLOYMENT.format(image=f"{registry.host}/own/web@{signed}"),
+    )
+    first = repo.commit("a signed image in manifests/")
+    source = GitSource(repo.path)
+    built = ManifestCache(tmp_path / "built", partial(export_tree, source.root))
+    verifier = ImageVerifier(Registry(registry.credentials))
+    compiler = Compiler(source, checks=[image_check(verifier, str(source.root), built)])
+    assert compiler.revision(first).id == first
+    unsigned = registry.push_image("own/web", "2.0", note="unsigned")
+    repo.write(
+        "services/web/manifests/web.yaml",
+        DEPLOYMENT.format(image=f"{registry.host}/own/web@{unsigned}"),
+    )
+    with pytest.raises(RevisionRejected) as rejected:
+        compiler.revision(repo.commit("an unsigned image in manifests/"))
+    [problem] = rejected.value.problems
+    assert problem.file == "services/web/manifests"
+    assert problem.field == "Deployment web: spec.template.spec.containers[0].image"
+    assert problem.message.startswith(f"{registry.host}/own/web@{unsigned} cannot run: ")

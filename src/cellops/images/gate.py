@@ -6,8 +6,11 @@ tried again on the next pass)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+from cellops.backends.kubernetes.manifests import Manifests
+from cellops.images.own import own_images
 from cellops.images.verify import ImageVerifier, ReadKey, Verdict
 from cellops.model.errors import CellopsError, SourceError
 from cellops.model.problems import Problem
@@ -38,12 +41,12 @@ def images_of(
     fleet_policy = revision.fleet.spec.image_policy
     for service, placed in sorted(revision.placement.items()):
         seen: set[str] = set()
+        own = revision.services[service].spec.image_policy or fleet_policy
         for cell, spec in placed.items():
             if spec.image is None or spec.image in seen or (cells and cell not in cells):
                 continue
             seen.add(spec.image)
-            own = revision.services[service].spec.image_policy
-            yield service, spec.image, own or fleet_policy
+            yield service, spec.image, own
 
 
 def verdicts(
@@ -60,25 +63,42 @@ class RegistryUnavailable(SourceError):
     next pass (not rejected for it, and not accepted either)."""
 
 
-def image_check(verifier: ImageVerifier, git_dir: str) -> Check:
+def image_check(verifier: ImageVerifier, git_dir: str, manifests: Manifests | None) -> Check:
+    """Every image a revision would run verifies: `spec.image`, and (with `manifests`) the
+    containers of services' own objects where their policy asks for signatures or tags
+    resolved."""
+
     def check(revision: Revision, desired: DesiredFleet) -> list[Problem]:
         read_key = key_reader(git_dir, revision.id)
-        found = verdicts(verifier, revision, read_key, None)
+        found = [
+            (Problem(f"services/{s}/service.yaml", None, "spec.image", ""), v)
+            for s, v in verdicts(verifier, revision, read_key, None)
+        ]
+        if manifests is not None:
+            policies = _policies(revision)
+            asking = {name for name, policy in policies.items() if _asks_registry(policy)}
+            for service, image, file, field in own_images(manifests, desired, asking):
+                verdict = verifier.verify(image, policies[service], read_key)
+                found.append((Problem(file, None, field, ""), verdict))
         down = [f"{v.image}: {v.reason}" for _, v in found if v.transient]
         if down:
             raise RegistryUnavailable("; ".join(down) + " (asked again on the next pass)")
         return [
-            Problem(
-                f"services/{service}/service.yaml",
-                None,
-                "spec.image",
-                f"{verdict.image} cannot run: {verdict.reason}",
-            )
-            for service, verdict in found
+            replace(where, message=f"{verdict.image} cannot run: {verdict.reason}")
+            for where, verdict in found
             if not verdict.ok
         ]
 
     return check
+
+
+def _policies(revision: Revision) -> dict[str, ImagePolicy]:
+    fleet = revision.fleet.spec.image_policy
+    return {name: doc.spec.image_policy or fleet for name, doc in revision.services.items()}
+
+
+def _asks_registry(policy: ImagePolicy) -> bool:
+    return bool(policy.signatures) or policy.resolve_tags
 
 
 class WaveGate:
