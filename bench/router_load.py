@@ -109,3 +109,8 @@ async def closed_loop(url: str, tenants: list[str], workers: int, seconds: float
         await asyncio.gather(*(worker(n) for n in range(workers)))
         load.seconds = time.perf_counter() - start
     return load
+
+
+if __name__ == "__main__":  # a knocking client in its own process: URL SECONDS RATE TENANT...
+    done = asyncio.run(fixed_rate(sys.argv[1], sys.argv[4:], int(sys.argv[3]), float(sys.argv[2])))
+    print(done.failures, len(done.latencies))
