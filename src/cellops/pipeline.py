@@ -32,18 +32,26 @@ class PlanResult:
 
 
 Check = Callable[[Revision, DesiredFleet], list[Problem]]
+Prepare = Callable[[Revision], Revision]
 
 
 class Compiler:
     """`checks` run on each valid, rendered revision; any error they find rejects it (the
-    edge's checks: Kubernetes schemas, which need manifests built outside the core)."""
+    edge's checks: Kubernetes schemas, which need manifests built outside the core).
+    `prepare` steps run on each valid revision before it is rendered (the edge's: image
+    tags pinned to digests); they raise RevisionRejected or SourceError."""
 
     def __init__(
-        self, source: SnapshotSource, remember: int = 4, checks: Sequence[Check] = ()
+        self,
+        source: SnapshotSource,
+        remember: int = 4,
+        checks: Sequence[Check] = (),
+        prepare: Sequence[Prepare] = (),
     ) -> None:
         self.source = source
         self.cache = ParseCache()
         self.checks = tuple(checks)
+        self.prepare = tuple(prepare)
         # Recent revisions and their renders, by commit id: the revision planned last is
         # the `from` of the next plan, and both are immutable once computed.
         self._recent: OrderedDict[str, tuple[Revision, DesiredFleet]] = OrderedDict()
@@ -63,6 +71,8 @@ class Compiler:
             self._recent.move_to_end(commit)
             return hit
         revision = load_revision(self.source.snapshot(commit), previous, self.cache)
+        for step in self.prepare:
+            revision = step(revision)
         compiled = (revision, render(revision))
         found = [p for check in self.checks for p in check(*compiled)]
         if any(p.severity is Severity.ERROR for p in found):

@@ -19,6 +19,7 @@ from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.images.gate import WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger
 from cellops.images.registry import Registry
+from cellops.images.tags import PinTags
 from cellops.images.verify import ImageVerifier
 from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
@@ -136,7 +137,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     verifier = ImageVerifier(Registry(), ledger=images)
     git_dir = str(source.root)
     checks = [kubernetes_check(built), image_check(verifier, git_dir, built)]
-    compiler = Compiler(source, remember=16, checks=checks)
+    compiler = Compiler(source, remember=16, checks=checks, prepare=[PinTags(verifier)])
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 
     def force_conflicts() -> bool:  # the fleet's choice, as of its current revision

@@ -18,6 +18,7 @@ from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.images.gate import RegistryUnavailable, WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger, verdict_lines
 from cellops.images.registry import Registry
+from cellops.images.tags import PinTags
 from cellops.images.verify import ImageVerifier, Verdict
 from cellops.model.errors import RevisionRejected
 from cellops.pipeline import Compiler
@@ -243,3 +244,58 @@ def test_an_unsigned_image_in_manifests_rejects_the_revision(
     assert problem.file == "services/web/manifests"
     assert problem.field == "Deployment web: spec.template.spec.containers[0].image"
     assert problem.message.startswith(f"{registry.host}/own/web@{unsigned} cannot run: ")
+
+
+RESOLVE_TAGS = "requireDigest: false\n    resolveTags: true"
+
+
+def retag(fleet: FleetRepo, image: str) -> None:
+    path = "services/api/service.yaml"
+    fleet.write(path, re.sub(r"image: .*", f"image: {image}", fleet.read(path)))
+
+
+def test_a_tag_is_pinned_once_at_acceptance_and_stays_pinned_after_a_restart(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    signed_fleet(fleet, registry, key)
+    fleet.replace(
+        "cellops.yaml", "requireDigest: true", "requireDigest: false\n    resolveTags: true"
+    )
+    first = registry.push_image("base/api", "stable", note="first")
+    registry.sign("base/api", first, key)
+    retag(fleet, f"{registry.host}/base/api:stable")
+    commit = fleet.commit("api by tag")
+    state = tmp_path / "state" / "cellops.db"
+
+    def desired_image(rev: str) -> str | None:
+        ledger = VerdictLedger(state)  # a controller started afresh: the store remembers
+        try:
+            verifier = ImageVerifier(Registry(registry.credentials), ledger=ledger)
+            source = GitSource(fleet.path)
+            check = image_check(verifier, str(source.root), None)
+            compiler = Compiler(source, checks=[check], prepare=[PinTags(verifier)])
+            return compiler.desired(rev).cells["canary"].services["api"].spec.image
+        finally:
+            ledger.close()
+
+    pinned = f"{registry.host}/base/api:stable@{first}"
+    assert desired_image(commit) == pinned
+    registry.push_image("base/api", "stable", note="moved")  # the tag moves, unsigned
+    fleet.write("NOTES.md", "a later commit that does not touch api\n")
+    assert desired_image(fleet.commit("later")) == pinned
+
+
+def test_a_tag_the_registry_lacks_rejects_the_revision(
+    fleet: FleetRepo, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey
+) -> None:
+    signed_fleet(fleet, registry, key)
+    fleet.replace(
+        "cellops.yaml", "requireDigest: true", "requireDigest: false\n    resolveTags: true"
+    )
+    retag(fleet, f"{registry.host}/base/api:nope")
+    verifier = ImageVerifier(Registry(registry.credentials))
+    compiler = Compiler(GitSource(fleet.path), prepare=[PinTags(verifier)])
+    with pytest.raises(RevisionRejected) as rejected:
+        compiler.revision(fleet.commit("a tag that is not there"))
+    [problem] = [p for p in rejected.value.problems if p.file == "services/api/service.yaml"]
+    assert problem.message == f"{registry.host}/base/api:nope: no such tag in its registry"

@@ -92,15 +92,20 @@ class ImageVerifier:
             return ref.digest
         if not (policy.resolve_tags or policy.signatures):
             return None  # nothing asks for the registry
+        return self.resolve(image, now)
+
+    def resolve(self, image: str, now: float | None = None) -> str:
+        """The digest `image`'s tag named when first resolved; raises ValueError for a tag
+        the registry lacks, RegistryError when it cannot be asked."""
         if image not in self.resolved:
-            tag = ref.tag or "latest"
+            ref = parse_image(image)
             try:
-                found = self.registry.manifest(ref.registry, ref.repository, tag)
+                found = self.registry.manifest(ref.registry, ref.repository, ref.tag or "latest")
             except NotFound:
                 raise ValueError(f"{image}: no such tag in its registry") from None
             self.resolved[image] = found.digest
             if self.ledger is not None:
-                self.ledger.resolve(image, found.digest, now)
+                self.ledger.resolve(image, found.digest, self.clock() if now is None else now)
         return self.resolved[image]
 
     def _check(
