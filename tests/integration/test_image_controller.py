@@ -1,0 +1,117 @@
+"""Signed images through the real controller (`cellops up`) and real local cells: a commit
+with an unsigned image is rejected and touches no cell; a key removed from the fleet
+while a rollout runs stops it before its next wave, with the reason in the events."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cellops.store.records import Phase, RolloutState
+from tests import imagekit
+from tests.imagekit import PASSWORD, USER, LocalRegistry, new_key, public_pem
+from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
+
+registry = imagekit.registry  # the fixture
+WEB = ServiceDef("web", 18_431)
+
+
+@pytest.fixture
+def signed(
+    tmp_path: Path, registry: LocalRegistry, request: pytest.FixtureRequest
+) -> Iterator[tuple[Fleet, LocalRegistry, ec.EllipticCurvePrivateKey]]:
+    """A started local fleet whose one image is signed, its key in the fleet repo."""
+    tag = hashlib.sha256(request.node.name.encode()).hexdigest()[:5]
+    fleet = Fleet(tmp_path / "fleet", f"i{tag}", [WEB], regions=("a", "b"), canary_bake="4s")
+    key = new_key()
+    fleet.repo.write("keys/cosign.pub", public_pem(key))
+    fleet.repo.replace(
+        "cellops.yaml",
+        "allowedRegistries: [registry.example.com]",
+        f"allowedRegistries: [{registry.host}]\n    signatures: [{{key: keys/cosign.pub}}]",
+    )
+    use_image(fleet, registry, key, "v1")
+    fleet.commit("signed images")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"auths": {registry.host: {"auth": auth}}})
+    )
+    try:
+        fleet.start(env={"DOCKER_CONFIG": str(tmp_path / "docker")})
+        fleet.wait_rollout(fleet.head, RolloutState.COMPLETED)
+        yield fleet, registry, key
+    finally:
+        leftovers = fleet.down()
+        assert not leftovers, leftovers
+
+
+def use_image(
+    fleet: Fleet, registry: LocalRegistry, key: ec.EllipticCurvePrivateKey | None, note: str
+) -> str:
+    digest = registry.push_image("tests/web", note, note=note)
+    if key is not None:
+        registry.sign("tests/web", digest, key)
+    path = "services/web/service.yaml"
+    image = f"{registry.host}/tests/web@{digest}"
+    fleet.repo.write(path, re.sub(r"image: .*", f"image: {image}", fleet.repo.read(path)))
+    return image
+
+
+def test_an_unsigned_image_is_rejected_and_touches_no_cell(
+    signed: tuple[Fleet, LocalRegistry, ec.EllipticCurvePrivateKey],
+) -> None:
+    fleet, registry, _ = signed
+    good = fleet.head
+    before = {c: fleet.desired_file(c).read_bytes() for c in fleet.cells}
+    mark = fleet.last_event_id()
+    image = use_image(fleet, registry, None, "unsigned")
+    fleet.write_app("web", "v2")
+    bad = fleet.commit("web v2, unsigned")
+    record = wait_for("the revision to be judged", lambda: fleet.store.revision(bad), 30)
+    assert not record.accepted
+    [problem] = record.problems
+    assert problem["file"] == "services/web/service.yaml"
+    assert str(problem["message"]).startswith(f"{image} cannot run: ")
+    assert "has no cosign signature" in str(problem["message"])
+    assert fleet.store.setting("fleet.current") == good
+    assert fleet.rollout_of(bad) is None
+    assert {c: fleet.desired_file(c).read_bytes() for c in fleet.cells} == before
+    touched = [e for e in fleet.events(after=mark) if e.kind != "revision-rejected"]
+    assert not touched, touched
+
+
+def test_a_key_removed_while_a_rollout_runs_stops_its_next_wave(
+    signed: tuple[Fleet, LocalRegistry, ec.EllipticCurvePrivateKey],
+) -> None:
+    fleet, registry, key = signed
+    use_image(fleet, registry, key, "v2")
+    v2 = fleet.release("web", "v2")
+    fleet.wait_rollout(v2, RolloutState.RUNNING)
+    wait_for(
+        "the canary to bake",
+        lambda: ((r := fleet.rollout_of(v2)) is not None and r.phase is Phase.BAKE) or None,
+        30,
+    )
+    fleet.repo.remove("keys/cosign.pub")
+    fleet.commit("the key is revoked")
+    blocked = wait_for(
+        "the next wave to be blocked",
+        lambda: fleet.events(kind="images-blocked") or None,
+        30,
+    )
+    assert "keys/cosign.pub: the key file is not in the fleet repo" in blocked[0].message
+    rest = [c for c in fleet.cells if not c.endswith("-canary")]
+    time.sleep(1.0)  # several passes: the wave stays blocked
+    rollout = fleet.rollout_of(v2)
+    assert rollout is not None and rollout.wave == 1 and rollout.phase is Phase.APPLY
+    for cell in rest:
+        assert fleet.ledger("web")[cell].applied_rev != v2
