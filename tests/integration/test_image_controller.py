@@ -20,6 +20,7 @@ from tests import imagekit
 from tests.imagekit import PASSWORD, USER, LocalRegistry, new_key, public_pem
 from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
 
+pytestmark = pytest.mark.slow
 registry = imagekit.registry  # the fixture
 WEB = ServiceDef("web", 18_431)
 
