@@ -153,7 +153,7 @@ HOLDER = textwrap.dedent(
 def test_down_never_signals_a_process_that_is_not_its_controller(
     tmp_path: Path, stale: str
 ) -> None:
-    """The lock is held, but the record names someone else (a pid reused since a crash),
+    """The lock is held, but the records name someone else (a pid reused since a crash),
     or the holder with another start time: `down` refuses, and signals nobody."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
@@ -168,9 +168,8 @@ def test_down_never_signals_a_process_that_is_not_its_controller(
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         named = bystander.pid if stale == "another process" else holder.pid
         started = start_time(named) if stale == "another process" else 1
-        (state / "controller.json").write_text(
-            json.dumps({"pid": named, "started": started, "ready": True})
-        )
+        for record in ("controller.json", "controller.lock"):
+            (state / record).write_text(json.dumps({"pid": named, "started": started}))
         done = subprocess.run(
             [
                 sys.executable,

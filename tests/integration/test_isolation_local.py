@@ -273,6 +273,14 @@ def test_each_cell_runs_as_its_own_user_and_down_removes_users_and_rules(
             assert cell_paths(fleet.state, cell).root.stat().st_mode & 0o777 == 0o700
         if NFT is not None:
             assert table in _tables()
+        where = (fleet.repo.path, "--state-dir", fleet.state)
+        shown = json.loads(fleet.cli("status", *where, "-o", "json").stdout)["isolation"]
+        assert shown == {"users": True, "network": NFT is not None, "note": shown["note"]}
+        # what a controller run as another user records, `status` says under its table
+        note = "Cells are not isolated: cellops runs as alice, not root, so every cell's..."
+        record = {"users": False, "network": False, "note": note}
+        (fleet.state / "isolation.json").write_text(json.dumps(record))
+        assert note in fleet.cli("status", *where).stdout
     finally:
         leftovers = fleet.down()
     assert not leftovers, leftovers

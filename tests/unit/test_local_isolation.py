@@ -143,3 +143,36 @@ def test_the_webhook_secret_comes_from_one_place(
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(typer.BadParameter, match="is empty"):
         webhook_secret(None, tmp_path / "empty")
+
+
+@pytest.fixture
+def fresh_support() -> Iterator[None]:
+    isolation.support.cache_clear()
+    yield
+    isolation.support.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_support")
+def test_run_as_another_user_cells_share_its_uid_and_it_is_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 65534)
+    host = isolation.support()
+    assert (host.users, host.network) == (False, False)
+    assert "replicas share its uid" in host.note() and "not root" in host.note()
+
+
+@pytest.mark.usefixtures("fresh_support")
+def test_as_root_without_nft_the_open_network_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        isolation.shutil,
+        "which",
+        lambda name, path=None: None if name == "nft" else real(name, path=path),
+    )
+    host = isolation.support()
+    if shutil.which("useradd", path=isolation.SBIN) is None:
+        pytest.skip("this host has no useradd")
+    assert (host.users, host.network) == (True, False)
+    assert "nft is not installed (Debian package nftables)" in host.note()

@@ -3,8 +3,9 @@ and the way to run it detached from the terminal.
 
 Who runs is read from the kernel, never guessed from a file: the lock's holder is in
 /proc/locks (reading it never takes the lock, so a probe cannot make a starting controller
-fail to lock), and `controller.json` only counts when it names that holder with its
-process start time (a pid alone may have been reused since it was written).
+fail to lock), and it must be the process the lock file names, with the same process
+start time (a pid alone may have been reused). `controller.json` (how to reach it) is
+written once it is ready; one a killed controller left behind counts for nothing.
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ class AlreadyRunning(StoreError):
 class NotItsController(StoreError):
     def __init__(self, state: Path, pid: int) -> None:
         super().__init__(
-            f"the controller lock of {state} is held by pid {pid}, which is not recorded in"
-            f" {state / RECORD} as its controller: not signalling it (stop it yourself if it"
+            f"the controller lock of {state} is held by pid {pid}, which is not recorded as"
+            f" its controller in {state / LOCK}: not signalling it (stop it yourself if it"
             " is one)"
         )
 
 
 def lock(state: Path) -> IO[str]:
     """Hold the state folder's controller lock for as long as the returned file is open;
-    the record names this process at once (a stale one would name a dead or reused pid)."""
+    the lock file names its holder (pid and start time) at once."""
     try:
         private_folder(state)
         handle = open(state / LOCK, "a+")  # noqa: SIM115 - held open on purpose
@@ -54,7 +55,10 @@ def lock(state: Path) -> IO[str]:
     except BlockingIOError:
         handle.close()
         raise AlreadyRunning(state, holder(state) or "?") from None
-    write_record(state, ready=False)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "started": start_time(os.getpid())}))
+    handle.flush()
     return handle
 
 
@@ -63,7 +67,8 @@ def write_record(state: Path, **fields: object) -> None:
     pid = os.getpid()
     data = json.dumps({"pid": pid, "started": start_time(pid), **fields})
     staging = state / f".{RECORD}.{pid}"
-    staging.write_text(data)
+    with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(data)
     staging.replace(state / RECORD)
 
 
@@ -97,8 +102,11 @@ def running_pid(state: Path) -> int | None:
 
 
 def recorded(state: Path, pid: int) -> bool:
-    """`pid` is the controller `controller.json` names: same pid, same start time."""
-    record = read_record(state) or {}
+    """`pid` is the controller the lock file names: same pid, same start time."""
+    try:
+        record = json.loads((state / LOCK).read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        return False
     started = start_time(pid)
     return started is not None and record.get("pid") == pid and record.get("started") == started
 
@@ -109,7 +117,7 @@ def stop(state: Path, timeout: float = 15.0) -> int | None:
     Only a process that holds this folder's lock and is recorded as its controller is
     signalled, through a pidfd opened before checking, so a pid reused in between is never
     hit. A lock holder that never records itself is refused (NotItsController)."""
-    deadline = time.monotonic() + 3.0  # a controller records itself right after locking
+    deadline = time.monotonic() + 3.0  # a controller names itself right after locking
     while (pid := holder(state)) is not None and not recorded(state, pid):
         if time.monotonic() > deadline:
             raise NotItsController(state, pid)
@@ -146,7 +154,10 @@ def spawn_detached(
         raise AlreadyRunning(state, running)
     try:
         private_folder(state)
-        log = open(state / "controller.log", "ab")  # noqa: SIM115 - closed below
+        # the controller's alone, whatever the folder's rights (`--state-dir .`)
+        log = os.fdopen(
+            os.open(state / "controller.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
     except OSError as exc:
         raise _unusable(state, exc) from None
     env = {k: v for k, v in os.environ.items() if k != "CELLOPS_WEBHOOK_SECRET"}
@@ -167,8 +178,9 @@ def spawn_detached(
             child.stdin.write(str(secret).encode())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (read_record(state) or {}).get("ready") and recorded(state, child.pid):
-            if holder(state) == child.pid:
+        record = read_record(state) or {}
+        if record.get("ready") and record.get("pid") == child.pid:
+            if holder(state) == child.pid and recorded(state, child.pid):
                 return child.pid
         if child.poll() is not None:
             said = _last_line(state / "controller.log", start)
