@@ -16,7 +16,7 @@ import pytest
 
 from cellops.router.tablefile import write_table
 from cellops.tenancy.table import CellRoute, RoutingTable
-from tests.routerkit.procs import get, start_cell, start_router, stop, wait_for
+from tests.routerkit.procs import free_port, get, start_cell, start_router, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +169,21 @@ def test_a_hung_cell_costs_only_its_own_tenants(
         assert all(cell_of(port, "acme") == "a" for _ in range(20))  # no retry into a
     finally:
         os.kill(hung.pid, signal.SIGCONT)
+
+
+def test_a_move_waits_until_the_new_cell_answers(
+    router: tuple[Path, int], cells: dict[str, tuple[subprocess.Popen[str], int]]
+) -> None:
+    table, port = router
+    later = free_port()
+    routes = {**make_table(cells).cells, "c": CellRoute(f"http://127.0.0.1:{later}")}
+    write_table(table, replace(make_table(cells), version=2, cells=routes, tenants={"acme": "c"}))
+    wait_for(lambda: version(port) == 2, "the new table")
+    assert status(port)["held"] == 1
+    assert cell_of(port, "acme") == "a"  # c is not up: acme stays where it was
+    proc, _ = start_cell("c", later)
+    try:
+        wait_for(lambda: cell_of(port, "acme") == "c", "the move, once c answers")
+        assert status(port)["held"] == 0
+    finally:
+        stop(proc)

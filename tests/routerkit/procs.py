@@ -34,9 +34,9 @@ def first_line(proc: subprocess.Popen[str], what: str) -> str:
     return line.strip()
 
 
-def start_cell(name: str) -> tuple[subprocess.Popen[str], int]:
+def start_cell(name: str, port: int = 0) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.routerkit.cell", name],
+        [sys.executable, "-m", "tests.routerkit.cell", name, str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

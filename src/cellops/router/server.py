@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from cellops.router.bulkhead import Bulkhead, Limits
+from cellops.router.holds import Holds
 from cellops.router.tablefile import read_table
 from cellops.tenancy.table import RoutingTable, TableError
 
@@ -47,8 +48,10 @@ class Router:
         self.table: RoutingTable = read_table(table_path)  # no good table: refuse to start
         self._stamp = _stamp(table_path)
         self.refused: str | None = None  # why the newest file was not loaded
+        self.holds = Holds()  # moves waiting for their new cell to answer
         self._bulkheads: dict[str, Bulkhead] = {}
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._probes: aiohttp.ClientSession | None = None
 
     def reload(self) -> bool:
         """Read the table again if the file changed; a bad one is logged and ignored."""
@@ -66,6 +69,7 @@ class Router:
                 version=self.table.version,
             )
             return False
+        self.holds.update(self.table, table)
         self.table, self.refused = table, None
         log.info("table loaded", version=table.version, revision=table.revision[:12])
         return True
@@ -84,13 +88,18 @@ class Router:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == STATUS_PATH:
             table = self.table
-            status = {"version": table.version, "revision": table.revision, "refused": self.refused}
+            status = {
+                "version": table.version,
+                "revision": table.revision,
+                "refused": self.refused,
+                "held": len(self.holds.held),
+            }
             return web.json_response(status)
         tenant, path = self.tenant_of(request)
         if tenant is None or not TENANT.match(tenant):
             return _refuse(400, f"no tenant: expected {self._expected()}")
         table = self.table
-        cell = table.lookup(tenant)
+        cell = self.holds.cell_of(tenant, table)
         route = table.cells.get(cell) if cell is not None else None
         if cell is None or route is None:
             return _refuse(503, "no cell takes tenants", self.limits.retry_after)
@@ -140,6 +149,11 @@ class Router:
             )
         return session
 
+    def probe_session(self) -> aiohttp.ClientSession:
+        if self._probes is None:
+            self._probes = aiohttp.ClientSession()
+        return self._probes
+
     def _expected(self) -> str:
         table = self.table
         if table.key == "header":
@@ -147,7 +161,7 @@ class Router:
         return "a tenant host name" if table.key == "host" else "/<tenant>/ path prefix"
 
     async def close(self) -> None:
-        for session in self._sessions.values():
+        for session in [*self._sessions.values(), *filter(None, [self._probes])]:
             await session.close()
 
 
@@ -185,6 +199,8 @@ async def serve(
         while True:
             await asyncio.sleep(poll)
             router.reload()
+            if router.holds.waiting:
+                await router.holds.probe(router.table, router.probe_session())
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
