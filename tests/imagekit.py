@@ -124,10 +124,12 @@ class LocalRegistry:
         payload: bytes | None = None,
         signed: bytes | None = None,
         layer_type: str = PAYLOAD_TYPE,
+        tag: str | None = None,
     ) -> str:
         """A cosign signature of `digest` at `sha256-<hex>.sig` (as cosign stores it without
         OCI 1.1 referrers). `payload`: what the layer holds (default: cosign's payload for
-        `digest`); `signed`: what is signed (default: the payload)."""
+        `digest`); `signed`: what is signed (default: the payload); `tag`: another tag
+        (a signature found only through the referrers API)."""
         payload = payload if payload is not None else simple_signing(self.host, repository, digest)
         signature = key.sign(signed if signed is not None else payload, ec.ECDSA(hashes.SHA256()))
         layer = self._descriptor(repository, layer_type, payload)
@@ -138,7 +140,7 @@ class LocalRegistry:
             "config": self._descriptor(repository, OCI_CONFIG, b"{}"),
             "layers": [layer],
         }
-        return self.push_manifest(repository, digest.replace(":", "-") + ".sig", manifest)
+        return self.push_manifest(repository, tag or digest.replace(":", "-") + ".sig", manifest)
 
 
 def simple_signing(host: str, repository: str, digest: str) -> bytes:
