@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -123,36 +124,54 @@ def test_a_malformed_or_missing_table_keeps_the_last_good_one(router: tuple[Path
     assert cell_of(port, "acme") == "a" and version(port) == 1
 
 
-def test_a_move_under_load_switches_the_tenant_and_fails_no_request(
-    router: tuple[Path, int], cells: dict[str, tuple[subprocess.Popen[str], int]]
+@pytest.mark.parametrize("change", ["move", "drain"])
+def test_a_move_or_a_drain_under_load_fails_no_request(
+    router: tuple[Path, int], cells: dict[str, tuple[subprocess.Popen[str], int]], change: str
 ) -> None:
     table, port = router
+    tenants = ["acme", *(f"t{i}" for i in range(20))]  # t*: unlisted, hashed over a and b
     failures: list[str] = []
-    served: list[str] = []
+    last: dict[str, str] = {}
     done = threading.Event()
 
-    def load() -> None:
+    def load(offset: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while not done.is_set():
-            conn.request("GET", "/x", headers={"X-Tenant-Id": "acme"})
+        for n in itertools.count(offset):
+            if done.is_set():
+                return
+            tenant = tenants[n % len(tenants)]
+            conn.request("GET", "/x", headers={"X-Tenant-Id": tenant})
             response = conn.getresponse()
             body = response.read().decode()
-            (served if response.status == 200 else failures).append(body)
+            if response.status != 200:
+                failures.append(body)
+            last[tenant] = body.split()[0]
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
+    workers = [threading.Thread(target=load, args=(n,)) for n in range(4)]
     for worker in workers:
         worker.start()
+    before = make_table(cells)
+    if change == "move":
+        after, moved = replace(before, version=2, tenants={"acme": "b"}), ["acme"]
+    else:  # a drains: every tenant of a, listed or hashed, is placed on b
+        routes = {**before.cells, "a": CellRoute(before.cells["a"].url, "draining")}
+        placed = dict.fromkeys(tenants, "b")
+        after, moved = (
+            replace(before, version=2, cells=routes, tenants=placed, ring=("b",)),
+            tenants,
+        )
     try:
-        wait_for(lambda: len(served) > 20, "requests before the move")
-        write_table(table, replace(make_table(cells), version=2, tenants={"acme": "b"}))
-        wait_for(lambda: served[-1].startswith("b "), "the move")
-        count = len(served)
-        wait_for(lambda: len(served) > count + 20, "requests after the move")
+        wait_for(lambda: len(last) == len(tenants), "every tenant served before the change")
+        write_table(table, after)
+        wait_for(lambda: all(last[t] == "b" for t in moved), "every move")
+        last.clear()
+        wait_for(lambda: len(last) == len(tenants), "every tenant served after the change")
     finally:
         done.set()
         for worker in workers:
             worker.join(timeout=60)
     assert failures == [] and version(port) == 2
+    assert all(last[t] == "b" for t in moved)
 
 
 def test_a_hung_cell_costs_only_its_own_tenants(
