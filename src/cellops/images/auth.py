@@ -8,6 +8,7 @@ challenge is answered with them; a `Bearer` one by fetching a token from its rea
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -56,8 +57,8 @@ class Credentials:
 
 def ecr_token(host: str) -> str:
     """An ECR registry's base64 `AWS:<password>`, from the AWS credentials boto3 finds."""
-    try:
-        import boto3  # type: ignore[import-not-found]
+    try:  # optional: only ECR users need it (and it ships no type information)
+        boto3: Any = importlib.import_module("boto3")
     except ImportError:
         raise ValueError(f"{host} is an ECR registry: install boto3 to read from it") from None
     match = ECR_HOST.match(host)

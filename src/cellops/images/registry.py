@@ -117,7 +117,12 @@ class Registry:
         if response.headers.get("Content-Type", "").split(";")[0].strip() != INDEX_TYPE:
             response.close()
             return None  # a registry without the API may answer with something else
-        index = json.loads(self._read(response, self.max_manifest, f"referrers of {digest}"))
+        body = self._read(response, self.max_manifest, f"referrers of {digest}")
+        try:
+            index = json.loads(body)
+        except ValueError:
+            why = f"{host}/{repository}: its referrers of {digest} are not JSON"
+            raise RegistryError(why) from None
         manifests = index.get("manifests") if isinstance(index, dict) else None
         return [m for m in manifests or [] if isinstance(m, dict)]
 
