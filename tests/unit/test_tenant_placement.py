@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import assume, given, settings
@@ -12,9 +13,10 @@ from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Severity
 from cellops.source.git import GitSource
 from cellops.spec.loader import load_revision
+from cellops.tenancy.exposure import exposure
 from cellops.tenancy.fleet import routing_table
 from cellops.tenancy.placement import CellSlot, TenantEntry, place
-from cellops.tenancy.table import TableError, parse_table
+from cellops.tenancy.table import CellRoute, RoutingTable, TableError, parse_table
 from tests.fleetrepo import FleetRepo
 
 names = st.lists(
@@ -157,3 +159,12 @@ def test_an_impossible_placement_is_rejected_at_its_line(fleet: FleetRepo) -> No
 def test_a_malformed_table_is_refused(data: bytes, why: str) -> None:
     with pytest.raises(TableError, match=why):
         parse_table(data)
+
+
+def test_exposure_is_the_weighted_share_on_unbaked_cells() -> None:
+    routes = {c: CellRoute("http://127.0.0.1:1") for c in ("canary", "a")}
+    tenants = {"qa": "canary", "big": "a", "small": "a"}
+    table = RoutingTable(1, "r", routes, tenants, ("a",), weights={"big": 8})
+    assert exposure(table, ["canary"]) == 1 / 10
+    assert exposure(table, ["canary", "a"]) == 1.0
+    assert exposure(replace(table, tenants={}), ["a"]) == 0.0
