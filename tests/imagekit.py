@@ -7,10 +7,13 @@ distribution API, and cosign signatures made with the tests' own keys in cosign'
 from __future__ import annotations
 
 import base64
+import datetime
 import gzip
 import hashlib
 import io
+import ipaddress
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -24,8 +27,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cellops.images.auth import Credentials
 
@@ -46,6 +51,13 @@ def free_port() -> int:
 class LocalRegistry:
     host: str
     folder: Path
+    ca: Path | None = None  # served over TLS with a certificate of this test CA
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.auth = (USER, PASSWORD)
+        self.session.verify = str(self.ca) if self.ca else True
+        self.session.trust_env = False  # neither a proxy nor $REQUESTS_CA_BUNDLE for it
 
     @property
     def credentials(self) -> Credentials:
@@ -53,35 +65,32 @@ class LocalRegistry:
         return Credentials({self.host: token})
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}{path}"
+        return f"{'https' if self.ca else 'http'}://{self.host}{path}"
 
     def push_blob(self, repository: str, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        start = requests.post(self.url(f"/v2/{repository}/blobs/uploads/"), auth=(USER, PASSWORD))
+        start = self.session.post(self.url(f"/v2/{repository}/blobs/uploads/"))
         assert start.status_code == 202, start.text
         location = start.headers["Location"]
         if location.startswith("/"):
             location = self.url(location)
-        done = requests.put(location, params={"digest": digest}, data=data, auth=(USER, PASSWORD))
+        done = self.session.put(location, params={"digest": digest}, data=data)
         assert done.status_code == 201, done.text
         return digest
 
     def push_manifest(self, repository: str, reference: str, manifest: dict[str, object]) -> str:
         body = json.dumps(manifest, separators=(",", ":")).encode()
         media_type = str(manifest.get("mediaType", OCI_MANIFEST))
-        response = requests.put(
+        response = self.session.put(
             self.url(f"/v2/{repository}/manifests/{reference}"),
             data=body,
             headers={"Content-Type": media_type},
-            auth=(USER, PASSWORD),
         )
         assert response.status_code == 201, response.text
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def delete_manifest(self, repository: str, digest: str) -> None:
-        response = requests.delete(
-            self.url(f"/v2/{repository}/manifests/{digest}"), auth=(USER, PASSWORD)
-        )
+        response = self.session.delete(self.url(f"/v2/{repository}/manifests/{digest}"))
         assert response.status_code == 202, response.text
 
     def push_image(self, repository: str, tag: str, note: str = "") -> str:
@@ -196,10 +205,11 @@ def _htpasswd(path: Path) -> None:
 
 @contextmanager
 def running_registry(
-    folder: Path, *, auth: bool = True, port: int | None = None
+    folder: Path, *, auth: bool = True, port: int | None = None, tls: bool = False
 ) -> Iterator[LocalRegistry]:
     """Debian's docker-registry on a free port of 127.0.0.1 (or `port`: the same registry
-    again), its storage in `folder`; `auth`: behind htpasswd basic auth (USER, PASSWORD)."""
+    again), its storage in `folder`; `auth`: behind htpasswd basic auth (USER, PASSWORD);
+    `tls`: over HTTPS with a certificate of a CA made for it (`LocalRegistry.ca`)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip("docker-registry is not installed (.ci/run installs it)")
@@ -212,6 +222,7 @@ def running_registry(
         " delete: {enabled: true}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
+    ca = _tls(folder, config) if tls else None
     if auth:
         _htpasswd(folder / "htpasswd")
         with config.open("a") as more:
@@ -230,7 +241,7 @@ def running_registry(
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise AssertionError((folder / "registry.log").read_text()) from None
                 time.sleep(0.05)
-        yield LocalRegistry(f"127.0.0.1:{port}", folder)
+        yield LocalRegistry(f"127.0.0.1:{port}", folder, ca)
     finally:
         server.terminate()
         server.wait(10)
@@ -247,3 +258,48 @@ def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
 def key() -> ec.EllipticCurvePrivateKey:
     """A cosign key pair's private half (the fleet gets `public_pem(key)`)."""
     return new_key()
+
+
+def _tls(folder: Path, config: Path) -> Path:
+    """A CA and a certificate for 127.0.0.1 it signed, the registry configured to serve it;
+    the CA's certificate file."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = new_key(), new_key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cellops tests CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "cert.pem").write_bytes(server.public_bytes(pem))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    text = config.read_text()
+    http = re.search(r"^http: \{addr: ([^}]*)\}$", text, re.MULTILINE)
+    assert http is not None
+    tls = f"tls: {{certificate: {folder / 'cert.pem'}, key: {folder / 'key.pem'}}}"
+    config.write_text(text.replace(http[0], f"http: {{addr: {http[1]}, {tls}}}"))
+    return folder / "ca.pem"

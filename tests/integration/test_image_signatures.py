@@ -23,6 +23,7 @@ from tests.imagekit import (
     free_port,
     new_key,
     public_pem,
+    running_registry,
     simple_signing,
 )
 
@@ -243,3 +244,18 @@ def test_wrong_credentials_are_refused(
         f"{registry.host}/shop/web@{digest}", policy(), {KEY: public_pem(key)}.__getitem__
     )
     assert verdict.reason is not None and "answered 401" in verdict.reason
+
+
+def test_a_registry_over_tls_with_a_test_ca(tmp_path: Path) -> None:
+    key = new_key()
+    with running_registry(tmp_path / "tls", tls=True) as secure:
+        assert secure.ca is not None
+        digest = secure.push_image("shop/web", "1.0")
+        secure.sign("shop/web", digest, key)
+        image = f"{secure.host}/shop/web@{digest}"
+        read = {KEY: public_pem(key)}.__getitem__
+        trusting = ImageVerifier(Registry(secure.credentials, ca_bundle=secure.ca))
+        assert trusting.verify(image, policy(), read).ok
+        untrusted = ImageVerifier(Registry(secure.credentials)).verify(image, policy(), read)
+    assert untrusted.reason is not None
+    assert untrusted.reason.startswith(f"{secure.host}: its TLS certificate is not trusted")

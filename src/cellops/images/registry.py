@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -60,7 +61,9 @@ def is_loopback(host: str) -> bool:
 
 
 class Registry:
-    """Reads from registries by host; plain HTTP only to loopback hosts (as Docker does)."""
+    """Reads from registries by host; plain HTTP only to loopback hosts (as Docker does).
+    `ca_bundle`: a PEM file of the certificate authorities to trust, in place of the
+    system's ($REQUESTS_CA_BUNDLE does the same without code)."""
 
     def __init__(
         self,
@@ -68,13 +71,17 @@ class Registry:
         *,
         max_manifest: int = MAX_MANIFEST,
         max_blob: int = MAX_BLOB,
+        ca_bundle: Path | None = None,
     ) -> None:
         self._credentials = credentials
         self.max_manifest = max_manifest
         self.max_blob = max_blob
         self.requests = 0
         self._tokens = TokenCache()
+        self._schemes: dict[str, str] = {}  # host -> the scheme it answered on
         self._session = requests.Session()
+        # explicit, so that $REQUESTS_CA_BUNDLE does not override it (True: it may)
+        self._verify: str | bool = str(ca_bundle) if ca_bundle is not None else True
 
     @property
     def credentials(self) -> Credentials:
@@ -129,10 +136,8 @@ class Registry:
     def _get(
         self, host: str, repository: str, path: str, headers: dict[str, str]
     ) -> requests.Response:
-        scheme = "http" if is_loopback(host) else "https"
-        url = f"{scheme}://{host}{path}"
         auth = self._tokens.header(host, repository)
-        response = self._send(url, {**headers, **auth})
+        response = self._send(host, path, {**headers, **auth})
         if response.status_code == 401:
             response.close()
             challenge = challenge_of(response.headers.get("WWW-Authenticate", ""))
@@ -142,7 +147,7 @@ class Registry:
                 )
             except ValueError as exc:
                 raise RegistryError(str(exc)) from None
-            response = self._send(url, {**headers, **header})
+            response = self._send(host, path, {**headers, **header})
         if response.status_code == 404:
             response.close()
             raise NotFound(f"{host}{path}: not found")
@@ -154,17 +159,37 @@ class Registry:
             )
         return response
 
-    def _send(self, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send(self, host: str, path: str, headers: dict[str, str]) -> requests.Response:
+        """HTTPS; a loopback host that does not speak TLS is asked over plain HTTP (as
+        Docker does), remembered per host."""
+        scheme = self._schemes.get(host, "https")
+        url = f"{scheme}://{host}{path}"
         self.requests += 1
         try:
-            return self._session.get(url, headers=headers, stream=True, timeout=TIMEOUT)
+            response = self._session.get(
+                url, headers=headers, stream=True, timeout=TIMEOUT, verify=self._verify
+            )
+        except requests.exceptions.ConnectionError as exc:  # TLS refused, or nothing there
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise RegistryError(
+                    f"{host}: its TLS certificate is not trusted ({exc}): give its CA in"
+                    " $REQUESTS_CA_BUNDLE"
+                ) from None
+            if not is_loopback(host) or host in self._schemes:
+                raise RegistryError(f"cannot reach {url}: {exc}", transient=True) from None
+            self._schemes[host] = "http"
+            return self._send(host, path, headers)
         except requests.RequestException as exc:
             raise RegistryError(f"cannot reach {url}: {exc}", transient=True) from None
+        self._schemes.setdefault(host, scheme)
+        return response
 
     def _fetch(self, url: str, params: dict[str, str], headers: dict[str, str]) -> bytes:
         self.requests += 1
         try:
-            response = self._session.get(url, params=params, headers=headers, timeout=TIMEOUT)
+            response = self._session.get(
+                url, params=params, headers=headers, timeout=TIMEOUT, verify=self._verify
+            )
         except requests.RequestException as exc:
             raise RegistryError(f"cannot reach {url}: {exc}", transient=True) from None
         if response.status_code != 200:
