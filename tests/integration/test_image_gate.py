@@ -5,6 +5,7 @@ a real registry with the tests' own cosign signatures."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -168,15 +169,21 @@ def test_status_shows_the_verdicts(tmp_path: Path, fleet: FleetRepo) -> None:
     ledger.record(Verdict(f"r.example/b@{bad}", bad, None, "signed by none of the keys", 2.0))
     ledger.close()
     state = str(tmp_path / "state")
-    shown = subprocess.run(
-        [sys.executable, "-m", "cellops.cli.main", "status", str(fleet.path), "--state-dir", state],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    assert shown[-2:] == [
+
+    def status(*more: str) -> str:
+        command = [sys.executable, "-m", "cellops.cli.main", "status", str(fleet.path)]
+        return subprocess.run(
+            [*command, "--state-dir", state, *more], capture_output=True, text=True, check=True
+        ).stdout
+
+    assert status().splitlines()[-2:] == [
         "images: 1 verified",
         f"image refused: r.example/b@{bad}: signed by none of the keys",
+    ]
+    images = json.loads(status("-o", "json"))["images"]
+    assert [(i["image"], i["signer"], i["reason"]) for i in images] == [
+        (f"r.example/a@{good}", "keys/cosign.pub", None),
+        (f"r.example/b@{bad}", None, "signed by none of the keys"),
     ]
 
 

@@ -14,7 +14,7 @@ from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
 from cellops.cli.views import rollout_table, status_rows, status_table
 from cellops.controller.reconcile import RETRY
-from cellops.images.ledger import read_verdicts, verdict_lines
+from cellops.images.ledger import read_verdicts, verdict_dict, verdict_lines
 from cellops.store.records import Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
 from cellops.wiring import Observer
@@ -42,6 +42,7 @@ def status(
     isolated = describe_isolation(folder)
     if output is not Format.TEXT:
         document = {"current": store.setting("fleet.current"), "services": rows}
+        document["images"] = [verdict_dict(v) for v in verdicts]
         emit({**document, "isolation": isolated}, output)
         return
     current = store.setting("fleet.current")

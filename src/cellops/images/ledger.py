@@ -50,6 +50,17 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
+def verdict_dict(verdict: Verdict) -> dict[str, object]:
+    """For `status -o json`."""
+    return {
+        "image": verdict.image,
+        "digest": verdict.digest,
+        "signer": verdict.signer,
+        "reason": verdict.reason,
+        "at": verdict.at,
+    }
+
+
 def read_verdicts(path: Path) -> list[Verdict]:
     """The verdicts a store at `path` holds (for `status`, with no controller running)."""
     ledger = VerdictLedger(path)
