@@ -24,6 +24,7 @@ MANIFEST_TYPES = (
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 MAX_MANIFEST = 4 * 1024 * 1024  # what the distribution spec lets a registry refuse above
 MAX_BLOB = 1024 * 1024  # a signature payload is a few hundred bytes
+MAX_TOKEN = 64 * 1024
 TIMEOUT = 10.0
 
 
@@ -188,13 +189,19 @@ class Registry:
         self.requests += 1
         try:
             response = self._session.get(
-                url, params=params, headers=headers, timeout=TIMEOUT, verify=self._verify
+                url,
+                params=params,
+                headers=headers,
+                stream=True,
+                timeout=TIMEOUT,
+                verify=self._verify,
             )
         except requests.RequestException as exc:
             raise RegistryError(f"cannot reach {url}: {exc}", transient=True) from None
         if response.status_code != 200:
+            response.close()
             raise RegistryError(f"{url} refused a token: {response.status_code}")
-        return response.content[: self.max_manifest]
+        return self._read(response, MAX_TOKEN, f"the token from {url}")
 
     @staticmethod
     def _read(response: requests.Response, limit: int, what: str) -> bytes:
