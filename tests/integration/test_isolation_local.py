@@ -296,3 +296,23 @@ def _tables() -> str:
     return subprocess.run(
         [NFT, "list", "tables"], capture_output=True, text=True, check=True
     ).stdout
+
+
+def test_users_whose_state_folder_is_gone_are_collected(tmp_path: Path) -> None:
+    """A state folder removed without `cellops down` leaves its cells' users behind;
+    the next controller started as root removes them (there are under 1000 system uids)."""
+    from cellops.backends.local import users
+
+    tag = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:10]
+    kept, orphan = f"cellops-k{tag}", f"cellops-o{tag}"
+    try:
+        users.ensure(kept, f"cellops eu-1 {tmp_path}")
+        users.ensure(orphan, f"cellops eu-1 {tmp_path / 'removed'}")
+        removed = users.collect_orphans()
+        assert orphan in removed and kept not in removed
+        pwd.getpwnam(kept)
+        with pytest.raises(KeyError):
+            pwd.getpwnam(orphan)
+    finally:
+        users.remove(kept)
+        users.remove(orphan)

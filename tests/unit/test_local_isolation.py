@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from cellops.backends.local import isolation, nftables, process
-from cellops.backends.local.isolation import CellUser
+from cellops.backends.local import isolation, nftables, process, users
+from cellops.backends.local.users import CellUser
 from cellops.cli.controller import webhook_secret
 
 USER = CellUser("cellops-0123456789ab", 990, 990, "/nonexistent")
@@ -172,7 +172,7 @@ def test_as_root_without_nft_the_open_network_is_said(monkeypatch: pytest.Monkey
         lambda name, path=None: None if name == "nft" else real(name, path=path),
     )
     host = isolation.support()
-    if shutil.which("useradd", path=isolation.SBIN) is None:
+    if shutil.which("useradd", path=users.SBIN) is None:
         pytest.skip("this host has no useradd")
     assert (host.users, host.network) == (True, False)
     assert "nft is not installed (Debian package nftables)" in host.note()

@@ -95,7 +95,7 @@ def up(
     handle = process.lock(folder)
     try:
         _say_what_is_not_isolated(isolation.announce(folder))
-        isolation.Isolation(folder).sync()  # rules lost meanwhile (reboot, firewall reload)
+        isolation.Isolation(folder).restore()
         settings = Settings(rev=follow, poll_interval=interval, resync=every)
         _serve(repo, folder, settings, view, secret, webhook_host, webhook)
     finally:

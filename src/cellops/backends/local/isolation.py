@@ -19,33 +19,19 @@ import hashlib
 import os
 import pwd
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cellops.backends.local import nftables
+from cellops.backends.local import nftables, users
 from cellops.backends.local.layout import app_dir as state_app_dir
 from cellops.backends.local.layout import cell_paths, read_json, write_json
-from cellops.model.errors import StartupError
+from cellops.backends.local.users import CellUser, IsolationError
 
 APPS = Path("/var/lib/cellops/apps")
 RECORD = "isolation.json"
-SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
-
-
-class IsolationError(StartupError):
-    pass
-
-
-@dataclass(frozen=True)
-class CellUser:
-    name: str
-    uid: int
-    gid: int
-    home: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +50,10 @@ class Support:
 @functools.cache
 def support() -> Support:
     if os.geteuid() != 0:
-        who = pwd.getpwuid(os.geteuid()).pw_name
+        try:
+            who = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:  # a uid without a name (containers)
+            who = f"uid {os.geteuid()}"
         return Support(
             False,
             False,
@@ -74,13 +63,16 @@ def support() -> Support:
                 " and reach every cell's address.",
             ),
         )
-    if shutil.which("useradd", path=SBIN) is None or shutil.which("userdel", path=SBIN) is None:
+    if (
+        shutil.which("useradd", path=users.SBIN) is None
+        or shutil.which("userdel", path=users.SBIN) is None
+    ):
         return Support(
             False,
             False,
             gaps=("Cells are not isolated: useradd/userdel are missing, so replicas run as root.",),
         )
-    nft = shutil.which("nft", path=SBIN) or ""
+    nft = shutil.which("nft", path=users.SBIN) or ""
     why = nftables.usable(nft) if nft else "nft is not installed (Debian package nftables)"
     if why:
         gap = f"Cells' network is not isolated: {why}; any cell can reach every cell's address."
@@ -161,7 +153,7 @@ class Isolation:
             path.chmod(0o700)
         if not support().users:
             return None
-        user = ensure_user(user_name(self.root, cell), cell)
+        user = users.ensure(user_name(self.root, cell), f"cellops {cell} {self.root.resolve()}")
         record = {"user": user.name, "uid": user.uid, "gid": user.gid, "address": address}
         write_json(folder / RECORD, {**record, "reach": list(reach)})
         self.sync()
@@ -170,11 +162,11 @@ class Isolation:
     def forget(self, cell: str) -> None:
         """The cell's processes are gone: its rules and its user go too."""
         record = read_json(cell_paths(self.root, cell).root / RECORD)
-        if record is None:
+        if record is None or not support().users:  # not root: nothing it could remove
             return
         (cell_paths(self.root, cell).root / RECORD).unlink(missing_ok=True)
         self.sync()
-        remove_user(str(record["user"]))
+        users.remove(str(record["user"]))
 
     def release(self) -> None:
         """Every cell of the fleet is stopped (`down`): no rules, no users left."""
@@ -182,6 +174,13 @@ class Isolation:
             self.forget(cell)
         if support().network:
             nftables.install(support().nft, nftables.render(self.table, []))
+
+    def restore(self) -> None:
+        """At controller start: the fleet's rules as its records say (a reboot or a firewall
+        reload dropped them), and users whose state folder is gone removed."""
+        if support().users:
+            users.collect_orphans()
+        self.sync()
 
     def sync(self) -> None:
         """The fleet's table, as the cells' records say (one transaction)."""
@@ -197,41 +196,6 @@ class Isolation:
     def _records(self) -> list[dict[str, Any]]:
         found = (read_json(path) for path in sorted((self.root / "cells").glob(f"*/{RECORD}")))
         return [r for r in found if r is not None]
-
-
-def ensure_user(name: str, cell: str) -> CellUser:
-    """The system user `name`, created (no home, no login shell, its own group) if new."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            entry = pwd.getpwnam(name)
-            return CellUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
-        except KeyError:
-            pass
-        command = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent"]
-        command += ["--shell", "/usr/sbin/nologin", "--user-group", "--comment"]
-        done = _sbin([*command, f"cellops cell {cell}", name])
-        # 9: made meanwhile by another controller; 1 or 10: /etc/passwd locked, try again
-        if done.returncode not in (0, 9, 1, 10) or time.monotonic() > deadline:
-            raise IsolationError(f"cannot create the user {name}: {done.stderr.strip()}")
-        if done.returncode in (1, 10):
-            time.sleep(0.2)
-
-
-def remove_user(name: str) -> None:
-    """Remove a cell's user (and its group); a process of it still exiting is waited for."""
-    deadline = time.monotonic() + 10
-    while True:
-        done = _sbin(["userdel", name])
-        # 6: already gone; 8: a process of it still exits; 1 or 10: files locked
-        if done.returncode in (0, 6) or time.monotonic() > deadline:
-            return
-        time.sleep(0.1)
-
-
-def _sbin(command: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": f"{SBIN}:/usr/bin:/bin", "LANG": "C"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
 
 
 def describe(state_root: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cellops import procfs
-from cellops.backends.local.isolation import CellUser
+from cellops.backends.local.users import CellUser
 
 # what a replica gets of its agent's environment (an agent's own is clean: see backend.py)
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
