@@ -177,7 +177,7 @@ def replicas(fleet: Fleet, expect: Expect, before: Before, given: set[str]) -> l
     replica process of the fleet; one agent per cell; what the release did not change
     keeps its very processes."""
     found = []
-    running = replica_processes(fleet.state)
+    running = replica_processes(set(fleet.cells))
     listed = fleet.replica_pids()
     for (cell, service), pids in listed.items():
         want = fleet.status(cell).get("services", {}).get(service, {}).get("replicas", 0)
@@ -200,12 +200,12 @@ def replicas(fleet: Fleet, expect: Expect, before: Before, given: set[str]) -> l
     return found
 
 
-def replica_processes(state: Path) -> dict[tuple[str, str], list[int]]:
-    """Live replica processes of the fleet under `state`, by the cell and service in their
-    environment (a replica runs in an app folder under the state folder)."""
+def replica_processes(cells: set[str]) -> dict[tuple[str, str], list[int]]:
+    """Live replica processes of these cells (their names are unique to the bench's run),
+    by the cell and service in their environment, whatever user and folder they run in."""
     found: dict[tuple[str, str], list[int]] = {}
-    for pid, cwd, environ, _ in _processes():
-        if cwd.startswith(f"{state}/") and "CELLOPS_CELL" in environ:
+    for pid, _, environ, _ in _processes():
+        if environ.get("CELLOPS_CELL") in cells:
             key = (environ["CELLOPS_CELL"], environ.get("CELLOPS_SERVICE", "?"))
             found.setdefault(key, []).append(pid)
     return found
