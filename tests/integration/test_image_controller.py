@@ -27,10 +27,11 @@ WEB = ServiceDef("web", 18_431)
 
 @pytest.fixture
 def signed(
-    tmp_path: Path, registry: LocalRegistry, request: pytest.FixtureRequest
+    tmp_path: Path, registry: LocalRegistry
 ) -> Iterator[tuple[Fleet, LocalRegistry, ec.EllipticCurvePrivateKey]]:
     """A started local fleet whose one image is signed, its key in the fleet repo."""
-    tag = hashlib.sha256(request.node.name.encode()).hexdigest()[:5]
+    # cells' names (hence addresses) of their own: two copies of the suite may run at once
+    tag = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:5]
     fleet = Fleet(tmp_path / "fleet", f"i{tag}", [WEB], regions=("a", "b"), canary_bake="4s")
     key = new_key()
     fleet.repo.write("keys/cosign.pub", public_pem(key))
