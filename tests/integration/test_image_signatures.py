@@ -259,3 +259,20 @@ def test_a_registry_over_tls_with_a_test_ca(tmp_path: Path) -> None:
         untrusted = ImageVerifier(Registry(secure.credentials)).verify(image, policy(), read)
     assert untrusted.reason is not None
     assert untrusted.reason.startswith(f"{secure.host}: its TLS certificate is not trusted")
+
+
+def test_a_hostile_signature_manifest_is_no_signature() -> None:
+    """Shapes a registry should refuse (annotations as a list, a layer that is a string):
+    skipped, never a crash. The canned registry answers the image and its .sig tag alike."""
+    hostile = {
+        "schemaVersion": 2,
+        "mediaType": imagekit.OCI_MANIFEST,
+        "layers": ["oops", {"mediaType": imagekit.PAYLOAD_TYPE, "annotations": ["x"]}],
+    }
+    body = json.dumps(hostile).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    with canned(imagekit.OCI_MANIFEST, body) as host:
+        verdict = verify_at(host, digest)
+    assert (
+        verdict.reason == f"{digest} has no cosign signature (referrers, or the tag sha256-….sig)"
+    )

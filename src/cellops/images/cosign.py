@@ -57,10 +57,14 @@ class Signature:
 def signatures(registry: Registry, host: str, repository: str, digest: str) -> Iterator[Signature]:
     """Every cosign signature stored for `digest` (referrers first, then the .sig tag)."""
     for manifest in _signature_manifests(registry, host, repository, digest):
-        for layer in manifest.get("layers") or []:
+        layers = manifest.get("layers")
+        for layer in layers if isinstance(layers, list) else []:
             if not isinstance(layer, dict) or layer.get("mediaType") != PAYLOAD_TYPE:
                 continue
-            encoded = (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION)
+            annotations = layer.get("annotations")
+            encoded = (
+                annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
+            )
             if not isinstance(encoded, str) or not isinstance(layer.get("digest"), str):
                 continue
             try:

@@ -126,10 +126,14 @@ class WaveGate:
             read_key = self.keys_now()
         except CellopsError as exc:  # judged again (a registry down after a restart)
             return self._said_once(revision_id, f"its revision cannot be judged: {exc}")
+        try:
+            found = verdicts(self.verifier, revision, read_key, cells)
+        except Exception as exc:  # whatever a registry sent: the wave waits (fail closed)
+            return self._said_once(revision_id, f"its images cannot be checked: {exc!r}")
         failed = [
             f"{service}: {verdict.image}: {verdict.reason}"
             + (" (the registry will be asked again)" if verdict.transient else "")
-            for service, verdict in verdicts(self.verifier, revision, read_key, cells)
+            for service, verdict in found
             if not verdict.ok
         ]
         return self._said_once(revision_id, "; ".join(failed) or None)
