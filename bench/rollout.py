@@ -207,7 +207,7 @@ class Fleet:
         deadline = time.monotonic() + 60
         while pending and time.monotonic() < deadline:
             for cell in list(pending):
-                answers[cell] = http_get(f"http://{derived_address(cell)}:{PORT_BASE}/")
+                answers[cell] = http_get(f"http://{derived_address('bench', cell)}:{PORT_BASE}/")
                 if answers[cell] == str(version):
                     pending.remove(cell)
             time.sleep(0.05 if pending else 0)

@@ -447,7 +447,7 @@ class Fleet:
 
     # -- the cells ------------------------------------------------------------------------
     def address(self, cell: str) -> str:
-        return derived_address(cell)
+        return derived_address(self.prefix, cell)  # the fleet is named after the prefix
 
     def status(self, cell: str) -> dict[str, Any]:
         return read_json(cell_paths(self.state, cell).status) or {}

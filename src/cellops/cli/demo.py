@@ -32,7 +32,7 @@ from cellops.controller.loop import ControllerLoop
 from cellops.controller.reconcile import Settings
 from cellops.source.git import commit_all, create_repository
 from cellops.source.webhook import WebhookServer
-from cellops.spec.cell import derived_address
+from cellops.spec.cell import local_address
 from cellops.store.records import Event, RolloutState
 from cellops.store.sqlite import SqliteStore
 from cellops.wiring import Wiring, wire
@@ -194,9 +194,11 @@ def _containment(wiring: Wiring) -> bool:
     good = {r.applied_rev for r in wiring.store.ledger_rows() if r.service == "payments"}
     ok = current not in good and len(good) == 1
     table = Table("cell", "runs as", "payments answers", "version", "verdict")
-    for cell in sorted(wiring.compiler.desired(current or "HEAD").cells):
+    fleet = wiring.compiler.revision(current or "HEAD").fleet.metadata.name
+    for cell, desired in sorted(wiring.compiler.desired(current or "HEAD").cells.items()):
+        address = local_address(fleet, cell, desired.spec)
         try:
-            with urllib.request.urlopen(f"http://{derived_address(cell)}:8081/", timeout=3) as r:
+            with urllib.request.urlopen(f"http://{address}:8081/", timeout=3) as r:
                 version = json.loads(r.read())["version"]
         except OSError as exc:
             version = f"no answer: {exc}"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from cellops.render.desired import DesiredCell, DesiredFleet, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
 from cellops.render.own import OwnTrees
-from cellops.spec.cell import CellSpec, KubernetesBackend, LocalBackend
+from cellops.spec.cell import CellSpec, KubernetesBackend, LocalBackend, with_address
 from cellops.spec.revision import Revision
 from cellops.spec.service import ServiceSpec
 
@@ -26,7 +26,8 @@ def render(revision: Revision) -> DesiredFleet:
         {name: doc.spec.depends_on for name, doc in revision.services.items()}
     )
     specs = _cell_specs(revision)
-    groups = _backend_groups(revision, specs)
+    fleet = revision.fleet.metadata.name
+    groups = _backend_groups(revision, specs, fleet)
     # Cells that run the same services the same way form a class and share one mapping of
     # services: classes are refined with set operations, one variant at a time.
     classes: list[tuple[frozenset[str], int, list[DesiredService]]] = [
@@ -68,7 +69,7 @@ def render(revision: Revision) -> DesiredFleet:
                 name=name,
                 labels=cell.metadata.labels,
                 state=cell.spec.state,
-                spec=specs[name],
+                spec=with_address(fleet, name, specs[name]),
                 services=services[name],
             )
             for name, cell in revision.cells.items()
@@ -88,7 +89,7 @@ def _cell_specs(revision: Revision) -> dict[str, CellSpec]:
 
 
 def _backend_groups(
-    revision: Revision, specs: Mapping[str, CellSpec]
+    revision: Revision, specs: Mapping[str, CellSpec], fleet: str
 ) -> list[tuple[str, CellSpec, frozenset[str]]]:
     """Cells with equal backend settings (usually very few groups): (key, spec, cells)."""
     keys: dict[object, str] = {}
@@ -99,7 +100,7 @@ def _backend_groups(
         settings = (backend, spec.capacity) if isinstance(backend, KubernetesBackend) else backend
         key = keys.get(settings)
         if key is None:
-            key = keys[settings] = _backend_key(spec)
+            key = keys[settings] = _backend_key(spec, fleet)
         groups.setdefault(key, (spec, set()))[1].add(cell_name)
     return [(key, spec, frozenset(members)) for key, (spec, members) in groups.items()]
 
@@ -109,13 +110,16 @@ def _workload_hash(spec: ServiceSpec) -> str:
     return content_hash(canonical_json(data))
 
 
-def _backend_key(cell: CellSpec) -> str:
+def _backend_key(cell: CellSpec, fleet: str) -> str:
     """What of the cell a service's hash covers. For Kubernetes cells also the capacity:
     its quota and limits are applied with the services (a capacity change reaches the
-    cluster with them; the pods do not restart, their template is unchanged)."""
+    cluster with them; the pods do not restart, their template is unchanged). For a local
+    cell with a derived address, the fleet's name: the address derives from it."""
     key: dict[str, object] = {"backend": cell.backend.model_dump(mode="json", by_alias=True)}
     if isinstance(cell.backend, KubernetesBackend):
         key["capacity"] = cell.capacity.model_dump(mode="json", by_alias=True)
+    elif cell.backend.address is None:
+        key["fleet"] = fleet
     return canonical_json(key)
 
 

@@ -111,20 +111,32 @@ class Capacity(SpecModel):
 
 
 @lru_cache(maxsize=65_536)  # validation asks for every cell of every revision
-def derived_address(cell: str) -> str:
-    """The loopback address of a local cell that sets none: 127.a.b.c from the name's hash.
+def derived_address(fleet: str, cell: str) -> str:
+    """The loopback address of a local cell that sets none: 127.a.b.c from a hash of the
+    fleet's name (`metadata.name` in cellops.yaml) and the cell's.
 
-    Stable across releases (a cell keeps its address); 16 million choices make collisions
-    rare, and validation rejects the fleet that has one (set `address` on either cell).
+    Stable: a cell keeps its address while neither name changes. The fleet's name is in it
+    so that two fleets on one machine with the same cell names get different addresses;
+    16 million choices make collisions rare, and validation rejects the fleet that has one
+    (set `address` on either cell).
     """
-    digest = hashlib.sha256(cell.encode()).digest()
+    digest = hashlib.sha256(f"{fleet}\0{cell}".encode()).digest()
     return "127." + ".".join(str(1 + byte % 254) for byte in digest[:3])
 
 
-def local_address(name: str, spec: CellSpec) -> str | None:
+def local_address(fleet: str, name: str, spec: CellSpec) -> str | None:
     if not isinstance(spec.backend, LocalBackend):
         return None
-    return spec.backend.address or derived_address(name)
+    return spec.backend.address or derived_address(fleet, name)
+
+
+def with_address(fleet: str, name: str, spec: CellSpec) -> CellSpec:
+    """A local cell's spec with its address in place, derived if unset: what a rendered
+    cell carries, so that the ledger keeps the address a cell was given."""
+    if not isinstance(spec.backend, LocalBackend) or spec.backend.address is not None:
+        return spec
+    backend = spec.backend.model_copy(update={"address": derived_address(fleet, name)})
+    return spec.model_copy(update={"backend": backend})
 
 
 class CellSpec(SpecModel):

@@ -345,10 +345,12 @@ def _no_provider(ctx: Context, consumer: str, contract: str, cells: list[str]) -
 def check_addresses(ctx: Context) -> list[Problem]:
     """A cell's boundary is its own: no two local cells on one address, no two Kubernetes
     cells in one namespace of one cluster (they would overwrite and prune each other)."""
+    fleet = ctx.fleet.model
+    assert fleet is not None
     seen: dict[str, str] = {}
     problems = []
     for name, parsed in sorted(ctx.cells.items()):
-        claim = _boundary(name, parsed.model.spec) if parsed.model else None
+        claim = _boundary(fleet.metadata.name, name, parsed.model.spec) if parsed.model else None
         if claim is None:
             continue
         place, field, what = claim
@@ -367,14 +369,14 @@ def check_addresses(ctx: Context) -> list[Problem]:
     return problems
 
 
-def _boundary(name: str, spec: CellSpec) -> tuple[str, str, str] | None:
+def _boundary(fleet: str, name: str, spec: CellSpec) -> tuple[str, str, str] | None:
     """(what only one cell may hold, the field that sets it, its wording)."""
     backend = spec.backend
     if isinstance(backend, KubernetesBackend):
         namespace = backend.namespace or f"cell-{name}"
         cluster = f"{backend.kubeconfig or ''}|{backend.context or ''}"
         return f"namespace|{cluster}|{namespace}", "namespace", f"namespace {namespace}"
-    address = local_address(name, spec)
+    address = local_address(fleet, name, spec)
     return None if address is None else (f"address|{address}", "address", f"address {address}")
 
 

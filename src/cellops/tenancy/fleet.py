@@ -115,7 +115,7 @@ def routing_table(
     routes = {}
     for name, cell in cells.items():
         url = routing.entry_points.get(name)
-        address = local_address(name, cell.spec)
+        address = local_address(fleet.metadata.name, name, cell.spec)
         if url is None and address is not None:
             url = f"http://{address}:{routing.port}"
         if url is not None:

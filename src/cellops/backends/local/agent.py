@@ -1,38 +1,41 @@
 """The cell agent: one process per local cell, owning the cell's replicas.
 
 It reads `desired.json`, starts and stops replica processes (rolling updates), probes
-them, restarts failed ones with exponential back-off, serves the cell's service ports, and
-writes `status.json`. It outlives the controller; started again after a crash, it adopts
-the replicas its predecessor left running.
+them, restarts failed ones with exponential back-off, keeps the cell's proxy (the service
+ports, a process of its own) running and tells it the ready endpoints, and writes
+`status.json`. It outlives the controller; started again after a crash, it adopts the
+replicas and the proxy its predecessor left running. Neither needs it to keep serving.
 
     python -m cellops.backends.local.agent --cell-root DIR --host 127.a.b.c
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import secrets
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from cellops.backends.local import isolation, process
-from cellops.backends.local.layout import CellPaths, read_json, write_json
+from cellops.backends.local import isolation, ownership, process
+from cellops.backends.local.layout import CellPaths, cell_arguments, read_json, write_json
 from cellops.backends.local.probes import Prober, ProbeState
-from cellops.backends.local.proxy import ServiceProxies
 from cellops.backends.local.replicas import Replica, State, allocate, load_all
 from cellops.backends.local.scaling import ReplicaView, decide
+from cellops.backends.local.serving import Endpoint, Served, ServingPath
 
 TICK = 0.2
+ACK_TICK = 0.06  # the next tick after new endpoints: the proxy's answer is read soon
 HEARTBEAT = 1.0
 LOG_LIMIT = 1 << 20
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
 BACKOFF_RESET = 60.0  # seconds ready after which a replica's back-off starts afresh
 STOP_GRACE = 5.0
+DRAIN_LIMIT = 2.0  # longest wait for the proxy to stop routing to a replica before SIGTERM
 KEEP_REPAIRS = 50
 
 
@@ -42,16 +45,22 @@ class Agent:
         self.host = host
         paths.replicas.mkdir(parents=True, exist_ok=True)
         self.replicas = {r.id: r for r in load_all(paths.replicas)}
+        # records from before replicas kept their address: the one they were started on
+        earlier = (read_json(paths.desired) or {}).get("address") or host
+        for replica in self.replicas.values():
+            replica.host = replica.host or str(earlier)
         self.probes: dict[str, dict[str, ProbeState]] = {}
         self.desired: dict[str, Any] = {"services": {}}
         self.desired_stamp: tuple[int, int] = (-1, -1)
+        self.loaded = False  # a desired state was read: until then, nothing is changed
         previous = read_json(paths.status) or {}
         self.repairs: list[dict[str, Any]] = list(previous.get("repairs", []))
         self.repair_seq = int(previous.get("repairSeq", 0))
         self.last_status: dict[str, Any] = {}
         self.last_write = 0.0
         self.prober = Prober()
-        self.proxies = ServiceProxies(host)
+        self.serving = ServingPath(paths, host)
+        self.served = Served(running=False)
         self.user = isolation.load_user(paths.root)  # who the replicas run as (None: as us)
         self.stopping = False
 
@@ -61,31 +70,47 @@ class Agent:
         signal.signal(signal.SIGINT, self._stop)
         write_json(
             self.paths.pidfile,
-            {"pid": os.getpid(), "started": process.start_time(os.getpid()), "at": time.time()},
+            {
+                "pid": os.getpid(),
+                "started": process.start_time(os.getpid()),
+                "at": time.time(),
+                "host": self.host,
+            },
         )
         try:
             while not self.stopping:
+                soon = False
                 try:
-                    self.tick(time.time())
+                    soon = self.tick(time.time())
                 except Exception:  # one bad tick must not leave the cell unsupervised
                     traceback.print_exc()
-                time.sleep(TICK)
-        finally:
-            self.proxies.close()
+                time.sleep(ACK_TICK if soon else TICK)
+        finally:  # the proxy keeps serving: a new agent adopts it
             self.prober.close()
 
     def _stop(self, *_: object) -> None:
         self.stopping = True
 
-    def tick(self, now: float) -> None:
-        process.reap([r.pid for r in self.replicas.values() if r.pid])
+    def tick(self, now: float) -> bool:
+        """One look at everything; True when the proxy was handed new endpoints."""
+        process.reap([r.pid for r in self.replicas.values() if r.pid] + [self.serving.pid])
         self._load_desired()
         services: dict[str, Any] = self.desired.get("services", {})
-        for replica in list(self.replicas.values()):
-            self._watch(replica, services.get(replica.service), now)
-        for name, spec in services.items():
-            self._scale(name, spec, now)
+        process.trim_log(self.paths.proxy_log, LOG_LIMIT)
+        restarted = self.serving.keep(now)
+        if restarted:  # its ports were not served for a moment
+            for name in sorted(n for n, s in services.items() if s["ports"]):
+                self._note(name, restarted, repair=True)
+        self.served = self.serving.served()
+        handed = False
+        if self.loaded:
+            for replica in list(self.replicas.values()):
+                self._watch(replica, services.get(replica.service), now)
+            for name, spec in services.items():
+                self._scale(name, spec, now)
+            handed = self.serving.publish(self._routes(services))
         self._publish(services, now)
+        return handed
 
     # -- desired state --------------------------------------------------------------------
     def _load_desired(self) -> None:
@@ -99,7 +124,7 @@ class Agent:
             self.desired_stamp = stamp
             data = read_json(self.paths.desired)
             if data is not None and _well_formed(data):
-                self.desired = data
+                self.desired, self.loaded = data, True
             else:  # keep running what we have; the controller restores the file
                 print(f"{time.strftime('%H:%M:%S')} ignoring a malformed desired.json", flush=True)
 
@@ -109,7 +134,13 @@ class Agent:
         process.trim_log(self._log(replica), LOG_LIMIT)
         if replica.state == State.STOPPING:
             if not process.alive(replica.pid, replica.started):
+                process.kill_group(replica.pid, replica.started)  # what it left behind
                 self._forget(replica)
+            elif not replica.stop_deadline:  # draining: SIGTERM once the proxy lets go
+                if not self._routed(replica) or now >= replica.drain_until:
+                    process.signal_group(replica.pid, signal.SIGTERM)
+                    replica.stop_deadline = now + STOP_GRACE
+                    replica.save(self.paths.replicas)
             elif now >= replica.stop_deadline:
                 process.signal_group(replica.pid, signal.SIGKILL)
             return
@@ -118,6 +149,7 @@ class Agent:
             self._stop_replica(replica, now)
             return
         if replica.state == State.RUNNING and not process.alive(replica.pid, replica.started):
+            process.kill_group(replica.pid, replica.started)  # its children, if any
             why = "exited" if not replica.ever_ready else "exited unexpectedly after being ready"
             self._restart_later(replica, now, why, repair=replica.ever_ready)
             return
@@ -141,9 +173,10 @@ class Agent:
         active = (
             ["startup"] if startup and startup.passed is not True else ["readiness", "liveness"]
         )
+        host, ports = replica.host, self._port_map(replica)
         for kind in active:
             if kind in states:
-                self.prober.tick(states[kind], now, self.host, self._port_map(replica), launch)
+                self.prober.tick(states[kind], now, host, ports, launch)
         for kind in ("startup", "liveness"):
             if kind in states and states[kind].passed is False:
                 process.signal_group(replica.pid, signal.SIGKILL)
@@ -166,6 +199,17 @@ class Agent:
             for kind in ("startup", "readiness")
             if probes.get(kind)
         )
+
+    def _available(self, replica: Replica, spec: dict[str, Any]) -> bool:
+        """Ready, and the proxy routes to it (or cannot: its port is not served)."""
+        return self._ready(replica) and all(
+            self.served.routed(port, endpoint) for port, endpoint in self._endpoints(replica, spec)
+        )
+
+    def _routed(self, replica: Replica) -> bool:
+        """The proxy still sends connections to one of its ports."""
+        mine = {(replica.host, port) for port in replica.ports.values()}
+        return any(mine & endpoints for endpoints in self.served.routes.values())
 
     def _restart_later(self, replica: Replica, now: float, why: str, repair: bool) -> None:
         if replica.ready_since and now - replica.ready_since >= BACKOFF_RESET:
@@ -195,14 +239,15 @@ class Agent:
 
     def _launch_of(self, replica: Replica) -> process.Launch:
         """Where, with what environment and as whom the replica (and its exec probes) run."""
-        env = process.replica_env(replica.spec, self.host, replica.id, replica.ports, self.user)
+        env = process.replica_env(replica.spec, replica.host, replica.id, replica.ports, self.user)
         return process.Launch(Path(replica.spec["cwd"]), env, self.user)
 
     def _stop_replica(self, replica: Replica, now: float) -> None:
+        """Out of the routes first; SIGTERM once the proxy no longer sends it connections."""
         if replica.state == State.RUNNING:
-            process.signal_group(replica.pid, signal.SIGTERM)
             replica.state = State.STOPPING
-            replica.stop_deadline = now + STOP_GRACE
+            replica.stop_deadline = 0.0
+            replica.drain_until = now + DRAIN_LIMIT
             replica.save(self.paths.replicas)
         else:
             self._forget(replica)
@@ -217,7 +262,7 @@ class Agent:
         mine = [
             r for r in self.replicas.values() if r.service == name and r.state != State.STOPPING
         ]
-        views = [ReplicaView(r.id, r.hash, self._ready(r)) for r in mine]
+        views = [ReplicaView(r.id, r.hash, self._available(r, spec)) for r in mine]
         strategy = spec.get("strategy") or {}
         decision = decide(
             spec["hash"],
@@ -235,6 +280,7 @@ class Agent:
             ports = dict(zip(names, allocate(self.host, len(names), taken), strict=True))
             replica = Replica(
                 id=f"{name}-{spec['hash'][:8]}-{secrets.token_hex(4)}",
+                host=self.host,
                 service=name,
                 hash=spec["hash"],
                 revision=spec["revision"],
@@ -252,10 +298,9 @@ class Agent:
             "repairs": self.repairs[-KEEP_REPAIRS:],
             "repairSeq": self.repair_seq,
             "stray": sorted(r.id for r in self.replicas.values() if r.service not in services),
+            "proxy": {"pid": self.serving.pid, "running": self.served.running},
         }
         if status != self.last_status or now - self.last_write >= HEARTBEAT:
-            # routes first: a replica reported ready must already receive traffic
-            self.proxies.update(self._routes(services))
             write_json(self.paths.status, {**status, "pid": os.getpid(), "heartbeat": now})
             self.last_status, self.last_write = status, now
 
@@ -266,25 +311,41 @@ class Agent:
                 "hash": r.hash,
                 "pid": r.pid,
                 "state": r.state,
-                "ready": self._ready(r),
+                "ready": self._available(r, spec),
                 "restarts": r.restarts,
                 "ports": r.ports,
             }
             for r in sorted(self.replicas.values(), key=lambda r: r.id)
             if r.service == name and r.state != State.STOPPING
         ]
-        return {"hash": spec["hash"], "replicas": spec["replicas"], "pods": pods}
+        listeners = {str(p["port"]): self.served.listener(int(p["port"])) for p in spec["ports"]}
+        return {
+            "hash": spec["hash"],
+            "replicas": spec["replicas"],
+            "pods": pods,
+            "listeners": listeners,
+        }
 
-    def _routes(self, services: dict[str, Any]) -> dict[int, list[int]]:
-        """Service port -> the ports of ready replicas that serve it (by port name)."""
-        routes: dict[int, list[int]] = {}
+    def _routes(self, services: dict[str, Any]) -> dict[int, list[Endpoint]]:
+        """Service port -> the endpoints of ready replicas that serve it (by port name)."""
+        routes: dict[int, list[Endpoint]] = {}
         for name, spec in services.items():
-            ready = [r for r in self.replicas.values() if r.service == name and self._ready(r)]
             for port in spec["ports"]:
-                routes[int(port["port"])] = sorted(
-                    r.ports[port["name"]] for r in ready if port["name"] in r.ports
-                )
-        return routes
+                routes[int(port["port"])] = []
+            for replica in self.replicas.values():
+                if replica.service == name and self._ready(replica):
+                    for port, endpoint in self._endpoints(replica, spec):
+                        routes[port].append(endpoint)
+        return {port: sorted(endpoints) for port, endpoints in routes.items()}
+
+    def _endpoints(self, replica: Replica, spec: dict[str, Any]) -> list[tuple[int, Endpoint]]:
+        """(service port, the replica's own address and port for it), by port name."""
+        host = replica.host
+        return [
+            (int(p["port"]), (host, replica.ports[p["name"]]))
+            for p in spec["ports"]
+            if p["name"] in replica.ports
+        ]
 
     def _port_map(self, replica: Replica) -> dict[str, int]:
         """A probe's port (a name, or a declared number) -> this replica's own port."""
@@ -317,11 +378,7 @@ def _well_formed(desired: dict[str, Any]) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cell-root", type=Path, required=True)
-    parser.add_argument("--host", required=True)
-    args = parser.parse_args()
-    paths = CellPaths(args.cell_root)
+    paths, host = cell_arguments(__doc__.splitlines()[0])
     paths.root.mkdir(parents=True, exist_ok=True)
     # One agent per cell, whoever started it: a second one would fight over the replicas.
     with open(paths.root / "agent.lock", "a") as lock:
@@ -330,7 +387,11 @@ def main() -> None:
         except BlockingIOError:
             print(f"another agent already runs {paths.root}; exiting", flush=True)
             return
-        Agent(paths, args.host).run()
+        holder = ownership.holder(host)
+        if holder is not None and not holder.is_cell(paths.root):
+            print(f"address {host} is held by {holder.describe()}; exiting", flush=True)
+            sys.exit(3)
+        Agent(paths, host).run()
 
 
 if __name__ == "__main__":

@@ -15,13 +15,15 @@ from typing import Any
 
 from cellops import failpoint
 from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
-from cellops.backends.local import isolation, process
+from cellops.backends.local import isolation, ownership, process
 from cellops.backends.local.isolation import Isolation
-from cellops.backends.local.layout import cell_paths, read_json, write_json
+from cellops.backends.local.layout import CellPaths, cell_paths, read_json, write_json
+from cellops.health import Health
 from cellops.health.replicas import PodView, assess
+from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
-from cellops.spec.cell import local_address
+from cellops.spec.cell import LocalBackend
 
 STALE_AFTER = 5.0  # seconds without a heartbeat before an agent counts as unreachable
 HUNG_AFTER = 15.0  # ... and before a live but silent agent is replaced
@@ -41,18 +43,61 @@ class LocalCells:
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
-        """Start the cell's agent if it is not running, or replace it if it hangs."""
-        address = local_address(cell.name, cell.spec)
-        assert address is not None, f"{cell.name} is not a local cell"
+        """Start the cell's agent if it is not running, or replace it if it hangs or
+        serves another address. Refused (BackendError) when another cell, of another fleet
+        or state folder, holds the cell's address."""
+        address = self._address(cell)
         self._addresses[cell.name] = address
+        self._check_owner(cell.name, address)
         if self.agent_alive(cell.name):
-            if not self._hung(cell.name):
+            if not self._hung(cell.name) and self._agent_host(cell.name) in (address, None):
                 return False
             self._kill_agent(cell.name)
         # its user, private folder and network rules before anything of it runs
         self._isolation.prepare(cell.name, address, reach=(address,))
         self._start_agent(cell.name, address)
+        if not self.agent_alive(cell.name):
+            self._check_owner(cell.name, address)  # it lost a race for the address
+            raise BackendError(
+                f"cell {cell.name}: its agent did not start; see"
+                f" {cell_paths(self.root, cell.name).agent_log}",
+                transient=True,
+            )
         return True
+
+    def _address(self, cell: DesiredCell) -> str:
+        """The address a rendered cell carries; a cell stored before cells carried theirs
+        keeps the one its agent was given."""
+        backend = cell.spec.backend
+        if not isinstance(backend, LocalBackend):
+            raise BackendError(f"cell {cell.name} is not a local cell")
+        if backend.address is not None:
+            return backend.address
+        given = (read_json(cell_paths(self.root, cell.name).desired) or {}).get("address")
+        if not isinstance(given, str):
+            raise BackendError(f"cell {cell.name} has no address: render it again")
+        return given
+
+    def _check_owner(self, cell: str, address: str) -> None:
+        paths = cell_paths(self.root, cell)
+        proxy = read_json(paths.proxy) or {}
+        pid, started = int(proxy.get("pid", 0)), int(proxy.get("started") or 0)
+        if proxy.get("host") == address and process.alive(pid, started):
+            return  # the cell's own proxy serves it
+        holder = ownership.holder(address)
+        if holder is not None and not holder.is_cell(paths.root):
+            raise BackendError(
+                f"cell {cell}: address {address} is held by {holder.describe()}; stop that"
+                " one (`cellops down` in its repo, or its --state-dir), or give this cell"
+                " another spec.backend.address"
+            )
+
+    def _agent_host(self, cell: str) -> str | None:
+        """The address the cell's agent serves (agents from before they recorded it: the
+        address of the desired state they were given)."""
+        paths = cell_paths(self.root, cell)
+        host = (read_json(paths.pidfile) or {}).get("host")
+        return host or (read_json(paths.desired) or {}).get("address")
 
     def _hung(self, cell: str) -> bool:
         """Alive but silent: no heartbeat for HUNG_AFTER seconds, and not just started."""
@@ -73,8 +118,7 @@ class LocalCells:
                 time.sleep(0.02)
 
     def apply(self, cell: DesiredCell, services: Mapping[str, DesiredService]) -> str:
-        address = self._addresses.get(cell.name) or local_address(cell.name, cell.spec)
-        assert address is not None
+        address = self._addresses.get(cell.name) or self._address(cell)
         entries = {name: self._entry(cell, address, s, services) for name, s in services.items()}
         document = {"cell": cell.name, "address": address, "services": entries}
         applied = content_hash(canonical_json(document))
@@ -143,10 +187,9 @@ class LocalCells:
         if workloads:  # whatever is left (an agent that was already dead): stop it by record
             for replica_file in paths.replicas.glob("*.json"):
                 data = read_json(replica_file) or {}
-                pid, started = int(data.get("pid", 0)), int(data.get("started", 0))
-                if process.alive(pid, started):
-                    process.signal_group(pid, signal.SIGKILL)
+                process.kill_group(int(data.get("pid", 0)), int(data.get("started", 0)))
                 replica_file.unlink(missing_ok=True)
+            _stop_proxy(paths, timeout)
             self._isolation.forget(cell)  # nothing of it runs: its user and rules go
 
     def _start_agent(self, cell: str, address: str) -> None:
@@ -221,13 +264,27 @@ class LocalCells:
         return target
 
 
+def _stop_proxy(paths: CellPaths, timeout: float) -> None:
+    """Stop the cell's proxy (its listeners close, its address is free again)."""
+    record = read_json(paths.proxy) or {}
+    pid, started = int(record.get("pid", 0)), int(record.get("started") or 0)
+    if not process.alive(pid, started):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while process.alive(pid, started) and time.time() < deadline:
+        time.sleep(0.02)
+    if process.alive(pid, started):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _service(name: str, data: dict[str, Any]) -> ServiceObservation:
     pods = [
         PodView(p["hash"], bool(p["ready"]), int(p["restarts"]), p["state"] == "waiting")
         for p in data.get("pods", [])
     ]
     want = int(data.get("replicas", 0))
-    health, reason, running = assess(want, str(data.get("hash")), pods)
+    health, reason, running = _listening(*assess(want, str(data.get("hash")), pods), data)
     return ServiceObservation(
         service=name,
         hash=running,
@@ -237,3 +294,19 @@ def _service(name: str, data: dict[str, Any]) -> ServiceObservation:
         restarts=sum(p.restarts for p in pods),
         reason=reason,
     )
+
+
+def _listening(
+    health: Health, reason: str, running: str | None, data: dict[str, Any]
+) -> tuple[Health, str, str | None]:
+    """A service whose port is not served is not healthy, whatever its replicas say: a
+    port that cannot be listened on is degraded, one not listened on yet progressing."""
+    for port, state in sorted(data.get("listeners", {}).items()):
+        if state == "bound":
+            continue
+        why = f"port {port} is not served: {state.partition(': ')[2] or state}"
+        if state.startswith("failed"):
+            return Health.DEGRADED, why, running
+        if health is Health.HEALTHY:
+            health, reason = Health.PROGRESSING, why
+    return health, reason, running

@@ -5,7 +5,9 @@ writes `status.json`. Files survive either side restarting, like a kubelet's sta
 
     <root>/cells/<cell>/desired.json      what should run (written by the controller)
     <root>/cells/<cell>/status.json       what runs, and its health (written by the agent)
-    <root>/cells/<cell>/agent.pid         the agent's pid and start time
+    <root>/cells/<cell>/agent.pid         the agent's pid, start time and address
+    <root>/cells/<cell>/endpoints.json    ready replicas per service port (written by the agent)
+    <root>/cells/<cell>/proxy.json        the proxy's pid, listeners and routes (by the proxy)
     <root>/cells/<cell>/replicas/*.json   one record per replica process (pid, ports, version)
     <root>/cells/<cell>/logs/<service>/   bounded stdout/stderr of each replica
     <root>/apps/<tree id>/                immutable copies of services' app/ folders
@@ -13,6 +15,7 @@ writes `status.json`. Files survive either side restarting, like a kubelet's sta
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -42,11 +45,32 @@ class CellPaths:
         return self.root / "agent.log"
 
     @property
+    def endpoints(self) -> Path:
+        return self.root / "endpoints.json"
+
+    @property
+    def proxy(self) -> Path:
+        return self.root / "proxy.json"
+
+    @property
+    def proxy_log(self) -> Path:
+        return self.root / "proxy.log"
+
+    @property
     def replicas(self) -> Path:
         return self.root / "replicas"
 
     def logs(self, service: str) -> Path:
         return self.root / "logs" / service
+
+
+def cell_arguments(description: str) -> tuple[CellPaths, str]:
+    """The command line of a cell's agent and proxy: `--cell-root DIR --host ADDRESS`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cell-root", type=Path, required=True)
+    parser.add_argument("--host", required=True)
+    args = parser.parse_args()
+    return CellPaths(args.cell_root), str(args.host)
 
 
 def cell_paths(state_root: Path, cell: str) -> CellPaths:

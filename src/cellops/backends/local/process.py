@@ -153,6 +153,14 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
+def kill_group(pid: int, started: int) -> None:
+    """SIGKILL what is left of a replica's process group, its leader alive or not: a
+    leader that exited leaves the children it forked behind, in its group. Not when its pid
+    now names another process: the group is then not the replica's."""
+    if start_time(pid) in (None, started):
+        signal_group(pid, signal.SIGKILL)
+
+
 def reap(pids: list[int]) -> None:
     """Collect these exited children so they do not linger as zombies.
 

@@ -27,12 +27,14 @@ class Replica:
     hash: str
     revision: str
     ports: dict[str, int]
+    host: str = ""  # the address it listens on ("" in records from before it was kept)
     pid: int = 0
     started: int = 0  # process start time in clock ticks, with pid: the identity
     restarts: int = 0
     state: str = State.WAITING
     next_start_at: float = 0.0
-    stop_deadline: float = 0.0
+    stop_deadline: float = 0.0  # when stopping: SIGKILL then; 0 until SIGTERM is sent
+    drain_until: float = 0.0  # when stopping: SIGTERM by then, routed to or not
     ever_ready: bool = False
     ready_since: float = 0.0
     backoff: int = 0  # exponent of the next restart delay; reset after a good long run
