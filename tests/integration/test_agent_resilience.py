@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.integration.local_cell import Cells, get, serving, wait_for, write_app
+from tests.integration.local_cell import Cells, fresh_address, get, serving, wait_for, write_app
 
 
 def test_a_malformed_desired_state_does_not_stop_the_agent(tmp_path: Path) -> None:
@@ -26,7 +25,7 @@ def test_a_malformed_desired_state_does_not_stop_the_agent(tmp_path: Path) -> No
             "--cell-root",
             str(cell),
             "--host",
-            f"127.78.{random.randint(1, 254)}.{random.randint(1, 254)}",
+            fresh_address(),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

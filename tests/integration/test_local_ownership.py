@@ -12,16 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from cellops.backends.local import ownership
+from cellops.backends.local import ownership, process
 from cellops.backends.local.backend import LocalCells
-from cellops.backends.local.layout import cell_paths
+from cellops.backends.local.layout import cell_paths, read_json
 from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
 from cellops.source.git import GitSource
 from cellops.spec.cell import CellSpec, CellState, LocalBackend, derived_address
 from tests.fleetrepo import FleetRepo
-from tests.integration.local_cell import Cell, Cells, wait_for, write_app
+from tests.integration.local_cell import (
+    Cell,
+    Cells,
+    assert_no_processes_left,
+    fresh_address,
+    wait_for,
+    write_app,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +105,32 @@ def test_an_address_held_by_another_state_folder_is_refused(cells: Cells, tmp_pa
     # its own folder is not refused: a restarted controller ensures the cell as before
     mine = LocalCells(tmp_path / "state", lambda tree, target: None)
     assert mine.ensure(_desired("eu-1", owner.host)) is False
+
+
+def test_a_cell_moved_to_another_address_frees_the_old_one(tmp_path: Path) -> None:
+    """A new fleet name (or an upgrade) moves a cell with a derived address: its agent and
+    proxy start again on the new address, and the old one is free for others."""
+    backend = LocalCells(tmp_path / "state", lambda tree, target: None)
+    root = cell_paths(tmp_path / "state", "mover").root.resolve()
+    before, after = fresh_address(), fresh_address()
+    try:
+        assert backend.ensure(_desired("mover", before)) is True
+        wait_for("the old address held", lambda: _holds(before, root), 15)
+        agent = read_json(cell_paths(tmp_path / "state", "mover").pidfile) or {}
+        assert agent["host"] == before
+        assert backend.ensure(_desired("mover", after)) is True  # a new agent, elsewhere
+        wait_for("the new address held", lambda: _holds(after, root), 15)
+        wait_for("the old address free", lambda: ownership.holder(before) is None, 15)
+        moved = read_json(cell_paths(tmp_path / "state", "mover").pidfile) or {}
+        assert moved["host"] == after and moved["pid"] != agent["pid"]
+        assert process.start_time(agent["pid"]) is None
+        assert backend.ensure(_desired("mover", after)) is False
+    finally:
+        backend.stop("mover", workloads=True)
+    assert ownership.holder(after) is None  # stopped with the cell
+    assert_no_processes_left(tmp_path)
+
+
+def _holds(address: str, root: Path) -> bool:
+    found = ownership.holder(address)
+    return found is not None and found.is_cell(root)
