@@ -308,8 +308,8 @@ def test_users_whose_state_folder_is_gone_are_collected(tmp_path: Path) -> None:
     try:
         users.ensure(kept, f"cellops eu-1 {tmp_path}")
         users.ensure(orphan, f"cellops eu-1 {tmp_path / 'removed'}")
-        removed = users.collect_orphans()
-        assert orphan in removed and kept not in removed
+        removed = users.collect_orphans()  # (another run's controller may collect it first)
+        assert kept not in removed
         pwd.getpwnam(kept)
         with pytest.raises(KeyError):
             pwd.getpwnam(orphan)
