@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cellops.backends.local.apps import apps_root
 from cellops.backends.local.layout import cell_paths, read_json
 from cellops.spec.cell import derived_address
 from cellops.store.records import Event, LedgerRow, Rollout, RolloutState
@@ -335,8 +336,10 @@ class Fleet:
     # -- shutting everything down ---------------------------------------------------------
     def processes(self) -> dict[int, str]:
         """Every live process that belongs to this fleet: the controller (its command line
-        names the state folder), the agents (--cell-root) and replicas (cwd under it)."""
+        names the state folder), the agents (--cell-root) and replicas (cwd under it, or
+        under the fleet's app copies when cells run as users of their own)."""
         marker = str(self.state)
+        apps = str(apps_root(self.state)) + "/"
         found: dict[int, str] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
@@ -351,7 +354,7 @@ class Fleet:
                 continue
             if f"{marker} " in f"{cmdline} " or marker + "/" in cmdline or cwd == marker:
                 found[int(entry)] = cmdline
-            elif cwd.startswith(marker + "/"):
+            elif cwd.startswith((marker + "/", apps)):
                 found[int(entry)] = f"{cmdline} (cwd {cwd})"
         return found
 

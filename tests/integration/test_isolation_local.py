@@ -316,3 +316,32 @@ def test_users_whose_state_folder_is_gone_are_collected(tmp_path: Path) -> None:
     finally:
         users.remove(kept)
         users.remove(orphan)
+
+
+def test_app_copies_are_readable_by_any_user_and_go_with_their_state_folder(
+    tmp_path: Path,
+) -> None:
+    from cellops.backends.local import apps
+
+    state = tmp_path / "state"
+    state.mkdir()
+    target = apps.apps_root(state) / "0123abcd"
+
+    def export(there: Path) -> None:
+        (there / "lib").mkdir(parents=True)
+        (there / "lib" / "code.py").write_text("print('hi')\n")
+        (there / "lib" / "code.py").chmod(0o444)
+
+    apps.publish(state, target, export)
+    assert (target / "lib" / "code.py").read_text() == "print('hi')\n"
+    assert [p.stat().st_mode & 0o777 for p in (target, target / "lib")] == [0o755, 0o755]
+    for folder in target.parents:  # passable by anyone, listable by no one
+        if folder == apps.FLEETS.parent.parent:
+            break
+        assert folder.stat().st_mode & 0o777 == 0o711, folder
+    assert [p.name for p in target.parent.iterdir()] == ["0123abcd"]  # no staging left
+
+    assert target.parent.parent not in apps.collect_orphans()  # its state folder is there
+    shutil.rmtree(state)
+    apps.collect_orphans()  # (another run's controller may collect it first)
+    assert not target.parent.parent.exists()

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from cellops.backends.local import process
+from cellops.backends.local.apps import apps_root
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.isolation import app_dir
 from cellops.backends.local.layout import cell_paths, read_json
@@ -706,6 +707,7 @@ def local_cells(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[Pat
             for cell in sorted(p.name for p in (state / "cells").glob("*")):
                 backend.stop(cell, workloads=True)
         assert_no_processes_left(tmp_path)
+        assert_no_processes_left(apps_root(state))  # replicas of cells with users of their own
 
     request.addfinalizer(finish)
 

@@ -259,8 +259,7 @@ class LocalCells:
         code = service.code
         target = isolation.app_dir(self.root, code)  # cells' users must be able to read it
         if not target.is_dir():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            isolation.publish(target, lambda there: self._export(code, there))
+            isolation.publish(self.root, target, lambda there: self._export(code, there))
         return target
 
 

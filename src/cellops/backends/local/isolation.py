@@ -5,32 +5,29 @@ folder and the cell's name: two fleets never share one), recorded with the cell'
 in `cells/<cell>/isolation.json`. Its replicas and exec probes run as that user with no
 supplementary groups; the cell's folder (records, logs, desired and observed state) stays
 root's, 0700, so no cell reads another's state, nor the controller's store. The code runs
-from copies published world-readable under /var/lib/cellops/apps (root's home, where state
-folders usually are, is private). With `nft` (Debian's nftables package) the fleet also
+from copies published world-readable under /var/lib/cellops (apps.py: root's home, where
+state folders usually are, is private). With `nft` (Debian's nftables package) the fleet also
 gets network rules (see nftables.py). Otherwise every cell runs as whoever runs cellops:
 this is said at `up`, in `status` and in docs/operations.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 import pwd
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cellops.backends.local import nftables, users
+from cellops.backends.local import apps, nftables, users
 from cellops.backends.local.layout import app_dir as state_app_dir
 from cellops.backends.local.layout import cell_paths, read_json, write_json
 from cellops.backends.local.users import CellUser, IsolationError
 
-APPS = Path("/var/lib/cellops/apps")
 RECORD = "isolation.json"
 
 
@@ -86,7 +83,7 @@ def user_name(state_root: Path, cell: str) -> str:
 
 
 def table_name(state_root: Path) -> str:
-    return f"cellops-{hashlib.sha256(str(state_root.resolve()).encode()).hexdigest()[:12]}"
+    return f"cellops-{apps.fleet_id(state_root)}"
 
 
 def load_user(cell_root: Path) -> CellUser | None:
@@ -111,30 +108,18 @@ def user_of(state_root: Path, cell: str) -> str | None:
 
 def app_dir(state_root: Path, tree_id: str) -> Path:
     """Where the copy of an app tree lives: readable by cells' users when they have some."""
-    return APPS / tree_id if support().users else state_app_dir(state_root, tree_id)
+    if support().users:
+        return apps.apps_root(state_root) / tree_id
+    return state_app_dir(state_root, tree_id)
 
 
-def publish(target: Path, export: Callable[[Path], None]) -> None:
-    """Export an app tree to `target` (under APPS): folders 0755, files kept read-only, and
-    renamed into place whole, so a cell's user never sees half of it or a private folder."""
-    if target.parent != APPS:
+def publish(state_root: Path, target: Path, export: Callable[[Path], None]) -> None:
+    """Make the copy of an app tree at `target` (from `app_dir`) with `export`."""
+    if target.is_relative_to(apps.FLEETS):
+        apps.publish(state_root, target, export)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
         export(target)
-        return
-    for folder in (APPS.parent, APPS):  # traversable, not listable: names are not handed out
-        folder.mkdir(mode=0o711, exist_ok=True)
-        folder.chmod(0o711)
-    staging = APPS / f".staging-{os.getpid()}-{time.monotonic_ns()}"
-    staging.mkdir(mode=0o700)
-    try:
-        export(staging / target.name)
-        for path, folders, _ in os.walk(staging / target.name):
-            os.chmod(path, 0o755)  # folders linked to are reached (and changed) on their own
-            folders[:] = [f for f in folders if not os.path.islink(os.path.join(path, f))]
-        # another controller may have published it first: the same tree, so identical
-        with contextlib.suppress(OSError):
-            (staging / target.name).rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 class Isolation:
@@ -180,6 +165,7 @@ class Isolation:
         reload dropped them), and users whose state folder is gone removed."""
         if support().users:
             users.collect_orphans()
+            apps.collect_orphans()
         self.sync()
 
     def sync(self) -> None:
