@@ -15,10 +15,11 @@ import pytest
 from cellops.backends.local import ownership, process
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.layout import cell_paths, read_json
+from cellops.cli.demo import fleet_copy
 from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
-from cellops.source.git import GitSource
+from cellops.source.git import GitSource, create_repository
 from cellops.spec.cell import CellSpec, CellState, LocalBackend, derived_address
 from tests.fleetrepo import FleetRepo
 from tests.integration.local_cell import (
@@ -57,6 +58,23 @@ def test_two_fleets_with_the_same_cell_names_get_different_addresses(tmp_path: P
     assert first.spec.backend.address != second.spec.backend.address
     # the address is part of what runs: another fleet name, another version of each service
     assert first.services["store"].hash != second.services["store"].hash
+
+
+def test_two_demos_at_once_get_different_addresses(tmp_path: Path) -> None:
+    """Two `cellops demo` runs on one machine (a second terminal, `make test`): each copy
+    of the example fleet is named afresh, so the second is not refused every address as
+    held by the first's cells (it was: both derived them from the name `demo`)."""
+    addresses: dict[str, set[str | None]] = {}
+    for run in ("first", "second"):
+        name = fleet_copy(tmp_path / run)
+        create_repository(tmp_path / run, "demo fleet")
+        desired = Compiler(GitSource(tmp_path / run)).desired("HEAD")
+        assert desired.cells, "the example fleet has cells"
+        for cell in desired.cells.values():
+            assert isinstance(cell.spec.backend, LocalBackend)
+            assert cell.spec.backend.address == derived_address(name, cell.name)
+            addresses.setdefault(run, set()).add(cell.spec.backend.address)
+    assert not addresses["first"] & addresses["second"]
 
 
 def _desired(name: str, address: str) -> DesiredCell:

@@ -39,6 +39,7 @@ from cellops.wiring import Wiring, wire
 
 PAYMENTS = "services/payments/app/server.py"
 STEP_TIMEOUT = 180.0
+_ENDED = {RolloutState.COMPLETED, RolloutState.HALTED, RolloutState.ABORTED}
 
 
 @dataclass
@@ -57,7 +58,7 @@ def demo(
     """Run the example fleet: a good release rolls out, a bad one stops at the canary."""
     workdir = Path(tempfile.mkdtemp(prefix="cellops-demo-"))
     repo, state = workdir / "fleet", workdir / "state"
-    shutil.copytree(example_fleet(), repo, ignore=shutil.ignore_patterns("__pycache__"))
+    fleet_copy(repo)
     create_repository(repo, "Initial fleet: ledger and payments 1.0.0 in six cells")
     wiring = wire(repo, state, Settings(poll_interval=30.0))
     _isolation(state)
@@ -100,6 +101,19 @@ def demo(
         console.print("[red]✗ containment did not hold[/]")
         raise typer.Exit(Exit.REJECTED)
     console.print("[green]✓ demo complete:[/] the bad release never left its canary cell")
+
+
+def fleet_copy(repo: Path) -> str:
+    """Copy the example fleet to `repo` under a name of its own, and return the name.
+
+    Local cells' addresses derive from the fleet's name and the cell's, and one address
+    has one holder on the machine: with the example's name as it is, a demo started while
+    another runs (a second terminal, `make test`) would be refused every address, the
+    other demo's cells holding them."""
+    shutil.copytree(example_fleet(), repo, ignore=shutil.ignore_patterns("__pycache__"))
+    name = f"demo-{secrets.token_hex(4)}"
+    _edit(repo / "cellops.yaml", "\n  name: demo\n", f"\n  name: {name}\n")
+    return name
 
 
 class _Controller:
@@ -153,6 +167,9 @@ class _Controller:
             done = latest is not None and latest.revision == head and latest.state is until
             if done and (until is not RolloutState.HALTED or timing.recovered is not None):
                 return timing
+            if latest is not None and latest.revision == head and latest.state in _ENDED - {until}:
+                console.print(f"[red]✗ the rollout ended {latest.state}, not {until}[/]")
+                raise typer.Exit(Exit.REJECTED)
             time.sleep(0.1)
         raise typer.Exit(Exit.REJECTED)
 
