@@ -42,7 +42,9 @@ MakeFleet = Callable[..., Fleet]
 def make_fleet(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeFleet]:
     """Build fleets for one test; `cellops down` for each at the end, and no leftovers."""
     fleets: list[Fleet] = []
-    tag = hashlib.sha256(request.node.name.encode()).hexdigest()[:5]
+    # cell names of its own per test and per run: two copies of the suite never share
+    # an address (a derived address hashes the fleet's name, this prefix)
+    tag = hashlib.sha256(f"{request.node.name} {tmp_path}".encode()).hexdigest()[:5]
 
     def make(**options: object) -> Fleet:
         fleet = Fleet(
