@@ -82,3 +82,36 @@ def test_every_failing_cell_of_a_batch_is_rolled_back_then_retried(fleet: Fleet)
     assert applied_order(fleet.events(rollout=again.id)) == batch[:1], fleet.describe()
     refused = fleet.cli("rollout", "abort", fleet.repo.path, "--state-dir", fleet.state)
     assert refused.returncode == 2 and "no rollout is running" in refused.stderr
+
+
+def test_a_release_without_probes_that_crashes_at_start_never_empties_the_cell(
+    tmp_path: Path,
+) -> None:
+    """Without readiness probes a replica is ready once it has run a few seconds: one that
+    crashes at start never replaces the old replica, so the cell keeps serving."""
+    live = Fleet(
+        tmp_path / "noprobe",
+        f"n{secrets.token_hex(3)}",
+        [ServiceDef("web", 18096)],  # no probes
+        regions=("a",),
+        progress_deadline="20s",
+    )
+    try:
+        live.start()
+        live.wait_rollout(live.head, RolloutState.COMPLETED, timeout=60)
+        live.wait_serving("web", "v1")
+        canary = f"{live.prefix}-canary"
+        revision = live.release("web", "v2", crash=True)
+        answers: list[str | None] = []
+
+        def halted() -> bool:
+            answers.append(live.get(canary, "web"))
+            latest = live.rollout_of(revision)
+            return latest is not None and latest.state is RolloutState.HALTED
+
+        wait_for("the crashing release to halt", halted, timeout=90)
+        assert answers and all(a == "v1" for a in answers), (answers, live.describe(30))
+        assert applied_order(live.events(rollout=live.rollout_of(revision).id)) == [canary]  # type: ignore[union-attr]
+    finally:
+        leftovers = live.down()
+    assert not leftovers, f"processes outlived `cellops down`: {leftovers}"

@@ -33,6 +33,7 @@ ACK_TICK = 0.06  # the next tick after new endpoints: the proxy's answer is read
 HEARTBEAT = 1.0
 LOG_LIMIT = 1 << 20
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
+NO_PROBE_READY = 3.0  # seconds a replica without readiness or startup probe runs before ready
 BACKOFF_RESET = 60.0  # seconds ready after which a replica's back-off starts afresh
 STOP_GRACE = 5.0
 DRAIN_LIMIT = 2.0  # longest wait for the proxy to stop routing to a replica before SIGTERM
@@ -189,16 +190,18 @@ class Agent:
             replica.save(self.paths.replicas)
 
     def _ready(self, replica: Replica) -> bool:
-        """Running, and every startup and readiness probe of its version has passed."""
+        """Running, and every startup and readiness probe of its version has passed; a
+        replica with neither probe once it has run NO_PROBE_READY seconds (Kubernetes'
+        minReadySeconds): one that crashes at start must never count as ready, or a
+        rolling update would retire the old replica for it and empty the cell."""
         if replica.state != State.RUNNING:
             return False
         probes: dict[str, Any] = replica.spec.get("probes") or {}
+        gates = [kind for kind in ("startup", "readiness") if probes.get(kind)]
+        if not gates:
+            return process.age(replica.started) >= NO_PROBE_READY
         states = self.probes.get(replica.id, {})
-        return all(
-            kind in states and states[kind].passed is True
-            for kind in ("startup", "readiness")
-            if probes.get(kind)
-        )
+        return all(kind in states and states[kind].passed is True for kind in gates)
 
     def _available(self, replica: Replica, spec: dict[str, Any]) -> bool:
         """Ready, and the proxy routes to it (or cannot: its port is not served)."""

@@ -143,6 +143,15 @@ def start_time(pid: int) -> int | None:
     return procfs.start_time(pid)
 
 
+def age(started: int) -> float:
+    """Seconds since a process that started at `started` (clock ticks since boot)."""
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+
+
 def alive(pid: int, started: int) -> bool:
     return pid > 0 and start_time(pid) == started
 
