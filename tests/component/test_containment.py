@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pygit2
-import pytest
 
 from cellops.backends.fake import FakeBackend
 from cellops.controller.reconcile import RETRY
@@ -20,14 +19,6 @@ from cellops.health import Health
 from cellops.store.records import CellStep, Phase, RolloutState
 from tests.component.test_rollout_machine import CELLS, Harness, _break_canary, _bump
 from tests.fleetrepo import FleetRepo
-
-
-@pytest.fixture
-def harness(fleet: FleetRepo, tmp_path: Path) -> Harness:
-    h = Harness(fleet, tmp_path / "cellops.db", FakeBackend())
-    h.run(h.settled)
-    assert h.latest() is RolloutState.COMPLETED
-    return h
 
 
 def _policy(repo: FleetRepo, extra: str) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pygit2
-import pytest
 
 from cellops.backends.base import CellObservation
 from cellops.backends.fake import FakeBackend
@@ -24,14 +23,6 @@ from cellops.render import DesiredCell, DesiredService
 from cellops.store.records import CellStep, Phase, RolloutState
 from tests.component.test_rollout_machine import Harness, _bump
 from tests.fleetrepo import FleetRepo
-
-
-@pytest.fixture
-def harness(fleet: FleetRepo, tmp_path: Path) -> Harness:
-    h = Harness(fleet, tmp_path / "cellops.db", FakeBackend())
-    h.run(h.settled)
-    assert h.latest() is RolloutState.COMPLETED
-    return h
 
 
 def _policy(repo: FleetRepo, extra: str) -> None:

@@ -105,14 +105,6 @@ def _break_canary(harness: Harness) -> tuple[str, str, int]:
     return head, bad, harness.backend.cells["canary"].applies
 
 
-@pytest.fixture
-def harness(fleet: FleetRepo, tmp_path: Path) -> Harness:
-    h = Harness(fleet, tmp_path / "cellops.db", FakeBackend())
-    h.run(h.settled)  # the first commit everywhere
-    assert h.latest() is RolloutState.COMPLETED
-    return h
-
-
 def test_waves_wait_for_health_and_bake(harness: Harness) -> None:
     ready_at: dict[str, float] = {}
 

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import AbstractContextManager
-from typing import Any
 
 from cellops.diff import Ledger
 from cellops.store.records import LedgerRow
+from cellops.store.tables import Tables
 
 
-class LedgerTables:
-    _db: sqlite3.Connection
-
-    def transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _run(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        raise NotImplementedError
-
+class LedgerTables(Tables):
     def ledger_rows(self, cell: str | None = None) -> list[LedgerRow]:
         sql = (
             "SELECT * FROM ledger" + (" WHERE cell = ?" if cell else "") + " ORDER BY cell, service"

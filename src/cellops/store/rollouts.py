@@ -9,29 +9,18 @@ rollout that already ended.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import AbstractContextManager
 from typing import Any
 
 from cellops.store.planrecord import PlanRecord
 from cellops.store.records import CellStep, Phase, Rollout, RolloutState
+from cellops.store.tables import Tables
 
 _FIELDS = frozenset(
     {"state", "wave", "phase", "phase_started", "elapsed", "baked", "failures", "paused", "reason"}
 )
 
 
-class RolloutTables:
-    _db: sqlite3.Connection
-
-    def transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _run(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        raise NotImplementedError
-
+class RolloutTables(Tables):
     def create_rollout(self, revision: str, base: str | None, plan: PlanRecord, now: float) -> int:
         with self.transaction():
             cursor = self._db.execute(
