@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from cellops.controller.gate import halt_reason
 from cellops.controller.rollback import Rollbacks, mark
-from cellops.render import DesiredCell, DesiredFleet
+from cellops.render import DesiredFleet
 from cellops.store.base import Store
 from cellops.store.planrecord import PolicyRecord
 from cellops.store.records import CellStep, Rollout, RolloutState
@@ -21,20 +21,6 @@ class Failures:
     rollbacks: Rollbacks
     desired: Callable[[str], DesiredFleet]
 
-    def _judge(
-        self,
-        rollout: Rollout,
-        target: DesiredCell,
-        step: CellStep,
-        *,
-        now: float,
-        dt: float,
-        elapsed: float,
-        policy: PolicyRecord,
-    ) -> bool | None:
-        raise NotImplementedError
-
-    # -- failure and rollback -------------------------------------------------------------
     def _fail(
         self, rollout: Rollout, cell: str, reason: str, now: float, policy: PolicyRecord
     ) -> bool:

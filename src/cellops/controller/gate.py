@@ -21,6 +21,7 @@ from cellops.store.records import CellStep, Phase, Rollout
 NO_GOOD_STATE = "no known good state"  # a rollback would empty the cell: it is kept
 RolloutPolicyView = PolicyRecord  # the name the controller used before the plan was typed
 
+MAX_GAP = 5.0  # seconds between two looks counted at most: longer, the controller was away
 NO_PROBE_GRACE = 30.0  # Kubernetes' probe defaults: periodSeconds 10 x failureThreshold 3
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cellops.backends.base import CellObservation
-from cellops.controller.gate import healthy, why
+from cellops.controller.gate import MAX_GAP, healthy, why
 from cellops.controller.rollback import Rollbacks, mark
 from cellops.health import Health
 from cellops.render import DesiredCell
@@ -26,7 +26,6 @@ from cellops.store.records import CellStep, LedgerRow, Rollout, RolloutState
 WATCHED = (CellStep.APPLIED, CellStep.HEALTHY, CellStep.FAILED)
 HOLDS = (CellStep.APPLIED, CellStep.HEALTHY, CellStep.HANDED_OVER, CellStep.FAILED)
 ORIGIN_SEARCH = 50  # rollouts looked through for the one that gave a cell its revision
-MAX_GAP = 5.0
 
 
 def unproven(rows: list[LedgerRow]) -> bool:
