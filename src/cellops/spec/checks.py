@@ -22,8 +22,7 @@ from cellops.spec.cell import (
 from cellops.spec.chart_checks import chart_problems
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
-from cellops.spec.image import parse_image
-from cellops.spec.image_policy import ImagePolicy
+from cellops.spec.image_checks import check_images
 from cellops.spec.messages import field_path, warning
 from cellops.spec.placement import Placement
 from cellops.spec.revision import Variant
@@ -79,49 +78,6 @@ def run_checks(ctx: Context) -> list[Problem]:
         check_waves,
     ):
         problems.extend(check(ctx))
-    return problems
-
-
-def check_images(ctx: Context) -> list[Problem]:
-    fleet = ctx.fleet.model
-    assert fleet is not None
-    policy = fleet.spec.image_policy
-    problems = []
-    for name in ctx.services:
-        spec = ctx.service(name).spec
-        images: list[tuple[tuple[PathItem, ...], object]] = [(("spec", "image"), spec.image)]
-        images += [
-            (("spec", "overrides", i, "patch", "image"), o.patch.get("image"))
-            for i, o in enumerate(spec.overrides)
-        ]
-        for where, image in images:
-            if image is None:
-                continue
-            if not isinstance(image, str):
-                problems.append(ctx.problem(name, where, "expected an image reference string"))
-                continue
-            own = spec.image_policy or policy  # a service's own policy, if it has one
-            problems += [ctx.problem(name, where, m) for m in image_problems(image, own)]
-    return problems
-
-
-def image_problems(image: str, policy: ImagePolicy) -> list[str]:
-    require_digest = policy.require_digest
-    allowed = policy.allowed_registries
-    try:
-        ref = parse_image(image)
-    except ValueError as exc:
-        return [str(exc)]
-    problems = []
-    if require_digest and ref.digest is None:
-        problems.append(
-            f"{image!r} is not pinned by digest: expected {ref.registry}/{ref.repository}"
-            "@sha256:<digest> (the fleet's imagePolicy.requireDigest is on)"
-        )
-    if allowed and ref.registry not in allowed:
-        problems.append(
-            f"registry {ref.registry!r} is not allowed: expected one of {', '.join(allowed)}"
-        )
     return problems
 
 

@@ -23,9 +23,9 @@ from typing import Any
 from cellops.model.problems import Problem
 from cellops.render.k8s_podsecurity import containers, pod_template, violations
 from cellops.render.k8s_rbac import rbac_violations
-from cellops.spec.checks import image_problems
 from cellops.spec.fields import quantity_value
 from cellops.spec.fleet import FleetSpec
+from cellops.spec.image_checks import image_problems
 from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.k8s_scope import CLUSTER_SCOPED, NAMESPACED, group_of
 

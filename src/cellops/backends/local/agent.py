@@ -24,7 +24,14 @@ from typing import Any
 from cellops.backends.local import isolation, ownership, process
 from cellops.backends.local.layout import CellPaths, cell_arguments, read_json, write_json
 from cellops.backends.local.probes import Prober, ProbeState
-from cellops.backends.local.replicas import Replica, State, allocate, load_all
+from cellops.backends.local.replicas import (
+    Replica,
+    State,
+    allocate,
+    endpoints,
+    load_all,
+    port_map,
+)
 from cellops.backends.local.scaling import ReplicaView, decide
 from cellops.backends.local.serving import Endpoint, Served, ServingPath
 
@@ -174,7 +181,7 @@ class Agent:
         active = (
             ["startup"] if startup and startup.passed is not True else ["readiness", "liveness"]
         )
-        host, ports = replica.host, self._port_map(replica)
+        host, ports = replica.host, port_map(replica)
         for kind in active:
             if kind in states:
                 self.prober.tick(states[kind], now, host, ports, launch)
@@ -206,7 +213,7 @@ class Agent:
     def _available(self, replica: Replica, spec: dict[str, Any]) -> bool:
         """Ready, and the proxy routes to it (or cannot: its port is not served)."""
         return self._ready(replica) and all(
-            self.served.routed(port, endpoint) for port, endpoint in self._endpoints(replica, spec)
+            self.served.routed(port, endpoint) for port, endpoint in endpoints(replica, spec)
         )
 
     def _routed(self, replica: Replica) -> bool:
@@ -337,26 +344,9 @@ class Agent:
                 routes[int(port["port"])] = []
             for replica in self.replicas.values():
                 if replica.service == name and self._ready(replica):
-                    for port, endpoint in self._endpoints(replica, spec):
+                    for port, endpoint in endpoints(replica, spec):
                         routes[port].append(endpoint)
         return {port: sorted(endpoints) for port, endpoints in routes.items()}
-
-    def _endpoints(self, replica: Replica, spec: dict[str, Any]) -> list[tuple[int, Endpoint]]:
-        """(service port, the replica's own address and port for it), by port name."""
-        host = replica.host
-        return [
-            (int(p["port"]), (host, replica.ports[p["name"]]))
-            for p in spec["ports"]
-            if p["name"] in replica.ports
-        ]
-
-    def _port_map(self, replica: Replica) -> dict[str, int]:
-        """A probe's port (a name, or a declared number) -> this replica's own port."""
-        mapping = dict(replica.ports)
-        for port in replica.spec.get("ports", []):
-            if port["name"] in replica.ports:
-                mapping[f"#{port['port']}"] = replica.ports[port["name"]]
-        return mapping
 
     def _note(self, service: str, what: str, repair: bool) -> None:
         if repair:

@@ -77,3 +77,21 @@ def allocate(host: str, count: int, taken: set[int]) -> list[int]:
     if len(ports) < count:
         raise RuntimeError(f"no free ports left on {host}")
     return ports
+
+
+def endpoints(replica: Replica, spec: dict[str, Any]) -> list[tuple[int, tuple[str, int]]]:
+    """(service port, the replica's own address and port for it), by port name."""
+    return [
+        (int(p["port"]), (replica.host, replica.ports[p["name"]]))
+        for p in spec["ports"]
+        if p["name"] in replica.ports
+    ]
+
+
+def port_map(replica: Replica) -> dict[str, int]:
+    """A probe's port (a name, or a declared number) -> this replica's own port."""
+    mapping = dict(replica.ports)
+    for port in replica.spec.get("ports", []):
+        if port["name"] in replica.ports:
+            mapping[f"#{port['port']}"] = replica.ports[port["name"]]
+    return mapping
