@@ -177,7 +177,9 @@ class Reconciler:
                 self.store.add_event(now, "routing-table-error", f"{head[:12]}: {exc}")
         with self.store.transaction():
             self.store.set_setting(LAST_SEEN, head)
-            self.store.record_revision(RevisionRecord(head, True, revision.message, [], now))
+            self.store.record_revision(
+                RevisionRecord(head, True, revision.message, [], now, revision.committed_at)
+            )
             self.store.set_setting(CURRENT, head)
             running = self.store.active_rollout()
             if running is not None:

@@ -37,3 +37,4 @@ class Snapshot:
     trees: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
     message: str = ""
+    committed_at: float | None = None  # the commit's time (Unix seconds), when known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -84,7 +85,8 @@ class GitSource:
     def snapshot(self, rev: str = "HEAD") -> Snapshot:
         commit = self._commit(rev)
         tree = GitTree(self._repo, commit.tree)
-        return build_snapshot(tree, str(commit.id), commit.message.strip(), self._memo)
+        snapshot = build_snapshot(tree, str(commit.id), commit.message.strip(), self._memo)
+        return dataclasses.replace(snapshot, committed_at=float(commit.commit_time))
 
     def _commit(self, rev: str) -> pygit2.Commit:
         try:

@@ -71,6 +71,7 @@ def load_revision(
         trees=dict(snapshot.trees),
         warnings=tuple(sorted(problems, key=_order)),
         message=snapshot.message,
+        committed_at=snapshot.committed_at,
         tenants={p.path: p.model for _, p in sorted(tenants.items()) if p.model is not None},
     )
 

@@ -45,6 +45,7 @@ class Revision:
     trees: Mapping[str, str]
     warnings: tuple[Problem, ...] = ()
     message: str = ""
+    committed_at: float | None = None  # the commit's time, when the source knows it
     tenants: Mapping[str, TenantsDocument] = field(default_factory=dict)  # by file path
 
     def app_tree(self, service: str) -> str | None:

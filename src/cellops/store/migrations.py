@@ -119,4 +119,33 @@ MIGRATIONS: list[str] = [
         at REAL NOT NULL
     );
     """,
+    # 7: the commit time of each revision (DORA lead time, commit -> healthy metrics);
+    # every outgoing notification's delivery attempts; events found by kind (counters)
+    """
+    ALTER TABLE revisions ADD COLUMN committed_at REAL;
+    CREATE TABLE notify_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at REAL NOT NULL,
+        status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        delivered INTEGER NOT NULL
+    );
+    CREATE INDEX notify_deliveries_event ON notify_deliveries(event);
+    CREATE INDEX events_kind ON events(kind, id);
+    """,
+    # 8: API tokens (only their SHA-256 is kept), each with a role; revoked ones kept
+    """
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        expires REAL,
+        revoked REAL
+    );
+    """,
 ]

@@ -62,6 +62,7 @@ class RevisionRecord:
     message: str
     problems: list[dict[str, object]]
     seen_at: float
+    committed_at: float | None = None  # the commit's own time, when known
 
 
 @dataclass(frozen=True)

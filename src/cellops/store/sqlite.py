@@ -17,6 +17,7 @@ from typing import Any
 
 from cellops import failpoint
 from cellops.store.database import open_database
+from cellops.store.eventquery import EventQueries
 from cellops.store.ledger import LedgerTables
 from cellops.store.records import (
     Event,
@@ -24,9 +25,10 @@ from cellops.store.records import (
     RevisionRecord,
 )
 from cellops.store.rollouts import RolloutTables
+from cellops.store.tokens import TokenTables
 
 
-class SqliteStore(LedgerTables, RolloutTables):
+class SqliteStore(LedgerTables, RolloutTables, TokenTables, EventQueries):
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         """Open (or create) the store at `path`: see `open_database` for its durability,
         access rights, migrations and the `StoreError` it raises."""
@@ -72,12 +74,14 @@ class SqliteStore(LedgerTables, RolloutTables):
     # -- revisions ------------------------------------------------------------------------
     def record_revision(self, record: RevisionRecord) -> None:
         self._run(
-            "INSERT OR IGNORE INTO revisions VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO revisions (id, accepted, message, problems, seen_at,"
+            " committed_at) VALUES (?, ?, ?, ?, ?, ?)",
             record.id,
             int(record.accepted),
             record.message,
             json.dumps(record.problems),
             record.seen_at,
+            record.committed_at,
         )
 
     def revision(self, rev: str) -> RevisionRecord | None:
@@ -191,4 +195,5 @@ def _revision(row: sqlite3.Row) -> RevisionRecord:
         row["message"],
         json.loads(row["problems"]),
         row["seen_at"],
+        row["committed_at"],
     )
