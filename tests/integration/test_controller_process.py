@@ -240,3 +240,66 @@ def test_the_webhook_secret_is_in_no_command_line_and_no_environment(
     finally:
         leftovers = fleet.down()
     assert not leftovers, leftovers
+
+
+# Loaded by the `down` the next test starts: tearing each cell down waits for a go-ahead,
+# as stopping many cells with slow workloads does.
+SLOW_TEARDOWN = """
+import os, time
+from pathlib import Path
+from cellops.backends.local import backend
+
+_stop = backend.LocalCells.stop
+
+
+def _slow_stop(self, cell, workloads=False):
+    go = Path(os.environ["TEARDOWN_GO"])
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _stop(self, cell, workloads=workloads)
+
+
+backend.LocalCells.stop = _slow_stop
+"""
+
+
+def test_no_controller_starts_while_down_tears_the_cells_down(tmp_path: Path) -> None:
+    """`down` holds the controller lock until every cell and its rules are gone: an `up`
+    (or a second `down`) arriving meanwhile is refused with who is stopping the fleet,
+    instead of starting cells that `down` is removing."""
+    state = tmp_path / "state"
+    (state / "cells" / "a").mkdir(parents=True, mode=0o700)
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_TEARDOWN)
+    go = tmp_path / "go"
+    path = os.pathsep.join(filter(None, [str(tmp_path / "slow"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "TEARDOWN_GO": str(go), "NO_COLOR": "1"}
+    cli = [sys.executable, "-m", "cellops.cli.main"]
+    down = subprocess.Popen(
+        [*cli, "down", str(tmp_path), "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert down.stdout is not None
+        assert "controller was not running" in down.stdout.readline()
+        for args in (["up", "--detach"], ["down"]):
+            refused = subprocess.run(
+                [*cli, *args, str(tmp_path), "--state-dir", str(state)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+                check=False,
+            )
+            assert refused.returncode == 3, refused.stdout + refused.stderr
+            assert f"`cellops down` (pid {down.pid})" in refused.stderr, refused.stderr
+        assert _lock_holder(state) == down.pid
+    finally:
+        go.touch()
+        out = down.communicate(timeout=60)[0]
+    assert down.returncode == 0, out
+    assert _lock_holder(state) is None

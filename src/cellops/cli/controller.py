@@ -192,11 +192,14 @@ def down(
     from cellops.backends.local.backend import LocalCells
 
     folder = state_dir(repo, state)
-    pid = process.stop(folder)
-    console.print(f"controller {'stopped (pid ' + str(pid) + ')' if pid else 'was not running'}")
-    local = LocalCells(folder, lambda tree, target: None)
-    cells = sorted(p.name for p in (folder / "cells").glob("*") if p.is_dir())
-    for cell in cells:
-        local.stop(cell, workloads=True)
-    isolation.Isolation(folder).release()  # the cells' users and network rules
+    # the lock is held through the teardown: an `up` starting meanwhile cannot restart
+    # cells (or need their network rules) while they are being removed
+    with process.stopped(folder) as pid:
+        said = f"stopped (pid {pid})" if pid else "was not running"
+        console.print(f"controller {said}")
+        local = LocalCells(folder, lambda tree, target: None)
+        cells = sorted(p.name for p in (folder / "cells").glob("*") if p.is_dir())
+        for cell in cells:
+            local.stop(cell, workloads=True)
+        isolation.Isolation(folder).release()  # the cells' users and network rules
     console.print(f"stopped {len(cells)} local cell(s) and their workloads")

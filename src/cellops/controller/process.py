@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -26,11 +27,19 @@ from cellops.procfs import start_time
 from cellops.store.database import private_folder
 
 LOCK, RECORD = "controller.lock", "controller.json"
+# Who holds the lock: a controller, or `cellops down` tearing the cells down (so that no
+# controller starts, and restarts cells or their rules, in the middle of it).
+CONTROLLER, DOWN = "controller", "down"
 
 
 class AlreadyRunning(StoreError):
-    def __init__(self, state: Path, pid: object) -> None:
-        super().__init__(f"a controller already runs for {state} (pid {pid})")
+    def __init__(self, state: Path, pid: object, role: str = CONTROLLER) -> None:
+        super().__init__(
+            f"`cellops down` (pid {pid}) is stopping the fleet of {state}: start it again"
+            " once that is done"
+            if role == DOWN
+            else f"a controller already runs for {state} (pid {pid})"
+        )
 
 
 class NotItsController(StoreError):
@@ -42,9 +51,9 @@ class NotItsController(StoreError):
         )
 
 
-def lock(state: Path) -> IO[str]:
+def lock(state: Path, role: str = CONTROLLER) -> IO[str]:
     """Hold the state folder's controller lock for as long as the returned file is open;
-    the lock file names its holder (pid and start time) at once."""
+    the lock file names its holder (pid, start time and role) at once."""
     try:
         private_folder(state)
         handle = open(state / LOCK, "a+")  # noqa: SIM115 - held open on purpose
@@ -54,10 +63,12 @@ def lock(state: Path) -> IO[str]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise AlreadyRunning(state, holder(state) or "?") from None
+        pid = holder(state)
+        raise AlreadyRunning(state, pid or "?", _role(state, pid)) from None
     handle.seek(0)
     handle.truncate()
-    handle.write(json.dumps({"pid": os.getpid(), "started": start_time(os.getpid())}))
+    pid = os.getpid()
+    handle.write(json.dumps({"pid": pid, "started": start_time(pid), "role": role}))
     handle.flush()
     return handle
 
@@ -101,14 +112,26 @@ def running_pid(state: Path) -> int | None:
     return holder(state)
 
 
-def recorded(state: Path, pid: int) -> bool:
-    """`pid` is the controller the lock file names: same pid, same start time."""
+def _lock_record(state: Path) -> dict[str, object]:
     try:
         record = json.loads((state / LOCK).read_text() or "{}")
     except (OSError, json.JSONDecodeError):
-        return False
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded(state: Path, pid: int) -> bool:
+    """`pid` is the holder the lock file names: same pid, same start time."""
+    record = _lock_record(state)
     started = start_time(pid)
     return started is not None and record.get("pid") == pid and record.get("started") == started
+
+
+def _role(state: Path, pid: int | None) -> str:
+    """What the recorded holder `pid` is (a controller unless it says otherwise)."""
+    if pid is None or not recorded(state, pid):
+        return CONTROLLER
+    return str(_lock_record(state).get("role", CONTROLLER))
 
 
 def stop(state: Path, timeout: float = 15.0) -> int | None:
@@ -124,6 +147,8 @@ def stop(state: Path, timeout: float = 15.0) -> int | None:
         time.sleep(0.05)
     if pid is None:
         return None
+    if _role(state, pid) == DOWN:
+        raise StoreError(f"`cellops down` (pid {pid}) is already stopping the fleet of {state}")
     try:
         handle = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -140,6 +165,33 @@ def stop(state: Path, timeout: float = 15.0) -> int | None:
     return pid
 
 
+@contextlib.contextmanager
+def stopped(state: Path, timeout: float = 15.0) -> Iterator[int | None]:
+    """Stop the folder's controller and hold its lock (as `down`) until the block ends;
+    the stopped controller's pid. A controller that starts meanwhile (an `up` that had not
+    yet locked) is stopped too, and none can start while the block tears cells down."""
+    if not state.is_dir():  # nothing ever ran here (and a typo makes no folder)
+        yield None
+        return
+    deadline, stopped_pid = time.monotonic() + timeout, None
+    while True:
+        stopped_pid = stop(state, timeout) or stopped_pid
+        try:
+            handle = lock(state, role=DOWN)
+            break
+        except AlreadyRunning:
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"the controller of {state} (pid {holder(state)}) did not stop"
+                    f" within {timeout:.0f}s"
+                ) from None
+            time.sleep(0.05)
+    try:
+        yield stopped_pid
+    finally:
+        handle.close()
+
+
 def spawn_detached(
     args: list[str], state: Path, secret: str | None = None, timeout: float = 20.0
 ) -> int:
@@ -151,7 +203,7 @@ def spawn_detached(
     line it wrote (its error)."""
     running = holder(state)
     if running is not None:
-        raise AlreadyRunning(state, running)
+        raise AlreadyRunning(state, running, _role(state, running))
     try:
         private_folder(state)
         # the controller's alone, whatever the folder's rights (`--state-dir .`)
