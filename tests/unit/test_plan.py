@@ -11,6 +11,8 @@ from cellops.plan.planner import REMAINDER
 from cellops.spec.cell import CellState
 from cellops.spec.fleet import RolloutPolicy, WaveSpec
 
+FROZEN = (CellState.QUARANTINED, CellState.RETIRED)
+
 SERVICES = [f"s{i}" for i in range(6)]
 LABELS = {"region": ["eu", "us", "ap"], "ring": ["canary", "main"]}
 
@@ -80,11 +82,11 @@ def test_every_affected_cell_is_planned_exactly_once(
 ) -> None:
     result = plan(changes, policy)
     planned = _planned(result)
-    expected = {c.cell for c in changes.cells if c.changes and c.state is not CellState.QUARANTINED}
+    expected = {c.cell for c in changes.cells if c.changes and c.state not in FROZEN}
     assert len(planned) == len(set(planned))
     assert set(planned) == expected
     assert {s.cell for s in result.skipped} == {
-        c.cell for c in changes.cells if c.changes and c.state is CellState.QUARANTINED
+        c.cell for c in changes.cells if c.changes and c.state in FROZEN
     }
 
 
@@ -105,7 +107,7 @@ def test_canary_first_and_concurrency_capped(changes: ChangeSet, policy: Rollout
     first_pick = [
         c
         for c in changes.affected
-        if c.state is not CellState.QUARANTINED
+        if c.state not in FROZEN
         and first.selector is not None
         and all(c.labels.get(k) == v for k, v in first.selector.items())
     ]
@@ -195,8 +197,15 @@ def test_percent_rounds_up_and_leftovers_form_a_remainder_wave() -> None:
     assert result.waves[-1].bake == 5
 
 
-def test_quarantined_cells_are_skipped_not_planned() -> None:
-    changes = _cells(("a", "eu", CellState.QUARANTINED), ("b", "eu", CellState.DRAINING))
+def test_quarantined_and_retired_cells_are_skipped_not_planned() -> None:
+    changes = _cells(
+        ("a", "eu", CellState.QUARANTINED),
+        ("b", "eu", CellState.DRAINING),
+        ("c", "eu", CellState.RETIRED),
+    )
     result = plan(changes, RolloutPolicy())
     assert result.cells == ["b"]
-    assert [(s.cell, s.reason) for s in result.skipped] == [("a", "quarantined")]
+    assert [(s.cell, s.reason) for s in result.skipped] == [
+        ("a", "quarantined"),
+        ("c", "retired"),
+    ]

@@ -13,18 +13,21 @@ from cellops.cli.output import console
 from cellops.spec.cell import CellDocument
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.service import ServiceDocument
+from cellops.spec.tenants import TenantsDocument
 
 
 class Kind(StrEnum):
     FLEET = "fleet"
     CELL = "cell"
     SERVICE = "service"
+    TENANTS = "tenants"
 
 
 MODELS: dict[Kind, type[BaseModel]] = {
     Kind.FLEET: FleetDocument,
     Kind.CELL: CellDocument,
     Kind.SERVICE: ServiceDocument,
+    Kind.TENANTS: TenantsDocument,
 }
 
 
@@ -41,7 +44,7 @@ def schema(
     ),
     kind: Kind | None = typer.Option(None, "--kind", "-k", help="Only this kind."),
 ) -> None:
-    """Write the JSON Schema of the Fleet, Cell and Service documents.
+    """Write the JSON Schema of the Fleet, Cell, Service and Tenants documents.
 
     Point your editor at them (for example with a `# yaml-language-server: $schema=...`
     comment) to get completion and validation while editing the fleet repo.

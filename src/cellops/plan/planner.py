@@ -1,7 +1,7 @@
 """Order the affected cells into waves from the fleet's rollout policy.
 
 Rules, in order:
-- quarantined cells are never planned (they are listed as skipped);
+- quarantined and retired cells are never planned (they are listed as skipped);
 - each declared wave takes, from the cells not yet planned, those its `selector` matches,
   or `percent` of them (rounded up, at least one) in name order;
 - if the first (canary) wave picks nothing, or only cells that lose services, and
@@ -25,6 +25,7 @@ from cellops.spec.cell import CellState
 from cellops.spec.fleet import RolloutPolicy, WaveSpec
 
 REMAINDER = "remainder"
+FROZEN = frozenset({CellState.QUARANTINED, CellState.RETIRED})
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,8 @@ class Plan:
 
 
 def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
-    skipped = tuple(
-        Skipped(c.cell, "quarantined") for c in changes.affected if c.state is CellState.QUARANTINED
-    )
-    remaining = [c for c in changes.affected if c.state is not CellState.QUARANTINED]
+    skipped = tuple(Skipped(c.cell, str(c.state)) for c in changes.affected if c.state in FROZEN)
+    remaining = [c for c in changes.affected if c.state not in FROZEN]
     groups: list[tuple[WaveSpec, list[CellChanges]]] = []
     for position, wave in enumerate(policy.waves):
         picked = _pick(wave, remaining)

@@ -24,6 +24,7 @@ class CellState(StrEnum):
     ACTIVE = "active"
     DRAINING = "draining"  # still updated; its tenants are being moved away
     QUARANTINED = "quarantined"  # frozen: never part of a rollout plan
+    RETIRED = "retired"  # out of service: no tenants, no routes, never planned
 
 
 class LocalBackend(SpecModel):

@@ -5,11 +5,11 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from cellops.model.problems import Problem
-from cellops.spec.cell import CellDocument, local_address
+from cellops.spec.cell import CellDocument, CellState, local_address
 from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.selection import CellIndex
@@ -86,12 +86,8 @@ def check_tenants(
             else:
                 where[tenant.id] = (path, line)
     tenancy = tenancy_of({p: i.model for p, i in parsed.items() if i.model is not None})
-    for cell in tenancy.routing.canary_cells:
-        if cell not in cells:
-            path = routing_file or ""
-            problems.append(
-                Problem(path, None, "spec.routing.canaryCells", f"unknown cell {cell!r}")
-            )
+    if routing_file is not None:
+        problems += _canary_cells(tenancy.routing, cells, parsed[routing_file])
     result = place(cell_slots(fleet, cells, tenancy.routing), tenancy.entries)
     for error in result.errors:
         path, line = where.get(error.tenant or "", ("tenants/", 0))
@@ -101,19 +97,44 @@ def check_tenants(
     return result, problems
 
 
+def _canary_cells(
+    routing: Routing, cells: Mapping[str, CellDocument], parsed: Parsed[TenantsDocument]
+) -> list[Problem]:
+    """`canaryCells` must name cells that take tenants: known, and not retired."""
+    problems = []
+    for i, cell in enumerate(routing.canary_cells):
+        if cell not in cells:
+            known = ", ".join(sorted(cells)) or "none"
+            message = f"unknown cell {cell!r}: expected one of {known}"
+        elif cells[cell].spec.state is CellState.RETIRED:
+            message = f"cell {cell!r} is retired: a retired cell takes no tenants, canary or not"
+        else:
+            continue
+        line = parsed.line("spec", "routing", "canaryCells", i)
+        problems.append(Problem(parsed.path, line, f"spec.routing.canaryCells[{i}]", message))
+    return problems
+
+
 def routing_table(
     fleet: FleetDocument,
     cells: Mapping[str, CellDocument],
     documents: Mapping[str, TenantsDocument],
     revision: str,
     version: int,
+    *,
+    unbaked: Collection[str] = (),
+    previous: Mapping[str, str] | None = None,
 ) -> RoutingTable:
-    """The table a valid revision routes by (its placement has no errors)."""
+    """The table a valid revision routes by (its placement has no errors). Retired cells
+    get no route; new tenants keep off `unbaked` cells (`place`)."""
     tenancy = tenancy_of(documents)
     routing = tenancy.routing
-    result = place(cell_slots(fleet, cells, routing), tenancy.entries)
+    slots = cell_slots(fleet, cells, routing)
+    result = place(slots, tenancy.entries, unbaked=unbaked, previous=previous)
     routes = {}
     for name, cell in cells.items():
+        if cell.spec.state is CellState.RETIRED:
+            continue
         url = routing.entry_points.get(name)
         address = local_address(fleet.metadata.name, name, cell.spec)
         if url is None and address is not None:
@@ -125,11 +146,7 @@ def routing_table(
         revision=revision,
         cells=routes,
         tenants={t: c for t, c in result.assignment.items() if c in routes},
-        ring=tuple(
-            c.name
-            for c in cell_slots(fleet, cells, routing)
-            if c.state == "active" and c.name in routes
-        ),
+        ring=tuple(c.name for c in slots if c.state == "active" and c.name in routes),
         key=routing.key,
         header=routing.header,
         weights={e.id: e.weight for e in tenancy.entries if e.weight != 1},

@@ -8,6 +8,10 @@
 - Everyone else is placed by the hash over the active cells; a cell over its capacity
   keeps its tenants first by id and the rest walk the ring to the next cell with room
   (consistent hashing with bounded loads), so the result does not depend on input order.
+- A new tenant (one the `previous` table does not list) is not placed on a cell whose
+  revision has not baked (`unbaked`): its walk skips those cells, unless every cell is
+  unbaked (the fleet's first rollout). Existing tenants stay where the hash keeps them;
+  canary tenants live in the canary ring whatever it runs.
 Pure: no I/O.
 """
 
@@ -16,12 +20,13 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cellops.tenancy.ring import MASK, MIX, Ring
 
 ACCEPTING = "active"
+RETIRED = "retired"
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,26 @@ class Placement:
     errors: list[PlacementError] = field(default_factory=list)
 
 
-def place(cells: Sequence[CellSlot], tenants: Iterable[TenantEntry]) -> Placement:
+@dataclass(frozen=True)
+class Avoid:
+    """New tenants stay off `cells` (unbaked); tenants in `existing` may stay there."""
+
+    cells: frozenset[str] = frozenset()
+    existing: Collection[str] = frozenset()
+
+    def keeps_off(self, tenant: str) -> bool:
+        return bool(self.cells) and tenant not in self.existing
+
+
+def place(
+    cells: Sequence[CellSlot],
+    tenants: Iterable[TenantEntry],
+    *,
+    unbaked: Collection[str] = (),
+    previous: Mapping[str, str] | None = None,
+) -> Placement:
+    """Every tenant's cell. `unbaked`: cells whose revision has not baked; `previous`: the
+    assignment of the table in use (its tenants are not new)."""
     by_name = {c.name: c for c in cells}
     result = Placement()
     counts: dict[str, int] = defaultdict(int)
@@ -72,9 +96,12 @@ def place(cells: Sequence[CellSlot], tenants: Iterable[TenantEntry]) -> Placemen
             PlacementError(canary[0], "canary tenant, but no active cell is in the canary ring")
         )
     capacity = {c.name: c.max_tenants for c in cells}
-    for group, members in ((ring_cells, canary), (active, hashed)):
+    avoid = Avoid(frozenset(unbaked) & set(active), previous or {})
+    if avoid.cells >= set(active):  # nowhere baked: the fleet's first rollout
+        avoid = Avoid()
+    for group, members, keep_off in ((ring_cells, canary, Avoid()), (active, hashed, avoid)):
         if group and members:
-            _place_hashed(Ring(group), members, capacity, counts, result)
+            _place_hashed(Ring(group), members, capacity, counts, result, avoid=keep_off)
     if hashed and not active:
         result.errors.append(PlacementError(hashed[0], "no active cell takes tenants"))
     return result
@@ -87,6 +114,11 @@ def _pin(
     if cell is None:
         known = ", ".join(sorted(cells)) or "none"
         message = f"pinned to unknown cell {tenant.pin!r}: expected one of {known}"
+    elif cell.state == RETIRED:
+        message = (
+            f"pinned to retired cell {cell.name!r}: a retired cell must be empty of"
+            " tenants: pin it to an active cell, or remove the pin"
+        )
     elif cell.state != ACCEPTING:
         message = f"pinned to {cell.state} cell {cell.name!r}: only an active cell takes tenants"
     elif cell.max_tenants is not None and counts[cell.name] >= cell.max_tenants:
@@ -107,10 +139,15 @@ def _place_hashed(
     capacity: dict[str, int | None],
     counts: dict[str, int],
     result: Placement,
+    *,
+    avoid: Avoid,
 ) -> None:
     owners = _owners(ring, tenants)
     by_cell: dict[str, list[str]] = defaultdict(list)
-    for tenant, cell in zip(tenants, owners, strict=True):
+    for tenant, owner in zip(tenants, owners, strict=True):
+        cell = owner
+        if owner in avoid.cells and avoid.keeps_off(tenant):
+            cell = next(c for c in ring.walk(tenant) if c not in avoid.cells)
         by_cell[cell].append(tenant)
     spill: list[str] = []
     assignment = result.assignment
@@ -125,7 +162,7 @@ def _place_hashed(
         counts[cell] += len(kept)
         assignment.update(dict.fromkeys(kept, cell))
     for tenant in sorted(spill):
-        home = next((c for c in ring.walk(tenant) if _has_room(c, capacity, counts)), None)
+        home = _home(ring, tenant, capacity, counts, avoid)
         if home is None:
             total = sum(capacity[c] or 0 for c in ring.cells)
             result.errors.append(
@@ -139,6 +176,18 @@ def _place_hashed(
             return
         counts[home] += 1
         assignment[tenant] = home
+
+
+def _home(
+    ring: Ring, tenant: str, capacity: dict[str, int | None], counts: dict[str, int], avoid: Avoid
+) -> str | None:
+    """The first cell with room on the tenant's walk: a baked one if it is new, else any."""
+    roomy = [c for c in ring.walk(tenant) if _has_room(c, capacity, counts)]
+    if avoid.keeps_off(tenant):
+        baked = next((c for c in roomy if c not in avoid.cells), None)
+        if baked is not None:
+            return baked
+    return roomy[0] if roomy else None
 
 
 def _has_room(cell: str, capacity: dict[str, int | None], counts: dict[str, int]) -> bool:
