@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "cellops"
-PURE = ["model", "spec", "render", "diff", "plan", "health", "tenancy"]
+PURE = ["model", "spec", "render", "diff", "plan", "health", "tenancy", "dora"]
 
 # What the pure core may import. Everything else (os, subprocess, socket, sqlite3, asyncio,
 # time, random, pathlib I/O, pygit2, ...) belongs at the edges.

@@ -7,7 +7,7 @@ import sqlite3
 import typer
 
 from cellops import __version__
-from cellops.cli import controller, demo, init, inspect, plan, render, schema, validate
+from cellops.cli import controller, demo, dora, init, inspect, plan, render, schema, validate
 from cellops.cli.output import Exit, errors
 from cellops.cli.router import router_app
 from cellops.cli.tenant import tenant_app
@@ -36,6 +36,7 @@ app.command("down")(controller.down)
 app.command("status")(inspect.status)
 app.command("history")(inspect.history)
 app.command("logs")(inspect.logs)
+app.command("dora")(dora.dora)
 app.add_typer(inspect.rollout_app, name="rollout")
 app.add_typer(router_app, name="router")
 app.add_typer(tenant_app, name="tenant")
