@@ -1,32 +1,32 @@
 """An image's verdict under an image policy: its digest (a tag resolved once), and the
-fleet key that signed it. Verdicts that passed are cached by digest and policy (the keys'
-contents), so an unchanged image costs no registry request until `recheck_after` seconds
-have passed; a key removed or changed is another policy, checked again at once. A registry
+fleet key or keyless identity that signed it. Verdicts that passed are cached by digest and
+policy (the keys' and trusted roots' contents), so an unchanged image costs no registry
+request until `recheck_after` seconds have passed; a key or trusted root removed or changed
+is another policy, checked again at once. A registry
 that cannot be read gives a failed verdict (fail closed), never a cached pass."""
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from cellops.images import cosign
+from cellops.images import trust
 from cellops.images.registry import NotFound, Registry, RegistryError
+from cellops.images.trust import ReadKey, Trust
 from cellops.spec.image import ImageRef, parse_image
 from cellops.spec.image_policy import ImagePolicy
 
-ReadKey = Callable[[str], bytes]  # a path in the fleet repo (at the revision) -> its bytes
+__all__ = ["ImageVerifier", "ReadKey", "Record", "Verdict"]
 
 
 @dataclass(frozen=True)
 class Verdict:
     image: str
     digest: str | None
-    signer: str | None  # the key's path in the fleet repo; None when none is required
+    signer: str | None  # the key's path in the fleet repo, or the keyless identity; None
+    # when no signature is required
     reason: str | None  # why the image may not run; None: it may
     at: float
     transient: bool = False  # the registry may answer later: try again
@@ -70,17 +70,17 @@ class ImageVerifier:
         now = self.clock()
         try:
             ref = parse_image(image)
-            keys = _keys(policy, read_key)
+            authorities = trust.load(policy, read_key)
             digest = self._digest(image, ref, policy, now)
         except (ValueError, RegistryError) as exc:
             return False, Verdict(image, None, None, str(exc), now, _transient(exc))
-        if not keys:
+        if not authorities:
             return True, Verdict(image, digest, None, None, now)
-        cache_key = (f"{ref.registry}/{ref.repository}@{digest}", _fingerprint(keys))
+        cache_key = (f"{ref.registry}/{ref.repository}@{digest}", authorities.fingerprint)
         cached = self._passed.get(cache_key)
         if cached is not None and now - cached.at < self.recheck_after:
             return True, cached
-        verdict = self._check(image, ref, digest, keys, now)
+        verdict = self._check(image, ref, digest, authorities, now)
         if verdict.ok:
             self._passed[cache_key] = verdict
         else:
@@ -109,54 +109,18 @@ class ImageVerifier:
         return self.resolved[image]
 
     def _check(
-        self,
-        image: str,
-        ref: ImageRef,
-        digest: str | None,
-        keys: Mapping[str, tuple[ec.EllipticCurvePublicKey, bytes]],
-        now: float,
+        self, image: str, ref: ImageRef, digest: str | None, authorities: Trust, now: float
     ) -> Verdict:
         assert digest is not None
         host, repository = ref.registry, ref.repository
-        reasons: list[str] = []
         try:
             self.registry.manifest(host, repository, digest)
-            for signature in cosign.signatures(self.registry, host, repository, digest):
-                try:
-                    signer = cosign.check(signature, digest, {p: k for p, (k, _) in keys.items()})
-                except ValueError as exc:
-                    reasons.append(str(exc))
-                else:
-                    return Verdict(image, digest, signer, None, now)
+            signer, why = trust.judge(self.registry, host, repository, digest, authorities)
         except NotFound:
             return Verdict(image, digest, None, f"{digest} is not in {host}/{repository}", now)
         except RegistryError as exc:
             return Verdict(image, digest, None, str(exc), now, exc.transient)
-        if not reasons:
-            why = f"{digest} has no cosign signature (referrers, or the tag sha256-….sig)"
-        else:
-            why = "no valid cosign signature: " + "; ".join(sorted(set(reasons)))
-        return Verdict(image, digest, None, why, now)
-
-
-def _keys(
-    policy: ImagePolicy, read_key: ReadKey
-) -> dict[str, tuple[ec.EllipticCurvePublicKey, bytes]]:
-    keys = {}
-    for authority in policy.signatures:
-        try:
-            pem = read_key(authority.key)
-        except (OSError, KeyError):
-            raise ValueError(f"{authority.key}: the key file is not in the fleet repo") from None
-        keys[authority.key] = (cosign.load_key(authority.key, pem), pem)
-    return keys
-
-
-def _fingerprint(keys: Mapping[str, tuple[object, bytes]]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(keys):
-        digest.update(path.encode() + b"\0" + keys[path][1] + b"\0")
-    return digest.hexdigest()
+        return Verdict(image, digest, signer, why, now)
 
 
 def _transient(exc: Exception) -> bool:
