@@ -82,8 +82,9 @@ def run_checks(ctx: Context) -> list[Problem]:
 
 
 def check_backends(ctx: Context) -> list[Problem]:
-    """Local cells run `run` from app/; Kubernetes cells run `image`, or only what the
-    service's manifests/ and chart hold (a manifests-only service)."""
+    """Local cells run `run` from app/, or `image` as containers when there is no `run`;
+    Kubernetes cells run `image`, or only what the service's manifests/ and chart hold (a
+    manifests-only service)."""
     local = ctx.local_cells
     problems = []
     for name, variants in ctx.variants.items():
@@ -91,14 +92,13 @@ def check_backends(ctx: Context) -> list[Problem]:
         missing_run: list[str] = []
         missing_image: list[str] = []
         for variant in variants:
-            if variant.spec.run is None:
+            if variant.spec.run is None and variant.spec.image is None:
                 missing_run += variant.cells & local
             if variant.spec.image is None and not own and variant.spec.chart is None:
                 missing_image += variant.cells - local
-        cells = frozenset[str]().union(*(v.cells for v in variants))
         if missing_run:
             problems.append(ctx.problem(name, ("spec",), _no_run(ctx, name, missing_run)))
-        elif not local.isdisjoint(cells) and f"services/{name}/app" not in ctx.trees:
+        elif _runs_code(variants, local) and f"services/{name}/app" not in ctx.trees:
             message = (
                 f"runs in local cells but services/{name}/app/ does not exist: expected"
                 " the service's code there"
@@ -112,7 +112,31 @@ def check_backends(ctx: Context) -> list[Problem]:
             )
             problems.append(ctx.problem(name, ("spec",), message))
         problems += chart_problems(ctx, name, variants)
+        problems += _container_tags(ctx, name, variants)
     return problems
+
+
+def _runs_code(variants: tuple[Variant, ...], local: frozenset[str]) -> bool:
+    return any(v.spec.run is not None and not local.isdisjoint(v.cells) for v in variants)
+
+
+def _container_tags(ctx: Context, name: str, variants: tuple[Variant, ...]) -> list[Problem]:
+    """A local cell pulls an image by the digest it was verified at, never by a tag."""
+    fleet = ctx.fleet.model
+    fleet_policy = fleet.spec.image_policy if fleet is not None else None
+    policy = ctx.service(name).spec.image_policy or fleet_policy
+    if policy is None or policy.resolve_tags:
+        return []
+    for variant in variants:
+        image, cells = variant.spec.image, variant.cells & ctx.local_cells
+        if variant.spec.run is None and image and cells and "@" not in image:
+            message = (
+                f"runs as containers in local cells ({_few(sorted(cells))}) but {image} is"
+                " not pinned by a digest: local cells run images by digest only; expected"
+                " image@sha256:<digest>, or imagePolicy.resolveTags: true"
+            )
+            return [ctx.problem(name, ("spec", "image"), message)]
+    return []
 
 
 def _own_objects(ctx: Context, name: str) -> bool:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from cellops.backends.local import isolation, ownership, process
+from cellops.backends.local.containers import ContainerRuntime
 from cellops.backends.local.layout import CellPaths, cell_arguments, read_json, write_json
+from cellops.backends.local.podman import Podman
 from cellops.backends.local.probes import Prober, ProbeState
 from cellops.backends.local.replicas import (
     Replica,
@@ -32,6 +34,7 @@ from cellops.backends.local.replicas import (
     load_all,
     port_map,
 )
+from cellops.backends.local.runtime import ProcessRuntime, Runtime, is_container
 from cellops.backends.local.scaling import ReplicaView, decide
 from cellops.backends.local.serving import Endpoint, Served, ServingPath
 
@@ -70,6 +73,11 @@ class Agent:
         self.serving = ServingPath(paths, host)
         self.served = Served(running=False)
         self.user = isolation.load_user(paths.root)  # who the replicas run as (None: as us)
+        self.processes = ProcessRuntime(self.user)
+        self.containers = ContainerRuntime(
+            Podman(paths.root.parent.parent), paths.root.name, self.user
+        )
+        self.containers.adopt(list(self.replicas))  # found again by label; strays removed
         self.stopping = False
 
     # -- the loop -------------------------------------------------------------------------
@@ -140,24 +148,25 @@ class Agent:
     def _watch(self, replica: Replica, wanted: dict[str, Any] | None, now: float) -> None:
         """`wanted`: the service's desired entry now (None: the service is gone)."""
         process.trim_log(self._log(replica), LOG_LIMIT)
+        runtime = self._runtime(replica)
         if replica.state == State.STOPPING:
-            if not process.alive(replica.pid, replica.started):
-                process.kill_group(replica.pid, replica.started)  # what it left behind
+            if not runtime.alive(replica):
+                runtime.finish(replica)  # what it left behind
                 self._forget(replica)
             elif not replica.stop_deadline:  # draining: SIGTERM once the proxy lets go
                 if not self._routed(replica) or now >= replica.drain_until:
-                    process.signal_group(replica.pid, signal.SIGTERM)
+                    runtime.signal(replica, signal.SIGTERM)
                     replica.stop_deadline = now + STOP_GRACE
                     replica.save(self.paths.replicas)
             elif now >= replica.stop_deadline:
-                process.signal_group(replica.pid, signal.SIGKILL)
+                runtime.signal(replica, signal.SIGKILL)
             return
         if wanted is None or (replica.hash != wanted["hash"] and replica.state == State.WAITING):
             # no longer wanted, or an old version that is not even running
             self._stop_replica(replica, now)
             return
-        if replica.state == State.RUNNING and not process.alive(replica.pid, replica.started):
-            process.kill_group(replica.pid, replica.started)  # its children, if any
+        if replica.state == State.RUNNING and not runtime.alive(replica):
+            runtime.finish(replica)  # its children, its container, if any
             why = "exited" if not replica.ever_ready else "exited unexpectedly after being ready"
             self._restart_later(replica, now, why, repair=replica.ever_ready)
             return
@@ -169,7 +178,7 @@ class Agent:
     def _probe(self, replica: Replica, now: float) -> None:
         states = self.probes.setdefault(replica.id, {})
         probes: dict[str, Any] = replica.spec.get("probes") or {}
-        launch = self._launch_of(replica)
+        launch = self._runtime(replica).launch(replica)
         for kind in ("startup", "readiness", "liveness"):
             if probes.get(kind) and kind not in states:
                 states[kind] = ProbeState(probes[kind], started_at=now)
@@ -187,7 +196,7 @@ class Agent:
                 self.prober.tick(states[kind], now, host, ports, launch)
         for kind in ("startup", "liveness"):
             if kind in states and states[kind].passed is False:
-                process.signal_group(replica.pid, signal.SIGKILL)
+                self._runtime(replica).signal(replica, signal.SIGKILL)
                 self._restart_later(replica, now, f"{kind} probe failed", repair=False)
                 return
         if not self._ready(replica):
@@ -235,22 +244,16 @@ class Agent:
         self._note(replica.service, f"replica {replica.id} {why}; restart in {delay:.0f}s", repair)
 
     def _launch(self, replica: Replica) -> None:
-        spec = replica.spec
-        launch = self._launch_of(replica)
         try:
-            replica.pid, replica.started = process.start(
-                spec["command"], launch.cwd, launch.env, self._log(replica), launch.user
-            )
+            replica.pid, replica.started = self._runtime(replica).start(replica, self._log(replica))
         except OSError as exc:
             self._restart_later(replica, time.time(), f"could not start: {exc}", repair=False)
             return
         replica.state = State.RUNNING
         replica.save(self.paths.replicas)
 
-    def _launch_of(self, replica: Replica) -> process.Launch:
-        """Where, with what environment and as whom the replica (and its exec probes) run."""
-        env = process.replica_env(replica.spec, replica.host, replica.id, replica.ports, self.user)
-        return process.Launch(Path(replica.spec["cwd"]), env, self.user)
+    def _runtime(self, replica: Replica) -> Runtime:
+        return self.containers if is_container(replica.spec) else self.processes
 
     def _stop_replica(self, replica: Replica, now: float) -> None:
         """Out of the routes first; SIGTERM once the proxy no longer sends it connections."""
@@ -359,13 +362,16 @@ class Agent:
         return self.paths.logs(replica.service) / f"{replica.id}.log"
 
 
-_REQUIRED = ("hash", "revision", "replicas", "command", "cwd", "ports")
+_REQUIRED = ("hash", "revision", "replicas", "ports")
+_RUNS = (("command", "cwd"), ("image",))  # a process, or a container
 
 
 def _well_formed(desired: dict[str, Any]) -> bool:
     services = desired.get("services")
     return isinstance(services, dict) and all(
-        isinstance(spec, dict) and all(key in spec for key in _REQUIRED)
+        isinstance(spec, dict)
+        and all(key in spec for key in _REQUIRED)
+        and any(all(key in spec for key in keys) for keys in _RUNS)
         for spec in services.values()
     )
 

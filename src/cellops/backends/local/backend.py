@@ -16,8 +16,10 @@ from typing import Any
 from cellops import failpoint
 from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
 from cellops.backends.local import isolation, ownership, process
+from cellops.backends.local.containers import container_entry
 from cellops.backends.local.isolation import Isolation
 from cellops.backends.local.layout import CellPaths, cell_paths, read_json, write_json
+from cellops.backends.local.podman import Podman
 from cellops.health import Health
 from cellops.health.replicas import PodView, assess
 from cellops.model.errors import BackendError
@@ -40,6 +42,7 @@ class LocalCells:
         self._export = export
         self._addresses: dict[str, str] = {}
         self._isolation = Isolation(state_root)
+        self._podman = Podman(state_root)
 
     # -- CellBackend ----------------------------------------------------------------------
     def ensure(self, cell: DesiredCell) -> bool:
@@ -190,6 +193,7 @@ class LocalCells:
                 process.kill_group(int(data.get("pid", 0)), int(data.get("started", 0)))
                 replica_file.unlink(missing_ok=True)
             _stop_proxy(paths, timeout)
+            self._podman.remove(self._podman.containers(cell))
             self._isolation.forget(cell)  # nothing of it runs: its user and rules go
 
     def _start_agent(self, cell: str, address: str) -> None:
@@ -226,9 +230,7 @@ class LocalCells:
         services: Mapping[str, DesiredService],
     ) -> dict[str, Any]:
         spec = service.spec
-        assert spec.run is not None, f"{service.name} has no run command"
-        code = self._app(service)
-        env = {**spec.env, **spec.run.env}
+        env = {**spec.env, **(spec.run.env if spec.run is not None else {})}
         for dep in service.depends_on:
             if dep in services and services[dep].spec.ports:
                 env[f"{dep.upper().replace('-', '_')}_URL"] = (
@@ -241,18 +243,20 @@ class LocalCells:
                 "CELLOPS_REVISION": service.revision,
             }
         )
-        relative = Path(spec.run.cwd).relative_to("app")
-        return {
+        entry = {
             "hash": service.hash,
             "revision": service.revision,
             "replicas": spec.replicas or 0,
-            "command": spec.run.command,
-            "cwd": str(code / relative),
             "env": env,
             "ports": [{"name": p.name, "port": p.port} for p in spec.ports],
             "probes": spec.probes.model_dump(mode="json", by_alias=True, exclude_none=True),
             "strategy": spec.strategy.model_dump(mode="json", by_alias=True),
         }
+        if spec.run is None:  # an image and no app/: containers
+            return entry | container_entry(self._podman, service.name, spec)
+        relative = Path(spec.run.cwd).relative_to("app")
+        code = self._app(service)
+        return entry | {"command": spec.run.command, "cwd": str(code / relative)}
 
     def _app(self, service: DesiredService) -> Path:
         assert service.code is not None, f"{service.name} has no app/ folder"

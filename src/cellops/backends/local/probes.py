@@ -44,7 +44,7 @@ def run_probe(
                 return True
         if "exec" in probe:
             launch = where if isinstance(where, Launch) else Launch(where, dict(os.environ))
-            command = probe["exec"]["command"]
+            command = [*launch.prefix, *probe["exec"]["command"]]
             options = popen_options(launch, command[0])
             done = subprocess.run(
                 command, timeout=timeout, stdout=subprocess.DEVNULL, check=False, **options

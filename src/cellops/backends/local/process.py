@@ -34,6 +34,7 @@ class Launch:
     cwd: Path
     env: dict[str, str]
     user: CellUser | None = None
+    prefix: tuple[str, ...] = ()  # an exec probe's command runs after it (podman exec NAME)
 
 
 def replica_env(
@@ -47,15 +48,14 @@ def replica_env(
         env["PATH"] = reachable_path(env.get("PATH", SAFE_PATH))
         env["HOME"] = user.home
     env.update(spec.get("env", {}))
-    env.update(
-        {
-            "HOST": host,
-            "PORT": str(next(iter(ports.values()), 0)),
-            "CELLOPS_REPLICA": replica,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    return env | serving_env(host, replica, ports)
+
+
+def serving_env(host: str, replica: str, ports: dict[str, int]) -> dict[str, str]:
+    """Where a replica (process or container) serves: HOST, PORT (its first port) and
+    PORT_<NAME> for each named port, and which replica it is."""
+    env = {"HOST": host, "PORT": str(next(iter(ports.values()), 0)), "CELLOPS_REPLICA": replica}
     env.update({f"PORT_{n.upper().replace('-', '_')}": str(p) for n, p in ports.items()})
     return env
 

@@ -1,0 +1,132 @@
+"""Podman as local cells use it: one storage per state folder, runc, and what every podman
+command of a fleet shares.
+
+    <state>/podman/containers.conf   runc, cgroupfs, no default ulimits (runc refuses the
+                                     ones Debian's podman sets: "error setting rlimit")
+    <state>/podman/storage.conf      vfs storage in <state>/podman/storage, runroot run/
+    <state>/podman/auth/<host>.json  a registry's credentials (Docker config.json format), 0600
+    <state>/podman/certs/ca.crt      the CAs registries are checked against, when given
+
+Two fleets (or two test runs) never share images, containers or locks. Containers are
+named `cellops-<fleet id>-<cell>-<replica id>` (the replica id holds the service and its
+version) and labelled with the same, so an agent finds its cell's containers again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from cellops.backends.local.apps import fleet_id
+
+INSTALL = "install podman and runc (Debian: apt-get install podman runc)"
+TOOLS = ("podman", "runc")
+LABEL = "dev.cellops"
+TIMEOUT = 60.0
+
+
+def missing_tools(path: str | None = None) -> list[str]:
+    """The container tools not found on `path` (default: $PATH and the sbin folders, where
+    Debian puts runc)."""
+    if path is None:
+        path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin:/sbin"
+    return [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
+
+
+@dataclass(frozen=True)
+class Podman:
+    state_root: Path
+
+    @property
+    def root(self) -> Path:
+        return self.state_root / "podman"
+
+    @property
+    def fleet(self) -> str:
+        return fleet_id(self.state_root)
+
+    @property
+    def certs(self) -> Path:
+        return self.root / "certs"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin:/sbin",
+            "CONTAINERS_CONF": str(self.root / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(self.root / "storage.conf"),
+            "HOME": str(self.root),
+        }
+
+    def configure(self) -> None:
+        """Write the configuration every podman command of this state folder reads."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        containers = (
+            "[containers]\ndefault_ulimits = []\n"
+            '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
+            f'events_logger = "file"\ntmp_dir = "{self.root / "tmp"}"\n'
+        )
+        storage = (
+            f'[storage]\ndriver = "vfs"\ngraphroot = "{self.root / "storage"}"\n'
+            f'runroot = "{self.root / "run"}"\n'
+        )
+        for name, text in (("containers.conf", containers), ("storage.conf", storage)):
+            target = self.root / name
+            with contextlib.suppress(FileNotFoundError):
+                if target.read_text() == text:
+                    continue
+            target.write_text(text)
+
+    def write_credentials(self, host: str, token: str | None) -> Path | None:
+        """`host`'s credentials (base64 user:password) as a podman auth file of its own,
+        0600 (None: no credentials for it)."""
+        path = self.root / "auth" / f"{host.replace(':', '_').replace('/', '_')}.json"
+        if token is None:
+            path.unlink(missing_ok=True)
+            return None
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"auths": {host: {"auth": token}}}, out)
+        return path
+
+    def write_ca(self, bundle: Path | None) -> Path | None:
+        """The CA bundle registries are checked against (None: the system's)."""
+        if bundle is None:
+            shutil.rmtree(self.certs, ignore_errors=True)
+            return None
+        self.certs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.certs / "ca.crt").write_bytes(bundle.read_bytes())
+        return self.certs
+
+    def name(self, cell: str, replica: str) -> str:
+        return f"cellops-{self.fleet}-{cell}-{replica}"
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def containers(self, cell: str) -> list[str]:
+        """Names of the cell's containers, running or not (none without podman)."""
+        if not (self.root / "storage.conf").exists() or missing_tools():
+            return []
+        filters = [f"--filter=label={LABEL}.fleet={self.fleet}"]
+        filters.append(f"--filter=label={LABEL}.cell={cell}")
+        found = self.command("ps", "--all", *filters, "--format", "{{.Names}}")
+        return found.stdout.split() if found.returncode == 0 else []
+
+    def remove(self, names: list[str]) -> None:
+        """Remove these containers at once, running or not; gone ones are no error."""
+        if names:
+            self.command("rm", "--force", "--ignore", "--time", "0", *names)
