@@ -64,6 +64,12 @@ class Compiler:
     def desired(self, rev: str) -> DesiredFleet:
         return self._compiled(rev, None)[1]
 
+    def known(self, commit: str) -> DesiredFleet | None:
+        """The render of `commit` (a full id) if already compiled, without compiling it or
+        touching Git: safe from another thread (the API's)."""
+        hit = self._recent.get(commit)
+        return None if hit is None else hit[1]
+
     def _compiled(self, rev: str, previous: Revision | None) -> tuple[Revision, DesiredFleet]:
         commit = self.source.resolve(rev)
         hit = self._recent.get(commit)

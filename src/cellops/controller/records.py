@@ -17,6 +17,7 @@ def policy_record(policy: RolloutPolicy) -> PolicyRecord:
 
 
 def plan_record(plan: Plan, policy: PolicyRecord) -> PlanRecord:
+    approval = {w.name: w.approval for w in plan.policy.waves}  # the remainder's: auto
     return PlanRecord(
         waves=tuple(
             WaveRecord(
@@ -25,6 +26,7 @@ def plan_record(plan: Plan, policy: PolicyRecord) -> PlanRecord:
                 batches=wave.batches,
                 canary=wave.canary,
                 bake_seconds=wave.bake,
+                approval=approval.get(wave.name, "auto"),
                 cells=tuple(
                     PlannedCellRecord(
                         c.cell, tuple((ch.service, str(ch.action)) for ch in c.changes)

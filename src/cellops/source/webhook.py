@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import socket
-import threading
 from collections.abc import Callable
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cellops.model.errors import StartupError
+from cellops.api.listener import Listener
 
 MAX_BODY = 4 << 20  # a push payload is kilobytes; GitHub caps any payload at 25 MB
-MAX_CONNECTIONS = 32  # so that at most this many bodies are held at once
+MAX_CONNECTIONS = 32  # so that at most this many bodies are held at once (alone)
 PUSHES = {"x-github-event": ("push",), "x-gitlab-event": ("Push Hook", "Tag Push Hook")}
 
 
@@ -82,6 +78,18 @@ async def _authenticate(request: Request, secret: bytes, limit: int) -> str:
 def webhook_app(
     secret: str | None, on_push: Callable[[], None], max_body: int = MAX_BODY
 ) -> Starlette:
+    return Starlette(routes=[webhook_route(secret, on_push, max_body), Route("/healthz", healthz)])
+
+
+async def healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def webhook_route(
+    secret: str | None, on_push: Callable[[], None], max_body: int = MAX_BODY
+) -> Route:
+    """POST /webhook: a push wakes the controller (`on_push`)."""
+
     async def receive(request: Request) -> JSONResponse:
         try:
             if not secret:
@@ -99,16 +107,12 @@ def webhook_app(
             return JSONResponse({"status": "pong"})
         return JSONResponse({"status": "ignored", "event": event}, status_code=202)
 
-    async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[Route("/webhook", receive, methods=["POST"]), Route("/healthz", healthz)]
-    )
+    return Route("/webhook", receive, methods=["POST"])
 
 
-class WebhookServer:
-    """The webhook app on a background thread, bound to `host:port` (port 0: any free)."""
+class WebhookServer(Listener):
+    """The webhook app alone on a background thread, bound to `host:port` (port 0: any
+    free); `cellops up --listen` serves it with the API instead (`cellops.api`)."""
 
     def __init__(
         self,
@@ -118,47 +122,7 @@ class WebhookServer:
         port: int,
         max_body: int = MAX_BODY,
     ) -> None:
-        config = uvicorn.Config(
-            webhook_app(secret, on_push, max_body),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            limit_concurrency=MAX_CONNECTIONS,
+        app = webhook_app(secret, on_push, max_body)
+        super().__init__(
+            app, host, port, option="--webhook", what="the webhook", limit=MAX_CONNECTIONS
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="webhook", daemon=True)
-
-    def start(self, timeout: float = 10) -> int:
-        """Listen (the socket is bound here, so a port in use is one clear error) and
-        serve on a thread; the port it listens on."""
-        host, port = self._server.config.host, self._server.config.port
-        try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            listening = socket.create_server((host, port), family=family)
-        except OSError as exc:
-            raise StartupError(
-                f"the webhook cannot listen on {host}:{port} ({_reason(exc)}): choose"
-                " another --webhook port, or 0 for any free one"
-            ) from None
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [listening]}, name="webhook", daemon=True
-        )
-        self._thread.start()
-        self._thread.join(0.01)
-        waited = 0.0
-        while not self._server.started and waited < timeout:
-            self._thread.join(0.02)
-            waited += 0.02
-        if not self._server.started:
-            raise StartupError(f"the webhook on {host}:{port} did not start in {timeout:.0f}s")
-        return int(listening.getsockname()[1])
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout=5)
-
-
-def _reason(exc: OSError) -> str:
-    return os.strerror(exc.errno) if exc.errno else str(exc)

@@ -27,6 +27,11 @@ class WaveSpec(SpecModel):
         default=None, ge=1, description="cells updated at once; larger waves go in batches"
     )
     bake: Duration = Field(default=0.0, description="time a batch must stay healthy")
+    approval: Literal["auto", "manual"] = Field(
+        default="auto",
+        description="manual: the rollout waits before this wave until an operator approves"
+        " it (`cellops rollout approve`, or the API)",
+    )
 
     @model_validator(mode="after")
     def _one_way_to_pick(self) -> Self:

@@ -33,6 +33,7 @@ class WaveRecord:
     canary: bool
     bake_seconds: float
     cells: tuple[PlannedCellRecord, ...]
+    approval: str = "auto"  # "manual": the rollout enters it only once an operator approved
 
     @property
     def cell_names(self) -> list[str]:
@@ -99,6 +100,7 @@ def _wave_json(wave: WaveRecord) -> dict[str, object]:
         "batches": wave.batches,
         "canary": wave.canary,
         "bakeSeconds": wave.bake_seconds,
+        "approval": wave.approval,
         "cells": [
             {"cell": c.cell, "changes": [{"service": s, "action": a} for s, a in c.changes]}
             for c in wave.cells
@@ -113,6 +115,7 @@ def _wave(data: dict[str, Any]) -> WaveRecord:
         batches=int(data.get("batches", 1)),
         canary=bool(data.get("canary", False)),
         bake_seconds=float(data.get("bakeSeconds", 0)),
+        approval=str(data.get("approval", "auto")),
         cells=tuple(
             PlannedCellRecord(
                 str(c["cell"]),

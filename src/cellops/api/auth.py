@@ -1,0 +1,56 @@
+"""Bearer tokens: every route but /healthz and the webhook needs one; writes need the
+operator role. 401 without a valid token, 403 with a token of too small a role. The token
+itself is never logged or echoed: errors name only the role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cellops.api.context import ApiContext
+from cellops.store.tokens import Role, TokenRecord
+
+COOKIE = "cellops_token"  # the dashboard's, for requests a browser makes itself
+bearer = HTTPBearer(auto_error=False, description="a token from `cellops token create`")
+
+
+def context(request: Request) -> ApiContext:
+    found: ApiContext = request.app.state.cellops
+    return found
+
+
+def require(role: Role) -> Callable[..., TokenRecord]:
+    def check(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> TokenRecord:
+        given = credentials.credentials if credentials is not None else None
+        given = given or request.cookies.get(COOKIE)  # a browser's EventSource sends no header
+        if not given:
+            raise HTTPException(
+                401,
+                "a bearer token is needed: `cellops token create --role viewer` makes one",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        ctx = context(request)
+        record = ctx.store.authenticate(given, ctx.clock())
+        if record is None:
+            raise HTTPException(
+                401,
+                "unknown, revoked or expired token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if not record.role.allows(role):
+            raise HTTPException(
+                403, f"this needs the {role} role; token {record.name!r} is a {record.role}"
+            )
+        request.state.token = record
+        return record
+
+    return check
+
+
+viewer = Depends(require(Role.VIEWER))
+operator = Depends(require(Role.OPERATOR))

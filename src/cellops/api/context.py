@@ -1,0 +1,50 @@
+"""What the API reads and steers: the store, how to look at a cell, the current desired
+fleet, and how to wake the controller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cellops.backends.base import CellObservation
+from cellops.query.base import Observe
+from cellops.render import DesiredFleet
+from cellops.store.sqlite import SqliteStore
+
+
+@dataclass
+class ApiContext:
+    store: SqliteStore  # the API's own connection (WAL: readers never wait for the loop)
+    observe: Observe | None = None  # one cell as last seen; None: health is not shown
+    desired: Callable[[], DesiredFleet | None] = lambda: None  # the current revision's
+    wake: Callable[[], None] = lambda: None  # a request recorded: the controller looks now
+    webhook_secret: str | None = None
+    webhook: bool = False  # serve POST /webhook (it has its own authentication)
+    clock: Callable[[], float] = time.time
+    state: dict[str, object] = field(default_factory=dict)  # for routers added later
+
+
+class Recent:
+    """Observations kept for `ttl` seconds: a page of 1,000 cells, and ten clients asking
+    at once, read each cell's status once."""
+
+    def __init__(self, observe: Observe, ttl: float = 1.0) -> None:
+        self._observe = observe
+        self._ttl = ttl
+        self._seen: dict[str, tuple[float, CellObservation]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, cell: str) -> CellObservation:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._seen.get(cell)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        seen = self._observe(cell)
+        with self._lock:
+            if len(self._seen) > 65536:
+                self._seen.clear()
+            self._seen[cell] = (now, seen)
+        return seen

@@ -1,0 +1,113 @@
+"""GET /api/v1/...: the fleet, cells, services, revisions, rollouts and events (viewer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from cellops.api.auth import context, viewer
+from cellops.query import cells as cell_queries
+from cellops.query import history, rollouts
+from cellops.query.base import parse_time
+from cellops.query.fleet import fleet_summary
+from cellops.store.eventquery import EventFilter
+
+router = APIRouter(prefix="/api/v1", tags=["read"], dependencies=[viewer])
+
+
+def _cells(request: Request) -> list[dict[str, Any]]:
+    ctx = context(request)
+    return cell_queries.cells(ctx.store, ctx.observe, ctx.desired())
+
+
+@router.get("/fleet", summary="The fleet: revision, cells by health, the latest rollout")
+def fleet(request: Request) -> dict[str, Any]:
+    return fleet_summary(context(request).store, _cells(request))
+
+
+@router.get("/cells", summary="Every cell (also those not applied yet), a page at a time")
+def cells(  # noqa: PLR0917 - query parameters
+    request: Request,
+    region: str | None = None,
+    ring: str | None = None,
+    health: str | None = None,
+    limit: int = Query(1000, ge=1, le=5000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    found = [
+        c
+        for c in _cells(request)
+        if (region is None or c["region"] == region)
+        and (ring is None or c["ring"] == ring)
+        and (health is None or c["health"] == health)
+    ]
+    return {"total": len(found), "cells": found[offset : offset + limit]}
+
+
+@router.get("/cells/{name}", summary="One cell: services, replicas, address or namespace")
+def cell(request: Request, name: str) -> dict[str, Any]:
+    ctx = context(request)
+    found = cell_queries.cell(ctx.store, ctx.observe, name, ctx.desired())
+    if found is None:
+        raise HTTPException(404, f"no cell {name!r} in the ledger or the current revision")
+    return found
+
+
+@router.get("/services", summary="Per service: cells, revisions and health")
+def services(request: Request) -> list[dict[str, Any]]:
+    return cell_queries.services(_cells(request))
+
+
+@router.get("/revisions", summary="Revisions seen, accepted or rejected (with problems)")
+def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return history.revisions(context(request).store, limit)
+
+
+@router.get("/rollouts", summary="Rollouts, newest first")
+def rollout_list(request: Request, limit: int = Query(20, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return rollouts.rollouts(context(request).store, limit)
+
+
+@router.get("/rollouts/latest", summary="The latest rollout: waves, steps, why it waits")
+def rollout_latest(request: Request) -> dict[str, Any]:
+    found = rollouts.rollout(context(request).store)
+    if found is None:
+        raise HTTPException(404, "no rollout yet")
+    return found
+
+
+@router.get("/rollouts/{rollout_id}", summary="One rollout: waves, steps, why it waits")
+def rollout_one(request: Request, rollout_id: int) -> dict[str, Any]:
+    found = rollouts.rollout(context(request).store, rollout_id)
+    if found is None:
+        raise HTTPException(404, f"no rollout #{rollout_id}")
+    return found
+
+
+@router.get("/events", summary="Events, newest first; `next` is the next page's `before`")
+def events(  # noqa: PLR0917 - query parameters
+    request: Request,
+    kind: list[str] = Query(default=[]),  # noqa: B008
+    cell: str | None = None,
+    service: str | None = None,
+    revision: str | None = None,
+    rollout: int | None = None,
+    since: str | None = Query(None, description="ISO-8601, e.g. 2026-11-30T10:00:00Z"),
+    before: int | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    try:
+        start = parse_time(since) if since else None
+    except ValueError:
+        raise HTTPException(
+            422, f"since: {since!r} is not an ISO-8601 time (e.g. 2026-11-30T10:00:00Z)"
+        ) from None
+    where = EventFilter(tuple(kind), cell, service, revision, rollout, start, before)
+    return history.events(context(request).store, where, limit)
+
+
+@router.get("/whoami", summary="The token's name and role")
+def whoami(request: Request) -> dict[str, Any]:
+    token = request.state.token
+    return {"name": token.name, "role": str(token.role)}

@@ -1,0 +1,180 @@
+"""Cells and services: what the ledger says each cell was given, what the cell reports,
+and where it lives (address or namespace), every cell of the fleet included, also those
+the current revision names that were never applied yet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cellops.backends.base import CellObservation
+from cellops.health import Health, worst
+from cellops.query.base import Observe, ReadStore, iso, latest_rollout
+from cellops.render import DesiredCell, DesiredFleet
+from cellops.render.kubernetes import namespace_of
+from cellops.spec.cell import KubernetesBackend, LocalBackend
+from cellops.store.records import CellStep, LedgerRow
+
+NOT_APPLIED = "not-applied"  # the health shown for a service the cell was never given
+
+
+def cells(
+    store: ReadStore, observe: Observe | None, desired: DesiredFleet | None = None
+) -> list[dict[str, Any]]:
+    """Every cell: in the ledger, or in the current revision (`desired`), by name."""
+    by_cell = _rows_by_cell(store)
+    wanted = desired.cells if desired is not None else {}
+    latest = latest_rollout(store)
+    steps = store.cell_steps(latest.id) if latest else {}
+    return [
+        cell_view(
+            name,
+            by_cell.get(name, []),
+            wanted.get(name),
+            store,
+            observe,
+            step=None if latest is None or name not in steps else (latest.id, steps[name]),
+        )
+        for name in sorted(set(by_cell) | set(wanted))
+    ]
+
+
+def cell(
+    store: ReadStore, observe: Observe | None, name: str, desired: DesiredFleet | None = None
+) -> dict[str, Any] | None:
+    """One cell, or None when neither the ledger nor the current revision knows it."""
+    rows = store.ledger_rows(name)
+    target = desired.cells.get(name) if desired is not None else None
+    if not rows and target is None:
+        return None
+    latest = latest_rollout(store)
+    steps = store.cell_steps(latest.id) if latest else {}
+    step = None if latest is None or name not in steps else (latest.id, steps[name])
+    return cell_view(name, rows, target, store, observe, step=step)
+
+
+def services(cell_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per service: how many cells run it, at which revisions, and how healthy."""
+    found: dict[str, dict[str, Any]] = {}
+    for view in cell_list:
+        for row in view["services"]:
+            entry = found.setdefault(
+                row["service"],
+                {"service": row["service"], "cells": 0, "revisions": {}, "health": {}},
+            )
+            entry["cells"] += 1
+            revision = row["revision"] or "-"
+            entry["revisions"][revision] = entry["revisions"].get(revision, 0) + 1
+            entry["health"][row["health"]] = entry["health"].get(row["health"], 0) + 1
+    return [found[name] for name in sorted(found)]
+
+
+def cell_view(
+    name: str,
+    rows: list[LedgerRow],
+    target: DesiredCell | None,
+    store: ReadStore,
+    observe: Observe | None,
+    *,
+    step: tuple[int, tuple[int, CellStep, str]] | None = None,
+) -> dict[str, Any]:
+    seen = observe(name) if observe is not None and rows else None
+    labels, place = _place(name, target, store if target is None else None)
+    views = [_service(row, seen) for row in rows]
+    applied = {row.service for row in rows}
+    if target is not None:
+        views += [_never_applied(name, s) for s in sorted(target.services) if s not in applied]
+    healths = [Health(v["health"]) for v in views if v["health"] != NOT_APPLIED]
+    return {
+        "name": name,
+        "labels": labels,
+        "region": labels.get("region"),
+        "ring": labels.get("ring"),
+        **place,
+        "applied": bool(rows),
+        "reachable": None if seen is None else seen.reachable,
+        "reason": "" if seen is None else seen.reason,
+        "health": str(worst(healths)) if healths else NOT_APPLIED,
+        "services": views,
+        "rollout": None
+        if step is None
+        else {"id": step[0], "wave": step[1][0], "step": str(step[1][1]), "reason": step[1][2]},
+    }
+
+
+def _rows_by_cell(store: ReadStore) -> dict[str, list[LedgerRow]]:
+    by_cell: dict[str, list[LedgerRow]] = {}
+    for row in store.ledger_rows():
+        by_cell.setdefault(row.cell, []).append(row)
+    return by_cell
+
+
+def _service(row: LedgerRow, seen: CellObservation | None) -> dict[str, Any]:
+    observed = seen.services.get(row.service) if seen is not None else None
+    if seen is None or not seen.reachable:
+        health = Health.UNKNOWN
+    elif observed is None:
+        health = Health.MISSING if row.applied_hash else Health.HEALTHY
+    elif observed.hash != row.applied_hash and observed.health is Health.HEALTHY:
+        health = Health.PROGRESSING  # healthy, but not yet at what it was given
+    else:
+        health = observed.health
+    return {
+        "service": row.service,
+        "revision": row.applied_rev,
+        "good": row.good_rev,
+        "proven": row.applied_hash is not None and row.applied_hash == row.good_hash,
+        "health": str(health),
+        "ready": observed.ready if observed else 0,
+        "desired": observed.desired if observed else 0,
+        "restarts": observed.restarts if observed else 0,
+        "reason": observed.reason if observed else ("" if seen is None else seen.reason),
+        "since": iso(row.updated_at),
+    }
+
+
+def _never_applied(cell: str, service: str) -> dict[str, Any]:
+    return {
+        "service": service,
+        "revision": None,
+        "good": None,
+        "proven": False,
+        "health": NOT_APPLIED,
+        "ready": 0,
+        "desired": 0,
+        "restarts": 0,
+        "reason": f"not yet given to {cell}",
+        "since": None,
+    }
+
+
+def _place(
+    name: str, target: DesiredCell | None, store: ReadStore | None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The cell's labels, and where it lives: its backend, address or namespace."""
+    if target is not None:
+        backend = target.spec.backend
+        labels = dict(target.labels)
+        if isinstance(backend, LocalBackend):
+            return labels, _where("local", address=backend.address)
+        assert isinstance(backend, KubernetesBackend)
+        return labels, _where("kubernetes", namespace=namespace_of(target), context=backend.context)
+    applied = store.cell_states(name)[0] if store is not None else None
+    data: Mapping[str, Any] = json.loads(applied) if applied else {}
+    spec = data.get("spec", {}).get("backend", {})
+    labels = dict(data.get("labels", {}))
+    if spec.get("type") == "kubernetes":
+        namespace = spec.get("namespace") or f"cell-{name}"
+        return labels, _where("kubernetes", namespace=namespace, context=spec.get("context"))
+    return labels, _where("local" if spec else None, address=spec.get("address"))
+
+
+def _where(
+    backend: str | None,
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+    context: str | None = None,
+) -> dict[str, Any]:
+    return {"backend": backend, "address": address, "namespace": namespace, "context": context}
