@@ -15,6 +15,7 @@ from cellops.backends.kubernetes.backend import KubernetesCells
 from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
+from cellops.controller.exposure import ExposureTracker
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.images.gate import WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger
@@ -24,7 +25,7 @@ from cellops.images.verify import ImageVerifier
 from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell
-from cellops.router.publisher import TABLE_FILE, publish_revision
+from cellops.router.publisher import TABLE_FILE, TablePublisher
 from cellops.source.git import GitSource, export_tree
 from cellops.source.remote import MirroredSource, is_url
 from cellops.spec.cell import LocalBackend
@@ -151,5 +152,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     reconciler = Reconciler(compiler, store, backends, settings)
     keys_now = lambda: key_reader(git_dir, source.resolve("HEAD"))  # noqa: E731
     reconciler.rollouts.image_gate = WaveGate(verifier, compiler.revision, keys_now, store)
-    reconciler.publish = partial(publish_revision, state_dir / TABLE_FILE)
+    publisher = TablePublisher(state_dir / TABLE_FILE)
+    reconciler.publish = publisher
+    reconciler.exposure = ExposureTracker(publisher.current)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB, images)

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cellops.backends.base import CellObservation
+from cellops.controller.exposure import exposure_record
 from cellops.health import Health
 from cellops.store.records import CellStep, LedgerRow, Rollout
 from cellops.store.sqlite import SqliteStore
@@ -119,7 +120,21 @@ def overview(store: SqliteStore, observe: Observe) -> Group:
     latest = store.rollouts(limit=1)
     rollout = latest[0] if latest else None
     steps = store.cell_steps(rollout.id) if rollout else {}
-    return Group(rollout_table(rollout, steps), status_table(status_rows(store, observe)))
+    return Group(
+        rollout_table(rollout, steps),
+        exposure_line(store),
+        status_table(status_rows(store, observe)),
+    )
+
+
+def exposure_line(store: SqliteStore) -> Text:
+    """'exposure: 14.3% of tenants (weighted) on unbaked cells: eu-canary'."""
+    record = exposure_record(store)
+    if record is None:
+        return Text("exposure: unknown (no routing table yet)", style="dim")
+    where = ", ".join(record.cells) if record.cells else "none"
+    line = f"exposure: {record.ratio:.1%} of tenants (weighted) on unbaked cells: {where}"
+    return Text(line, style="yellow" if record.ratio else "green")
 
 
 def _ago(seconds: float) -> str:

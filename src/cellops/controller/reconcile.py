@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend, CellObservation
+from cellops.controller.exposure import ExposureTracker, unbaked_cells
 from cellops.controller.orphans import Orphans, unproven
 from cellops.controller.records import plan_record, policy_record
 from cellops.controller.rollout import RolloutRunner
@@ -72,8 +73,10 @@ class Reconciler:
         self._next_drift = 0.0
         self._next_look: dict[str, float] = {}  # cell -> when keep_cells looks at it again
         self._keep_errors: dict[str, str] = {}  # cell -> the error last recorded for it
-        # writes the routing table of each accepted revision (router/publisher.py)
-        self.publish: Callable[[Revision], object] | None = None
+        # writes the routing table of each accepted revision, given the unbaked cells
+        # new tenants keep off (router/publisher.py); `exposure` records the live share
+        self.publish: Callable[[Revision, frozenset[str]], object] | None = None
+        self.exposure: ExposureTracker | None = None
 
     # -- the pass -------------------------------------------------------------------------
     def reconcile(self, check_source: bool) -> None:
@@ -85,6 +88,8 @@ class Reconciler:
             active = self.store.rollouts(limit=1)
             if active:
                 self.rollouts.step(active[0], self.clock(), self.monotonic())
+            if self.exposure is not None:
+                self.exposure.update(self.store)
         finally:  # a failing pass must not stop the supervision of every cell
             if now >= self._next_drift:
                 self._next_drift = now + self.settings.drift_interval
@@ -172,7 +177,7 @@ class Reconciler:
         )
         if self.publish is not None:
             try:
-                self.publish(revision)
+                self.publish(revision, unbaked_cells(self.store.ledger_rows()))
             except OSError as exc:  # the routers keep their last table; the next commit retries
                 self.store.add_event(now, "routing-table-error", f"{head[:12]}: {exc}")
         with self.store.transaction():

@@ -1,0 +1,94 @@
+"""Exposure, live: the weighted share of tenants on cells that run something not yet
+baked (a revision applied but not proven good), kept in the store for `status`, the API
+and metrics, and what a wave's `maxExposure` caps before the wave is applied.
+
+The controller recomputes it on each pass, and writes it only when the routing table or
+the set of unbaked cells changed. `current_exposure(store)` is how other parts read it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from cellops.store.base import Store
+from cellops.store.records import LedgerRow
+from cellops.tenancy.exposure import exposure
+from cellops.tenancy.table import RoutingTable
+
+EXPOSURE = "tenancy.exposure"  # the store setting: an ExposureRecord as JSON
+
+
+def unbaked_cells(rows: Iterable[LedgerRow]) -> frozenset[str]:
+    """Cells holding a service as applied but not (yet) as proven good: mid-rollout,
+    baking, failed and kept, or never baked at all."""
+    return frozenset(r.cell for r in rows if r.applied_hash != r.good_hash)
+
+
+@dataclass(frozen=True)
+class ExposureRecord:
+    ratio: float  # 0.0-1.0
+    revision: str  # the routing table's revision
+    version: int  # the routing table's version
+    cells: tuple[str, ...]  # the unbaked cells with routes, sorted
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "ratio": self.ratio,
+                "revision": self.revision,
+                "version": self.version,
+                "cells": list(self.cells),
+            }
+        )
+
+
+def exposure_record(store: Store) -> ExposureRecord | None:
+    """The last exposure the controller recorded; None before it placed any tenant."""
+    raw = store.setting(EXPOSURE)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return ExposureRecord(
+            float(data["ratio"]),
+            str(data["revision"]),
+            int(data["version"]),
+            tuple(str(c) for c in data["cells"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def current_exposure(store: Store) -> float | None:
+    """0.0-1.0, or None when unknown (no routing table yet)."""
+    record = exposure_record(store)
+    return None if record is None else record.ratio
+
+
+class ExposureTracker:
+    """Keeps the store's exposure current; `table` gives the routing table in use."""
+
+    def __init__(self, table: Callable[[], RoutingTable | None]) -> None:
+        self.table = table
+        self._last: tuple[int, str, frozenset[str]] | None = None
+        # called with each new record (a metrics gauge, when wired)
+        self.listeners: list[Callable[[ExposureRecord], None]] = []
+
+    def update(self, store: Store) -> ExposureRecord | None:
+        table = self.table()
+        if table is None:
+            return None
+        unbaked = unbaked_cells(store.ledger_rows()) & frozenset(table.cells)
+        key = (table.version, table.revision, unbaked)
+        if key == self._last:
+            return None
+        record = ExposureRecord(
+            exposure(table, unbaked), table.revision, table.version, tuple(sorted(unbaked))
+        )
+        store.set_setting(EXPOSURE, record.to_json())
+        self._last = key
+        for listener in self.listeners:
+            listener(record)
+        return record
