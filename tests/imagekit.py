@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import base64
 import datetime
-import gzip
 import hashlib
-import io
 import ipaddress
 import json
 import re
 import shutil
 import socket
 import subprocess
-import tarfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,13 +29,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cellops.images import build
 from cellops.images.auth import Credentials
+from cellops.images.build import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    PAYLOAD_TYPE,
+    SIGNATURE_ANNOTATION,
+    blob_descriptor,
+    simple_signing,
+)
 
 USER, PASSWORD = "cellops", "s3cret-for-tests"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
 
 def free_port() -> int:
@@ -67,27 +69,15 @@ class LocalRegistry:
     def url(self, path: str) -> str:
         return f"{'https' if self.ca else 'http'}://{self.host}{path}"
 
+    @property
+    def pusher(self) -> build.Pusher:
+        return build.Pusher(self.host, self.session, "https" if self.ca else "http")
+
     def push_blob(self, repository: str, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        start = self.session.post(self.url(f"/v2/{repository}/blobs/uploads/"))
-        assert start.status_code == 202, start.text
-        location = start.headers["Location"]
-        if location.startswith("/"):
-            location = self.url(location)
-        done = self.session.put(location, params={"digest": digest}, data=data)
-        assert done.status_code == 201, done.text
-        return digest
+        return self.pusher.blob(repository, data)
 
     def push_manifest(self, repository: str, reference: str, manifest: dict[str, object]) -> str:
-        body = json.dumps(manifest, separators=(",", ":")).encode()
-        media_type = str(manifest.get("mediaType", OCI_MANIFEST))
-        response = self.session.put(
-            self.url(f"/v2/{repository}/manifests/{reference}"),
-            data=body,
-            headers={"Content-Type": media_type},
-        )
-        assert response.status_code == 201, response.text
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return self.pusher.manifest(repository, reference, manifest)
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         response = self.session.delete(self.url(f"/v2/{repository}/manifests/{digest}"))
@@ -112,7 +102,7 @@ class LocalRegistry:
 
     def _descriptor(self, repository: str, media_type: str, data: bytes) -> dict[str, object]:
         self.push_blob(repository, data)
-        return _blob_descriptor(media_type, data)
+        return blob_descriptor(media_type, data)
 
     def sign(
         self,
@@ -143,57 +133,11 @@ class LocalRegistry:
 
 
 def write_layout(layout: Path, tag: str, note: str) -> tuple[bytes, list[bytes]]:
-    """An OCI image layout at `layout` holding one image tagged `tag`: its manifest's bytes
-    and its blobs (config, layer)."""
-    layer = gzip.compress(_rootfs(note), mtime=0)
-    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Cmd": ["/bin/busybox", "httpd", "-f", "-p", "8080"]},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    layer_type = "application/vnd.oci.image.layer.v1.tar+gzip"
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": _blob_descriptor(OCI_CONFIG, config),
-            "layers": [_blob_descriptor(layer_type, layer)],
-        }
-    ).encode()
-    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-    for blob in (config, layer, manifest):
-        (layout / "blobs" / "sha256" / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    entry = _blob_descriptor(OCI_MANIFEST, manifest)
-    entry["annotations"] = {"org.opencontainers.image.ref.name": tag}
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-    return manifest, [config, layer]
-
-
-def _blob_descriptor(media_type: str, data: bytes) -> dict[str, object]:
-    return {
-        "mediaType": media_type,
-        "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-        "size": len(data),
-    }
-
-
-def simple_signing(host: str, repository: str, digest: str) -> bytes:
-    """cosign's payload: the image's name and digest, signed as is."""
-    return json.dumps(
-        {
-            "critical": {
-                "identity": {"docker-reference": f"{host}/{repository}"},
-                "image": {"docker-manifest-digest": digest},
-                "type": "cosign container image signature",
-            },
-            "optional": None,
-        }
-    ).encode()
+    """An OCI image layout at `layout` holding one image tagged `tag` (busybox's httpd on
+    8080 when busybox is installed): its manifest's bytes and its blobs."""
+    files = {"www/index.html": (f"hello from a test image {note}\n".encode(), 0o644)}
+    command = ["/bin/busybox", "httpd", "-f", "-p", "8080"]
+    return build.write_layout(layout, tag, build.rootfs(files), command)
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -204,19 +148,6 @@ def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def _rootfs(note: str) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        busybox = shutil.which("busybox")
-        if busybox is not None:
-            tar.add(busybox, "bin/busybox")
-        data = f"hello from a test image {note}\n".encode()
-        info = tarfile.TarInfo("www/index.html")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _htpasswd(path: Path) -> None:

@@ -15,6 +15,7 @@ from cellops.backends.kubernetes.backend import KubernetesCells
 from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
+from cellops.backends.local.podman import podman_check
 from cellops.controller.exposure import ExposureTracker
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.images.gate import WaveGate, image_check, key_reader
@@ -137,7 +138,7 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     images = VerdictLedger(state_dir / DB)
     verifier = ImageVerifier(Registry(), ledger=images)
     git_dir = str(source.root)
-    checks = [kubernetes_check(built), image_check(verifier, git_dir, built)]
+    checks = [kubernetes_check(built), image_check(verifier, git_dir, built), podman_check()]
     compiler = Compiler(source, remember=16, checks=checks, prepare=[PinTags(verifier)])
     local = LocalCells(state_dir, lambda tree, target: export_tree(source.root, tree, target))
 

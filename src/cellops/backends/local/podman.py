@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cellops.backends.local.apps import fleet_id
+from cellops.model.problems import Problem
+from cellops.pipeline import Check
+from cellops.render import DesiredFleet
+from cellops.spec.cell import LocalBackend
+from cellops.spec.revision import Revision
 
 INSTALL = "install podman and runc (Debian: apt-get install podman runc)"
 TOOLS = ("podman", "runc")
@@ -36,6 +41,32 @@ def missing_tools(path: str | None = None) -> list[str]:
     if path is None:
         path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin:/sbin"
     return [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
+
+
+def podman_check(path: str | None = None) -> Check:
+    """A revision that runs containers in local cells is refused on a machine without
+    podman and runc, naming each such cell and what to install (`path`: where to look,
+    default $PATH)."""
+
+    def check(revision: Revision, desired: DesiredFleet) -> list[Problem]:
+        problems = []
+        missing: list[str] | None = None
+        for name, cell in sorted(desired.cells.items()):
+            if not isinstance(cell.spec.backend, LocalBackend):
+                continue
+            images = sorted(s for s, d in cell.services.items() if d.spec.run is None)
+            if not images:
+                continue
+            missing = missing_tools(path) if missing is None else missing
+            if missing:
+                message = (
+                    f"cell {name} runs {', '.join(images)} as containers, but"
+                    f" {' and '.join(missing)} cannot be found on this machine: {INSTALL}"
+                )
+                problems.append(Problem(f"cells/{name}.yaml", None, "spec.backend", message))
+        return problems
+
+    return check
 
 
 @dataclass(frozen=True)
