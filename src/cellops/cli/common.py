@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cellops.pipeline import Check
-from cellops.source.git import GitSource
-
 if TYPE_CHECKING:
     from cellops.backends.kubernetes.manifests import ManifestCache
+    from cellops.model.problems import Problem
+    from cellops.pipeline import Check
+    from cellops.render import DesiredFleet
+    from cellops.source.git import GitSource
+    from cellops.spec.revision import Revision
 
 RepoArgument = typer.Argument(
     Path("."), help="The fleet repo: a Git repository (default: the current directory)."
@@ -20,6 +22,8 @@ RevOption = typer.Option("HEAD", "--rev", "-r", help="Commit, branch or tag to r
 
 
 def open_repo(repo: Path) -> GitSource:
+    from cellops.source.git import GitSource
+
     return GitSource(repo)
 
 
@@ -57,10 +61,24 @@ def state_dir(repo: str | Path, explicit: Path | None) -> Path:
 def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:
     """The checks beyond the fleet files themselves: Kubernetes objects against the API
     schema, with each service's manifests/ and chart materialised under `scratch` from
-    the folder (`--path`) or from Git, by the same rules, and built there."""
-    from cellops.backends.kubernetes.validation import kubernetes_check
+    the folder (`--path`) or from Git, by the same rules, and built there. The schema
+    checker is loaded only for a revision with Kubernetes cells: a fleet of local cells
+    never pays for it."""
 
-    return [kubernetes_check(manifest_cache(repo, path, scratch))]
+    loaded: list[Check] = []  # one checker (and one manifest cache) for every revision
+
+    def check(revision: Revision, desired: DesiredFleet) -> list[Problem]:
+        from cellops.spec.cell import KubernetesBackend
+
+        if not any(isinstance(c.spec.backend, KubernetesBackend) for c in desired.cells.values()):
+            return []
+        if not loaded:
+            from cellops.backends.kubernetes.validation import kubernetes_check
+
+            loaded.append(kubernetes_check(manifest_cache(repo, path, scratch)))
+        return loaded[0](revision, desired)
+
+    return [check]
 
 
 def manifest_cache(repo: Path, path: Path | None, scratch: Path) -> ManifestCache:

@@ -6,21 +6,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.live import Live
 
-from cellops.backends.local import isolation
 from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
 from cellops.cli.output import console
-from cellops.cli.views import overview
-from cellops.controller import process
-from cellops.controller.loop import ControllerLoop
-from cellops.controller.reconcile import Settings
-from cellops.eventlog import EventLog
-from cellops.source.remote import is_url
-from cellops.source.webhook import WebhookServer
-from cellops.wiring import Wiring, wire
+
+if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not at start
+    from cellops.controller.loop import ControllerLoop
+    from cellops.controller.reconcile import Settings
+    from cellops.wiring import Wiring
 
 WebhookOption = typer.Option(
     None, "--webhook", help="Serve the push webhook on this port (0: any free port)."
@@ -62,6 +58,10 @@ def up(
     again, it resumes any rollout where it stopped. Stop it with Ctrl-C, `cellops down`
     (which also stops the cells) or SIGTERM.
     """
+    from cellops.backends.local import isolation
+    from cellops.controller import process
+    from cellops.controller.reconcile import Settings
+
     folder = state_dir(repo, state)
     interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
     secret = webhook_secret(secret, secret_file)
@@ -113,6 +113,12 @@ def _serve(
     webhook: int | None,
 ) -> None:
     """Run the controller (this process holds the folder's lock) until it is stopped."""
+    from cellops.controller import process
+    from cellops.controller.loop import ControllerLoop
+    from cellops.eventlog import EventLog
+    from cellops.source.webhook import WebhookServer
+    from cellops.wiring import wire
+
     wiring = wire(repo, folder, settings)
     loop = ControllerLoop(wiring.reconciler, settings.poll_interval)
     loop.install_signal_handlers()
@@ -165,10 +171,16 @@ def _say_what_is_not_isolated(note: str) -> None:
 
 
 def _absolute(repo: str) -> str:
+    from cellops.source.remote import is_url
+
     return repo if is_url(repo) else str(Path(repo).resolve())
 
 
 def _run_with_view(loop: ControllerLoop, wiring: Wiring) -> None:
+    from rich.live import Live
+
+    from cellops.cli.views import overview
+
     last = 0.0
     with Live(overview(wiring.store, wiring.peek), console=console, auto_refresh=False) as live:
 
@@ -189,7 +201,9 @@ def down(
 
     Kubernetes cells keep running: their clusters serve without the controller.
     """
+    from cellops.backends.local import isolation
     from cellops.backends.local.backend import LocalCells
+    from cellops.controller import process
 
     folder = state_dir(repo, state)
     # the lock is held through the teardown: an `up` starting meanwhile cannot restart

@@ -20,22 +20,16 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from cellops.backends.local import isolation
-from cellops.cli.init import example_fleet
 from cellops.cli.output import Exit, console
-from cellops.cli.views import overview
-from cellops.controller.loop import ControllerLoop
-from cellops.controller.reconcile import Settings
-from cellops.source.git import commit_all, create_repository
-from cellops.source.webhook import WebhookServer
-from cellops.spec.cell import local_address
 from cellops.store.records import Event, RolloutState
-from cellops.store.sqlite import SqliteStore
-from cellops.wiring import Wiring, wire
+
+if TYPE_CHECKING:  # the controller is loaded when the demo runs, not at every command's start
+    from cellops.wiring import Wiring
 
 PAYMENTS = "services/payments/app/server.py"
 STEP_TIMEOUT = 180.0
@@ -56,6 +50,11 @@ def demo(
     keep: bool = typer.Option(False, "--keep", help="Leave the fleet running afterwards."),
 ) -> None:
     """Run the example fleet: a good release rolls out, a bad one stops at the canary."""
+    from cellops.cli.views import overview
+    from cellops.controller.reconcile import Settings
+    from cellops.source.git import create_repository
+    from cellops.wiring import wire
+
     workdir = Path(tempfile.mkdtemp(prefix="cellops-demo-"))
     repo, state = workdir / "fleet", workdir / "state"
     fleet_copy(repo)
@@ -110,6 +109,8 @@ def fleet_copy(repo: Path) -> str:
     has one holder on the machine: with the example's name as it is, a demo started while
     another runs (a second terminal, `make test`) would be refused every address, the
     other demo's cells holding them."""
+    from cellops.cli.init import example_fleet
+
     shutil.copytree(example_fleet(), repo, ignore=shutil.ignore_patterns("__pycache__"))
     name = f"demo-{secrets.token_hex(4)}"
     _edit(repo / "cellops.yaml", "\n  name: demo\n", f"\n  name: {name}\n")
@@ -120,6 +121,10 @@ class _Controller:
     """The controller on a background thread, fed by its real webhook."""
 
     def __init__(self, wiring: Wiring) -> None:
+        from cellops.controller.loop import ControllerLoop
+        from cellops.source.webhook import WebhookServer
+        from cellops.store.sqlite import SqliteStore
+
         self.wiring = wiring
         self.secret = secrets.token_hex(16)
         self.loop = ControllerLoop(wiring.reconciler, poll_interval=30.0)
@@ -140,6 +145,8 @@ class _Controller:
         self.reader.close()
 
     def push_and_wait(self, repo: Path, message: str | None, until: RolloutState) -> Rollout:
+        from cellops.source.git import commit_all
+
         head = commit_all(repo, message) if message else self.wiring.source.resolve("HEAD")
         timing = Rollout(committed=time.time())
         body = json.dumps({"ref": "refs/heads/main", "after": head}).encode()
@@ -207,6 +214,9 @@ def _time(event: Event, timing: Rollout) -> None:
 
 def _containment(wiring: Wiring) -> bool:
     """Every cell runs payments 1.1.0 and answers; the bad revision is applied nowhere."""
+    from cellops.backends.local import isolation
+    from cellops.spec.cell import local_address
+
     current = wiring.store.setting("fleet.current")
     good = {r.applied_rev for r in wiring.store.ledger_rows() if r.service == "payments"}
     ok = current not in good and len(good) == 1
@@ -234,6 +244,8 @@ def _containment(wiring: Wiring) -> bool:
 
 def _isolation(state: Path) -> None:
     """Say how the cells are kept apart here, or what this host cannot enforce."""
+    from cellops.backends.local import isolation
+
     note = isolation.announce(state)
     if note:
         console.print(f"[yellow]![/] {note} (docs/operations.md, Isolation)", soft_wrap=True)

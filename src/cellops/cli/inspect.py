@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from cellops.backends.local.isolation import describe as describe_isolation
-from cellops.backends.local.layout import cell_paths
 from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
-from cellops.cli.views import rollout_table, status_rows, status_table
-from cellops.controller.reconcile import RETRY
-from cellops.images.ledger import read_verdicts, verdict_dict, verdict_lines
 from cellops.store.records import Rollout, RolloutState
-from cellops.store.sqlite import SqliteStore
-from cellops.wiring import Observer
+
+if TYPE_CHECKING:
+    from cellops.store.sqlite import SqliteStore
 
 
 def _open(repo: str, state: Path | None) -> tuple[Path, SqliteStore]:
+    from cellops.store.sqlite import SqliteStore
+
     folder = state_dir(repo, state)
     if not (folder / "cellops.db").exists():
         errors.print(f"✗ no controller state in {folder}: run `cellops up` first", markup=False)
@@ -32,6 +31,11 @@ def status(
     repo: str = FleetArgument, state: Path | None = StateOption, output: Format = OutputOption
 ) -> None:
     """Cells x services: the revision each runs, its health and since when."""
+    from cellops.backends.local.isolation import describe as describe_isolation
+    from cellops.cli.views import status_rows, status_table
+    from cellops.images.ledger import read_verdicts, verdict_dict, verdict_lines
+    from cellops.wiring import Observer
+
     folder, store = _open(repo, state)
     observer = Observer(store, folder)
     try:
@@ -113,6 +117,8 @@ def logs(
     lines: int = typer.Option(50, "--lines", "-n", help="Lines per replica."),
 ) -> None:
     """The last lines of each replica's output in a cell."""
+    from cellops.backends.local.layout import cell_paths
+
     folder = state_dir(repo, state)
     files = sorted(cell_paths(folder, cell).logs(service).glob("*.log"))
     if not files:
@@ -130,6 +136,8 @@ rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is
 @rollout_app.command("status")
 def rollout_status(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
     """The latest rollout: its waves, each cell's step, and why a wave is blocked."""
+    from cellops.cli.views import rollout_table
+
     _, store = _open(repo, state)
     latest = store.rollouts(limit=1)
     rollout = latest[0] if latest else None
@@ -202,6 +210,8 @@ def rollout_retry(repo: str = FleetArgument, state: Path | None = StateOption) -
     """Roll the latest halted or aborted rollout's revision out again, without a new
     commit: planned afresh against what the cells hold now, canary first. The controller
     starts it on its next pass (or when it starts)."""
+    from cellops.controller.reconcile import RETRY
+
     _, store = _open(repo, state)
     latest = store.rollouts(limit=1)
     rollout = latest[0] if latest else None

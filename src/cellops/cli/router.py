@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +53,8 @@ def run(
     timeout: float = typer.Option(10.0, help="Seconds a cell has to answer a request."),
 ) -> None:
     """Route each request to its tenant's cell; reload the table when its file changes."""
+    import asyncio
+
     from cellops.router.server import Router, serve
 
     host, _, port = listen.rpartition(":")
