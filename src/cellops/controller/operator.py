@@ -208,9 +208,9 @@ def rollback(
     what = f"cell {cell}" if cell else f"service {service}"
     if not cells:
         raise Refused("none", f"{what} already runs its last good revision: nothing to roll back")
-    pending = pending_rollbacks(store)
-    pending.append({"cell": cell, "service": service, "at": now, "by": by})
     with store.transaction():
+        pending = pending_rollbacks(store)
+        pending.append({"cell": cell, "service": service, "at": now, "by": by})
         store.set_setting(ROLLBACKS, json.dumps(pending))
         store.add_event(
             now,

@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
+from cellops.controller.carry_out import carry_out_rollbacks, hold_for_approval
 from cellops.controller.failures import STOPPED, Failures
 from cellops.controller.gate import MAX_GAP, failure_summary
+from cellops.controller.operator import needs_approval
 from cellops.controller.rollback import Rollbacks, mark
 from cellops.controller.states import CellStates
 from cellops.controller.watch import Watching
@@ -77,6 +79,7 @@ class RolloutRunner(Failures, Watching):  # Failures._fail before the stub
         on its revision unproven are judged by `Orphans`, with every other such cell."""
         dt = self._tick(rollout, now if mono is None else mono)
         policy = self.policy_of(rollout)
+        carry_out_rollbacks(self.store, self.rollbacks.rollback, now)  # operators' requests
         stopped = self._settle(rollout.id, now, policy)
         self.rollbacks.watch_recovery(rollout, now)
         if stopped or rollout.state is not RolloutState.RUNNING or rollout.paused:
@@ -106,6 +109,9 @@ class RolloutRunner(Failures, Watching):  # Failures._fail before the stub
 
     def _apply_wave(self, rollout: Rollout, now: float, dt: float, policy: PolicyRecord) -> None:
         cells = frozenset(rollout.plan[rollout.wave].cell_names)
+        if needs_approval(self.store, rollout):
+            hold_for_approval(self.store, rollout, now)  # `approval: manual`
+            return
         if self.image_gate is not None and self.image_gate(rollout.revision, cells) is not None:
             return  # not applied, tried again next pass (the gate records why)
         fleet = self.desired(rollout.revision)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from cellops.backends.base import CellBackend, CellObservation
 from cellops.controller.gate import failure, healthy
+from cellops.controller.operator import PROMOTE, promoted
 from cellops.controller.rollback import mark
 from cellops.render import DesiredCell, DesiredFleet
 from cellops.store.base import Store
@@ -145,7 +146,8 @@ class Watching:
                 current.id, now, if_advancing=True, phase=Phase.BAKE, baked=0, elapsed=0
             )
             return
-        if current.baked < wave.bake_seconds or not all_healthy:
+        early = promoted(self.store, current)  # an operator ended the bake
+        if (current.baked < wave.bake_seconds and not early) or not all_healthy:
             return  # a wave ends only on a look that finds every cell of it healthy
         with self.store.transaction():
             if not self.store.update_rollout(
@@ -163,10 +165,12 @@ class Watching:
                 if steps[cell][1] is CellStep.HEALTHY:
                     self.store.set_good(cell, now)
                     self.store.set_cell_step(current.id, cell, CellStep.GOOD, "", now)
+            if early:
+                self.store.delete_setting(PROMOTE)
             self.store.add_event(
                 now,
                 "wave-done",
-                f"wave {wave.name} done",
+                f"wave {wave.name} done" + (" (promoted: bake ended early)" if early else ""),
                 revision=current.revision,
                 rollout=current.id,
             )
