@@ -327,3 +327,21 @@ def test_a_missing_bundle_or_root_rejects_the_revision(
     assert all(
         f": {ROOT}: not a Sigstore trusted root" in p.message for p in rejected.value.problems
     )
+
+
+def test_a_trusted_root_that_is_a_symlink_is_not_followed(
+    fleet: FleetRepo, registry: LocalRegistry, sigstore: TestSigstore
+) -> None:
+    keyless_fleet(fleet, registry, sigstore)
+    fleet.write("roots/real.json", sigstore.trusted_root())
+    fleet.remove(ROOT)
+    (fleet.path / ROOT).symlink_to("../roots/real.json")
+    commit = fleet.commit("the trusted root through a link")
+    with pytest.raises(RevisionRejected) as rejected:
+        compiler_for(fleet, registry).revision(commit)
+    assert len(rejected.value.problems) == 2
+    assert all(
+        f"{ROOT}: the trusted root file is not in the fleet repo (as a regular file of at most"
+        " 64 KiB, not a symlink)" in p.message
+        for p in rejected.value.problems
+    )

@@ -60,7 +60,8 @@ def _read(read: ReadKey, path: str, what: str) -> bytes:
         return read(path)
     except (OSError, KeyError):
         raise ValueError(
-            f"{path}: the {what} file is not in the fleet repo (or is over {MAX_FILE // 1024} KiB)"
+            f"{path}: the {what} file is not in the fleet repo (as a regular file of at most"
+            f" {MAX_FILE // 1024} KiB, not a symlink)"
         ) from None
 
 

@@ -149,9 +149,10 @@ def read_file(repo_path: Path, commit: str, path: str, limit: int) -> bytes | No
     """The file at `path` in `commit` (a regular file of at most `limit` bytes), or None."""
     repo = pygit2.Repository(str(repo_path))
     try:
-        blob = repo.revparse_single(f"{commit}:{path}")
+        entry = repo.revparse_single(commit).peel(pygit2.Tree)[path]
     except (KeyError, ValueError, pygit2.GitError):
         return None
+    blob = repo.get(entry.id) if entry.filemode in _FILES else None  # never a symlink
     if not isinstance(blob, pygit2.Blob) or blob.size > limit:
         return None
     return bytes(blob.data)
