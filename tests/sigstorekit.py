@@ -322,10 +322,13 @@ class TestSigstore:
         }
 
 
-def attach(registry: LocalRegistry, repository: str, digest: str, bundle: bytes) -> str:
+def attach(
+    registry: LocalRegistry, repository: str, digest: str, bundle: bytes, *, index: bool = True
+) -> str:
     """`bundle` attached to the image `digest` as cosign 3 does on a registry without the
     referrers API: a manifest of artifact type BUNDLE_TYPE whose subject is the image, and
-    the referrers tag `sha256-<hex>` (an OCI index) listing it. The manifest's digest."""
+    (`index`) the referrers tag `sha256-<hex>` (an OCI index) listing it. The manifest's
+    digest."""
     layer = registry._descriptor(repository, BUNDLE_TYPE, bundle)
     config = registry._descriptor(repository, EMPTY, b"{}")
     manifest = {
@@ -339,12 +342,14 @@ def attach(registry: LocalRegistry, repository: str, digest: str, bundle: bytes)
     body = json.dumps(manifest, separators=(",", ":")).encode()
     found = "sha256:" + hashlib.sha256(body).hexdigest()
     registry.push_manifest(repository, found, manifest)
+    if not index:
+        return found
     tag = digest.replace(":", "-")
-    index = _referrers_index(registry, repository, tag)
-    index["manifests"].append(
+    listing = _referrers_index(registry, repository, tag)
+    listing["manifests"].append(
         {"mediaType": OCI_MANIFEST, "digest": found, "size": len(body), "artifactType": BUNDLE_TYPE}
     )
-    registry.push_manifest(repository, tag, index)
+    registry.push_manifest(repository, tag, listing)
     return found
 
 

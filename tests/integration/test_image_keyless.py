@@ -22,7 +22,15 @@ from cellops.spec.image_policy import ImagePolicy, Provenance, SignatureAuthorit
 from tests import imagekit
 from tests.fleetrepo import FleetRepo
 from tests.imagekit import LocalRegistry
-from tests.sigstorekit import TestSigstore, attach, provenance, statement
+from tests.integration.test_image_registry_protocols import bearer_proxy
+from tests.sigstorekit import (
+    BUNDLE_TYPE,
+    OCI_MANIFEST,
+    TestSigstore,
+    attach,
+    provenance,
+    statement,
+)
 
 pytestmark = pytest.mark.slow  # a registry per test (the fast tier: tests/unit/test_keyless.py)
 registry = imagekit.registry  # the fixture
@@ -345,3 +353,21 @@ def test_a_trusted_root_that_is_a_symlink_is_not_followed(
         " 64 KiB, not a symlink)" in p.message
         for p in rejected.value.problems
     )
+
+
+def test_a_bundle_found_through_the_referrers_api(
+    registry: LocalRegistry, sigstore: TestSigstore
+) -> None:
+    digest = registry.push_image("shop/web", "1.0")
+    made = sigstore.bundle(statement(digest), SUBJECT, ISSUER)
+    found = attach(registry, "shop/web", digest, made, index=False)
+    entry = {"mediaType": OCI_MANIFEST, "digest": found, "artifactType": BUNDLE_TYPE}
+    with bearer_proxy(registry, {digest: [entry]}) as (host, asked):
+        credentials = registry.credentials
+        credentials.auths[host] = credentials.auths.pop(registry.host)
+        verdict = ImageVerifier(Registry(credentials)).verify(
+            f"{host}/shop/web@{digest}", policy(), {ROOT: sigstore.trusted_root()}.__getitem__
+        )
+    assert verdict.ok, verdict.reason
+    assert f"/v2/shop/web/referrers/{digest}" in asked
+    assert not any(p.endswith(digest.replace(":", "-")) for p in asked)
