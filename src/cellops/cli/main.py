@@ -7,40 +7,41 @@ import sqlite3
 import typer
 
 from cellops import __version__
-from cellops.cli import controller, demo, dora, init, inspect, plan, render, schema, validate
+from cellops.cli.lazy import LazyGroup, lazy
 from cellops.cli.output import Exit, errors
-from cellops.cli.router import router_app
-from cellops.cli.tenant import tenant_app
 from cellops.model.errors import CellopsError, SourceError, StartupError
 
 app = typer.Typer(
     name="cellops",
+    cls=LazyGroup,
     help=(
         "cellops: a control plane for cell-based architecture, driven by GitOps.\n\n"
         "The fleet repo (a Git repository) holds cells, services and rollout policy."
-        " These commands read it: validate a revision, plan its rollout in waves, render"
-        " what one cell should run."
+        " Validate a revision, plan its rollout in waves and render what a cell should run;"
+        " run the controller that rolls each commit out; and see what the cells run, the"
+        " rollout, its history and events."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("demo")(demo.demo)
-app.command("init")(init.init)
-app.command("validate")(validate.validate)
-app.command("plan")(plan.plan)
-app.command("render")(render.render_cell)
-app.command("schema")(schema.schema)
-app.command("up")(controller.up)
-app.command("down")(controller.down)
-app.command("status")(inspect.status)
-app.command("history")(inspect.history)
-app.command("logs")(inspect.logs)
-app.command("dora")(dora.dora)
-app.add_typer(inspect.rollout_app, name="rollout")
-app.add_typer(router_app, name="router")
-app.add_typer(tenant_app, name="tenant")
-
+# Each command's module is imported only when that command runs (cellops.cli.lazy): a
+# command that starts the controller or a server must not slow `validate` or `status`.
+lazy("init", "cellops.cli.init:init")
+lazy("validate", "cellops.cli.validate:validate")
+lazy("plan", "cellops.cli.plan:plan")
+lazy("render", "cellops.cli.render:render_cell")
+lazy("schema", "cellops.cli.schema:schema")
+lazy("up", "cellops.cli.controller:up")
+lazy("down", "cellops.cli.controller:down")
+lazy("status", "cellops.cli.inspect:status")
+lazy("history", "cellops.cli.inspect:history")
+lazy("logs", "cellops.cli.inspect:logs")
+lazy("rollout", "cellops.cli.inspect:rollout_app")
+lazy("dora", "cellops.cli.dora:dora")
+lazy("router", "cellops.cli.router:router_app")
+lazy("tenant", "cellops.cli.tenant:tenant_app")
+lazy("demo", "cellops.cli.demo:demo")
 
 def _version(value: bool) -> None:
     if value:

@@ -11,7 +11,6 @@ import typer
 import yaml
 from rich.table import Table
 
-from cellops.backends.kubernetes.manifests import ManifestError, own_objects
 from cellops.cli.common import RepoArgument, RevOption, manifest_cache, open_repo
 from cellops.cli.output import (
     Exit,
@@ -26,7 +25,6 @@ from cellops.cli.validate import judge, rejecting_on_failure
 from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredCell, render
-from cellops.render.kubernetes import ManifestObjectError, cell_objects
 from cellops.source.worktree import read_worktree
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.loader import load_revision
@@ -65,12 +63,7 @@ def render_cell(
         raise typer.Exit(Exit.USAGE)
     if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
         # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
-        try:
-            own = _manifests(desired, revision, repo, path)
-            objects = cell_objects(desired, revision.id, own)
-        except (ManifestError, ManifestObjectError) as exc:
-            errors.print(f"✗ {exc}", markup=False)
-            raise typer.Exit(Exit.REJECTED) from None
+        objects = kubernetes_objects(desired, revision, repo, path)
         sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
     elif output is Format.TEXT:
         _print(desired, revision.id)
@@ -104,13 +97,23 @@ def _print_problems(problems: tuple[Problem, ...]) -> None:
         errors.print(str(problem), style=style, markup=False)
 
 
-def _manifests(
+def kubernetes_objects(
     cell: DesiredCell, revision: Revision, repo: Path, path: Path | None
-) -> dict[str, list[dict[str, Any]]]:
-    """Each service's own objects (manifests/, chart), materialised from the folder or
-    exported from Git, as validation builds them."""
-    with tempfile.TemporaryDirectory() as scratch:
-        return own_objects(manifest_cache(repo, path, Path(scratch)), cell, cell.services)
+) -> list[dict[str, Any]]:
+    """The objects a Kubernetes cell is given: cellops' own and each service's (manifests/,
+    chart, materialised from the folder or exported from Git, as validation builds them).
+    A manifest that does not build is one line and exit 1."""
+    from cellops.backends.kubernetes.manifests import ManifestError, own_objects
+    from cellops.render.kubernetes import ManifestObjectError, cell_objects
+
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            cache = manifest_cache(repo, path, Path(scratch))
+            own = own_objects(cache, cell, cell.services)
+        return cell_objects(cell, revision.id, own)
+    except (ManifestError, ManifestObjectError) as exc:
+        errors.print(f"✗ {exc}", markup=False)
+        raise typer.Exit(Exit.REJECTED) from None
 
 
 def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:

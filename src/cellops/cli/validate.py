@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-import click
 import typer
+from typer._click import ClickException
 
 from cellops.cli.common import RepoArgument, RevOption, edge_checks, open_repo
 from cellops.cli.output import (
@@ -49,7 +49,7 @@ def rejecting_on_failure(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (CellopsError, typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+        except (CellopsError, typer.Exit, typer.Abort, ClickException):
             raise  # foreseen: each has its exit status and message already
         except Exception as exc:  # the point: no traceback, a rejection
             if os.environ.get("CELLOPS_DEBUG"):
