@@ -20,6 +20,7 @@ from cellops.source.base import SnapshotSource
 from cellops.spec.documents import ParseCache
 from cellops.spec.loader import load_revision
 from cellops.spec.revision import Revision
+from cellops.tenancy.fleet import tenant_shares
 
 
 @dataclass(frozen=True)
@@ -125,4 +126,11 @@ class Compiler:
     ) -> PlanResult:
         """Plan `after` (rendered as `desired`) against what a ledger says was applied."""
         changes = diff(desired, ledger)
-        return PlanResult(before, after, desired, changes, plan(changes, after.fleet.spec.rollout))
+        return PlanResult(before, after, desired, changes, _plan(changes, after))
+
+
+def _plan(changes: ChangeSet, revision: Revision) -> Plan:
+    """The plan of `revision`, its capped waves batched by each cell's share of tenants."""
+    fleet = revision.fleet
+    shares = tenant_shares(fleet, revision.cells, revision.tenants)
+    return plan(changes, fleet.spec.rollout, shares)

@@ -16,7 +16,7 @@ from cellops.backends.kubernetes.manifests import ManifestCache
 from cellops.backends.kubernetes.validation import kubernetes_check
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.podman import podman_check
-from cellops.controller.exposure import ExposureTracker
+from cellops.controller.exposure import ExposureGate, ExposureTracker
 from cellops.controller.reconcile import CURRENT, Reconciler, Settings
 from cellops.images.gate import WaveGate, image_check, key_reader
 from cellops.images.ledger import VerdictLedger
@@ -25,6 +25,7 @@ from cellops.images.tags import PinTags
 from cellops.images.verify import ImageVerifier
 from cellops.model.errors import StoreError
 from cellops.pipeline import Compiler
+from cellops.plan.planner import wave_caps
 from cellops.render import DesiredCell
 from cellops.router.publisher import TABLE_FILE, TablePublisher
 from cellops.source.git import GitSource, export_tree
@@ -156,4 +157,6 @@ def _wire(source: GitSource, store: SqliteStore, state_dir: Path, settings: Sett
     publisher = TablePublisher(state_dir / TABLE_FILE)
     reconciler.publish = publisher
     reconciler.exposure = ExposureTracker(publisher.current)
+    caps = lambda rev: wave_caps(compiler.revision(rev).fleet.spec.rollout)  # noqa: E731
+    reconciler.rollouts.exposure_gate = ExposureGate(store, publisher.current, caps)
     return Wiring(source, compiler, store, local, kubernetes, reconciler, state_dir / DB, images)

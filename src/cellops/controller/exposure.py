@@ -9,12 +9,13 @@ the set of unbaked cells changed. `current_exposure(store)` is how other parts r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from cellops.model.errors import CellopsError
 from cellops.store.base import Store
-from cellops.store.records import LedgerRow
-from cellops.tenancy.exposure import exposure
+from cellops.store.records import LedgerRow, Rollout
+from cellops.tenancy.exposure import CapVerdict, cap_verdict, cell_shares, exposure
 from cellops.tenancy.table import RoutingTable
 
 EXPOSURE = "tenancy.exposure"  # the store setting: an ExposureRecord as JSON
@@ -92,3 +93,49 @@ class ExposureTracker:
         for listener in self.listeners:
             listener(record)
         return record
+
+
+class ExposureGate:
+    """Before a wave is applied: would it raise the exposure above the wave's
+    `maxExposure`? Its own cells over the cap: the rollout cannot go on (`impossible`);
+    with cells outside the rollout still unbaked: it waits (recorded once per wave)."""
+
+    def __init__(
+        self,
+        store: Store,
+        table: Callable[[], RoutingTable | None],
+        caps: Callable[[str], Mapping[str, float]],
+    ) -> None:
+        self.store, self.table, self.caps = store, table, caps
+        self._shares: tuple[tuple[int, str], dict[str, float]] | None = None
+        self._told: tuple[int, int, str] | None = None
+
+    def __call__(self, rollout: Rollout, now: float) -> CapVerdict | None:
+        wave = rollout.plan[rollout.wave]
+        table = self.table()
+        try:
+            cap = self.caps(rollout.revision).get(wave.name)
+        except CellopsError:  # its commit is gone: the rollout halts on its own
+            return None
+        if cap is None or table is None:
+            return None
+        planned = {c for w in rollout.plan.waves for c in w.cell_names}
+        others = unbaked_cells(self.store.ledger_rows()) - planned
+        verdict = cap_verdict(self._shares_of(table), wave.cell_names, others, cap)
+        told = (rollout.id, rollout.wave, verdict.message if verdict else "")
+        if verdict is not None and not verdict.impossible and told != self._told:
+            self.store.add_event(
+                now,
+                "exposure-held",
+                f"wave {wave.name}: {verdict.message}",
+                revision=rollout.revision,
+                rollout=rollout.id,
+            )
+        self._told = told
+        return verdict
+
+    def _shares_of(self, table: RoutingTable) -> dict[str, float]:
+        key = (table.version, table.revision)
+        if self._shares is None or self._shares[0] != key:
+            self._shares = (key, cell_shares(table.tenants, table.weights))
+        return self._shares[1]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from cellops.backends.base import CellBackend
 from cellops.controller.carry_out import carry_out_rollbacks, hold_for_approval
+from cellops.controller.exposure import ExposureGate
 from cellops.controller.failures import STOPPED, Failures
 from cellops.controller.gate import MAX_GAP, failure_summary
 from cellops.controller.operator import needs_approval
@@ -58,6 +59,8 @@ class RolloutRunner(Failures, Watching):  # Failures._fail before the stub
         self._restarts: dict[tuple[int, int, str], dict[str, int]] = {}  # at the bake's start
         # (revision, wave's cells) -> why its images may not run, or None (wiring sets it)
         self.image_gate: Callable[[str, frozenset[str]], str | None] | None = None
+        # a wave that would raise the exposure above its maxExposure waits, or halts
+        self.exposure_gate: ExposureGate | None = None
 
     def policy_of(self, rollout: Rollout) -> PolicyRecord:
         """The rollout's own policy; for a rollout stored without one (by an earlier
@@ -112,8 +115,10 @@ class RolloutRunner(Failures, Watching):  # Failures._fail before the stub
         if needs_approval(self.store, rollout):
             hold_for_approval(self.store, rollout, now)  # `approval: manual`
             return
-        if self.image_gate is not None and self.image_gate(rollout.revision, cells) is not None:
-            return  # not applied, tried again next pass (the gate records why)
+        if self._over_cap(rollout, now) or (
+            self.image_gate is not None and self.image_gate(rollout.revision, cells) is not None
+        ):
+            return  # not applied, tried again next pass (the gates record why)
         fleet = self.desired(rollout.revision)
         steps = self.store.cell_steps(rollout.id)
         elapsed = rollout.elapsed + dt
@@ -166,6 +171,14 @@ class RolloutRunner(Failures, Watching):  # Failures._fail before the stub
             rollout=rollout.id,
         )
         return True
+
+    def _over_cap(self, rollout: Rollout, now: float) -> bool:
+        """The wave would raise the exposure above its `maxExposure`: it waits, or the
+        rollout halts when the wave's own cells are over the cap."""
+        held = self.exposure_gate(rollout, now) if self.exposure_gate is not None else None
+        if held is not None and held.impossible:
+            self._halt(rollout, held.message, now)
+        return held is not None
 
     def _advancing(self, rollout_id: int) -> bool:
         current = self.store.rollout(rollout_id)

@@ -10,6 +10,10 @@ Rules, in order:
 - cells left after the last declared wave form a final wave named `remainder`;
 - a wave larger than its `maxConcurrent` is split into batches of at most that many cells;
   each batch is one step of the rollout;
+- a wave with `maxExposure` (the `remainder` takes the last wave's) is split, in name
+  order, into batches whose cells hold at most that share of the tenants (`shares`: each
+  cell's weighted share); a cell over it alone is a batch of its own, which the
+  controller refuses to apply (`cellops.tenancy.exposure.cap_verdict`);
 - inside a cell, services are applied dependencies first and deleted dependants first.
 Pure: no I/O.
 """
@@ -17,6 +21,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cellops.diff.changeset import Action, CellChanges, Change, ChangeSet
@@ -70,7 +75,9 @@ class Plan:
         )
 
 
-def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
+def plan(
+    changes: ChangeSet, policy: RolloutPolicy, shares: Mapping[str, float] | None = None
+) -> Plan:
     skipped = tuple(Skipped(c.cell, str(c.state)) for c in changes.affected if c.state in FROZEN)
     remaining = [c for c in changes.affected if c.state not in FROZEN]
     groups: list[tuple[WaveSpec, list[CellChanges]]] = []
@@ -85,9 +92,18 @@ def plan(changes: ChangeSet, policy: RolloutPolicy) -> Plan:
         last = policy.waves[-1]
         tail = WaveSpec(
             name=REMAINDER, percent=100, max_concurrent=last.max_concurrent, bake=last.bake
-        )
+        ).model_copy(update={"max_exposure": last.max_exposure})
         groups.append((tail, remaining))
-    return Plan(changes.revision, tuple(_batches(groups)), skipped, policy)
+    return Plan(changes.revision, tuple(_batches(groups, shares or {})), skipped, policy)
+
+
+def wave_caps(policy: RolloutPolicy) -> dict[str, float]:
+    """Each wave's `maxExposure` by name, the remainder's (the last wave's) included."""
+    caps = {w.name: w.max_exposure for w in policy.waves if w.max_exposure is not None}
+    last = policy.waves[-1].max_exposure
+    if last is not None:
+        caps.setdefault(REMAINDER, last)
+    return caps
 
 
 def _with_a_canary(picked: list[CellChanges], remaining: list[CellChanges]) -> list[CellChanges]:
@@ -115,13 +131,33 @@ def _pick(wave: WaveSpec, remaining: list[CellChanges]) -> list[CellChanges]:
     return remaining[:count]
 
 
-def _batches(groups: list[tuple[WaveSpec, list[CellChanges]]]) -> list[Wave]:
+def _chunks(
+    wave: WaveSpec, cells: list[CellChanges], shares: Mapping[str, float]
+) -> list[list[CellChanges]]:
+    """Batches of at most `maxConcurrent` cells holding at most `maxExposure` together."""
+    size = wave.max_concurrent or len(cells)
+    cap = wave.max_exposure
+    chunks: list[list[CellChanges]] = []
+    held = 0.0
+    for cell in cells:
+        share = shares.get(cell.cell, 0.0)
+        full = not chunks or len(chunks[-1]) >= size
+        if full or (cap is not None and held + share > cap + 1e-9):
+            chunks.append([])
+            held = 0.0
+        chunks[-1].append(cell)
+        held += share
+    return chunks
+
+
+def _batches(
+    groups: list[tuple[WaveSpec, list[CellChanges]]], shares: Mapping[str, float]
+) -> list[Wave]:
     waves: list[Wave] = []
     for wave, cells in groups:
         if not cells:
             continue
-        size = wave.max_concurrent or len(cells)
-        chunks = [cells[i : i + size] for i in range(0, len(cells), size)]
+        chunks = _chunks(wave, cells, shares)
         for number, chunk in enumerate(chunks, start=1):
             waves.append(
                 Wave(

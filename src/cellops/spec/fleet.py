@@ -15,6 +15,7 @@ from cellops.spec.fields import DnsLabel, Duration, EnvName, FieldError, Labels
 from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.k8s_scope import CLUSTER_SCOPED
 from cellops.spec.service import Resources
+from cellops.spec.tenants import Share
 
 
 class WaveSpec(SpecModel):
@@ -31,6 +32,12 @@ class WaveSpec(SpecModel):
         default="auto",
         description="manual: the rollout waits before this wave until an operator approves"
         " it (`cellops rollout approve`, or the API)",
+    )
+    max_exposure: Share | None = Field(
+        default=None,
+        description="the most of the tenants (weighted) that may be on cells running the"
+        " revision unbaked while this wave runs, such as '10%': the wave goes in batches"
+        " that keep within it",
     )
 
     @model_validator(mode="after")

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from cellops.spec.base import Metadata, SpecModel
 from cellops.spec.fields import DnsLabel, FieldError
@@ -30,6 +37,35 @@ def _check_tenant_id(value: str) -> str:
 
 
 TenantId = Annotated[str, AfterValidator(_check_tenant_id)]
+
+_PERCENT = re.compile(r"^(\d{1,3}(\.\d+)?)%$")
+
+
+def _parse_share(value: object) -> float:
+    """'10%' -> 0.1: a share of tenants, written as a percentage."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{value!r}: write the share as a percentage, such as {value}%")
+    match = _PERCENT.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a percentage: expected one such as 10% or 2.5%")
+    share = float(match.group(1)) / 100
+    if share > 1:
+        raise ValueError(f"{value!r} is not a share: expected 0% to 100%")
+    return share
+
+
+Share = Annotated[
+    float,
+    BeforeValidator(_parse_share),
+    PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{1,3}(\.\d+)?%$",
+            "description": "a share of tenants (weighted), such as '10%'",
+        }
+    ),
+]
 
 
 class Tenant(SpecModel):

@@ -14,6 +14,7 @@ from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.selection import CellIndex
 from cellops.spec.tenants import Routing, TenantsDocument
+from cellops.tenancy.exposure import cell_shares
 from cellops.tenancy.placement import CellSlot, Placement, TenantEntry, place
 from cellops.tenancy.table import CellRoute, RoutingTable
 
@@ -95,6 +96,21 @@ def check_tenants(
             Problem(path, line or None, "spec.tenants", f"tenant {error.tenant!r} {error.message}")
         )
     return result, problems
+
+
+def tenant_shares(
+    fleet: FleetDocument,
+    cells: Mapping[str, CellDocument],
+    documents: Mapping[str, TenantsDocument],
+) -> dict[str, float]:
+    """Each cell's weighted share of the listed tenants (empty when no wave caps exposure:
+    placing a million tenants is not free)."""
+    if all(w.max_exposure is None for w in fleet.spec.rollout.waves):
+        return {}
+    tenancy = tenancy_of(documents)
+    result = place(cell_slots(fleet, cells, tenancy.routing), tenancy.entries)
+    weights = {e.id: e.weight for e in tenancy.entries if e.weight != 1}
+    return cell_shares(result.assignment, weights)
 
 
 def _canary_cells(
