@@ -9,16 +9,18 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from cellops.images.gate import image_check
+from cellops.images.gate import WaveGate, image_check, key_reader
 from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier, Verdict
 from cellops.model.errors import RevisionRejected
 from cellops.pipeline import Compiler
 from cellops.source.git import GitSource
 from cellops.spec.image_policy import ImagePolicy, Provenance, SignatureAuthority
+from cellops.store.sqlite import SqliteStore
 from tests import imagekit
 from tests.fleetrepo import FleetRepo
 from tests.imagekit import LocalRegistry
@@ -371,3 +373,25 @@ def test_a_bundle_found_through_the_referrers_api(
     assert verdict.ok, verdict.reason
     assert f"/v2/shop/web/referrers/{digest}" in asked
     assert not any(p.endswith(digest.replace(":", "-")) for p in asked)
+
+
+def test_a_trusted_root_removed_since_acceptance_blocks_the_wave(
+    fleet: FleetRepo, registry: LocalRegistry, sigstore: TestSigstore, tmp_path: Path
+) -> None:
+    keyless_fleet(fleet, registry, sigstore)
+    commit = fleet.commit("keyless signed images")
+    source = GitSource(fleet.path)
+    verifier = ImageVerifier(Registry(registry.credentials))
+    compiler = Compiler(source, checks=[image_check(verifier, str(source.root), None)])
+    store = SqliteStore(tmp_path / "state" / "cellops.db")
+    keys_now = lambda: key_reader(str(source.root), source.resolve("HEAD"))  # noqa: E731
+    gate = WaveGate(verifier, compiler.revision, keys_now, store)
+    cells = frozenset({"canary", "eu-1", "us-1"})
+    assert gate(commit, cells) is None
+    fleet.remove(ROOT)
+    fleet.commit("the trusted root is withdrawn")
+    reason = gate(commit, cells)
+    assert reason is not None and "api: " in reason and "store: " in reason
+    assert f"{ROOT}: the trusted root file is not in the fleet repo" in reason
+    [event] = store.events(kind="images-blocked")
+    assert event.message == f"wave not applied: {reason}"

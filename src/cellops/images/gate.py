@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cellops.backends.kubernetes.manifests import Manifests
 from cellops.images.own import own_images
+from cellops.images.trust import MAX_FILE
 from cellops.images.verify import ImageVerifier, ReadKey, Verdict
 from cellops.model.errors import CellopsError, SourceError
 from cellops.model.problems import Problem
@@ -26,7 +27,7 @@ def key_reader(git_dir: str, commit: str) -> ReadKey:
     """Reads a file of the fleet repo as of `commit` (a key removed since is missing)."""
 
     def read(path: str) -> bytes:
-        found = read_file(Path(git_dir), commit, path, limit=64 * 1024)
+        found = read_file(Path(git_dir), commit, path, limit=MAX_FILE)
         if found is None:
             raise KeyError(path)
         return found
