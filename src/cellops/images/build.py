@@ -28,8 +28,8 @@ PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 BUSYBOX = "/bin/busybox"
 
-# Serves /www on $HOST:$PORT (busybox httpd); /cgi-bin/who says which replica and VERSION
-# answered. EXIT_AT_START=1: exits at once (a crash loop). On SIGTERM it stops httpd and
+# Serves /www on $HOST:$PORT (busybox httpd): / says which replica and VERSION answered (as
+# JSON, from /cgi-bin/index.cgi), /hello.txt is a static file for probes. EXIT_AT_START=1: exits at once (a crash loop). On SIGTERM it stops httpd and
 # exits 0 (as PID 1 a process gets no default SIGTERM action).
 HTTPD = (
     'if [ -n "$EXIT_AT_START" ]; then echo "exiting at start, as told"; exit 3; fi\n'
@@ -50,8 +50,8 @@ def httpd_files(note: str) -> dict[str, tuple[bytes, int]]:
     """The files of a busybox httpd image: path -> (content, mode)."""
     return {
         "serve.sh": (HTTPD.encode(), 0o755),
-        "www/index.html": (f"hello from {note}\n".encode(), 0o644),
-        "www/cgi-bin/who": (WHO.encode(), 0o755),
+        "www/hello.txt": (f"hello from {note}\n".encode(), 0o644),
+        "www/cgi-bin/index.cgi": (WHO.encode(), 0o755),
     }
 
 
