@@ -29,8 +29,9 @@ SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 BUSYBOX = "/bin/busybox"
 
 # Serves /www on $HOST:$PORT (busybox httpd): / says which replica and VERSION answered (as
-# JSON, from /cgi-bin/index.cgi), /hello.txt is a static file for probes. EXIT_AT_START=1: exits at once (a crash loop). On SIGTERM it stops httpd and
-# exits 0 (as PID 1 a process gets no default SIGTERM action).
+# JSON, from /cgi-bin/index.cgi), /hello.txt is a static file for probes. EXIT_AT_START=1:
+# exits at once (a crash loop). On SIGTERM it stops httpd and exits 0 (as PID 1 a process
+# gets no default SIGTERM action).
 HTTPD = (
     'if [ -n "$EXIT_AT_START" ]; then echo "exiting at start, as told"; exit 3; fi\n'
     'echo "listening on $HOST:$PORT as $CELLOPS_REPLICA"\n'
