@@ -4,7 +4,7 @@ terminal, so a detached controller's log can be shipped and parsed as it is."""
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 
@@ -14,14 +14,16 @@ from cellops.store.base import Store
 class EventLog:
     """Writes each new event of the store once, in order."""
 
-    def __init__(self, store: Store, stream: TextIO | None = None) -> None:
+    def __init__(self, store: Store, stream: TextIO | None = None, logger: Any = None) -> None:
+        """`logger`: a structlog logger to write to (`observe.logs.JsonOutput`'s);
+        else one on `stream`, for people on a terminal, JSON otherwise."""
         stream = stream or sys.stderr
         renderer: structlog.types.Processor = (
             structlog.dev.ConsoleRenderer(colors=False)
             if stream.isatty()
             else structlog.processors.JSONRenderer()
         )
-        self._log = structlog.wrap_logger(
+        self._log = logger or structlog.wrap_logger(
             structlog.PrintLogger(stream),
             processors=[structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
         )

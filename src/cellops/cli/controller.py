@@ -14,8 +14,11 @@ from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
 from cellops.cli.output import console
 
 if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not at start
+    from collections.abc import Sequence
+
     from cellops.controller.loop import ControllerLoop
     from cellops.controller.reconcile import Settings
+    from cellops.notify.config import Target
     from cellops.wiring import Wiring
 
 WebhookOption = typer.Option(
@@ -51,6 +54,12 @@ def up(
         help="How often a Kubernetes cell no rollout is watching is read for drift"
         " (each read lists its objects from the API server).",
     ),
+    notify_config: Path | None = typer.Option(
+        None,
+        "--notify-config",
+        help="Notification targets (URLs, formats, secrets), never from Git; default: the"
+        " CELLOPS_NOTIFY_URL and CELLOPS_NOTIFY_SECRET variables. See docs/operations.md.",
+    ),
 ) -> None:
     """Start the controller: watch the fleet repo and roll each new commit out in waves.
 
@@ -65,6 +74,9 @@ def up(
     folder = state_dir(repo, state)
     interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
     secret = webhook_secret(secret, secret_file)
+    from cellops.notify.config import load_targets
+
+    targets = load_targets(notify_config)  # bad targets: one line, before anything starts
     if detach:
         args = [
             "up",
@@ -82,6 +94,7 @@ def up(
             "--no-view",
         ]
         args += ["--webhook", str(webhook)] if webhook is not None else []
+        args += ["--notify-config", str(notify_config.resolve())] if notify_config else []
         pid = process.spawn_detached(args, folder, secret=secret)
         _say_what_is_not_isolated(isolation.support().note())
         record = process.read_record(folder) or {}
@@ -92,12 +105,16 @@ def up(
             soft_wrap=True,
         )
         return
+    if not view and not sys.stdout.isatty():  # controller.log: JSON lines only
+        from cellops.observe.logs import JsonOutput
+
+        JsonOutput().install()
     handle = process.lock(folder)
     try:
         _say_what_is_not_isolated(isolation.announce(folder))
         isolation.Isolation(folder).restore()
         settings = Settings(rev=follow, poll_interval=interval, resync=every)
-        _serve(repo, folder, settings, view, secret, webhook_host, webhook)
+        _serve(repo, folder, settings, view, secret, webhook_host, webhook, targets=targets)
     finally:
         (folder / "controller.json").unlink(missing_ok=True)
         handle.close()
@@ -111,21 +128,30 @@ def _serve(
     secret: str | None,
     webhook_host: str,
     webhook: int | None,
+    *,
+    targets: Sequence[Target] = (),
 ) -> None:
     """Run the controller (this process holds the folder's lock) until it is stopped."""
     from cellops.controller import process
     from cellops.controller.loop import ControllerLoop
     from cellops.eventlog import EventLog
+    from cellops.observe import logs
+    from cellops.observe.running import Observability
     from cellops.source.webhook import WebhookServer
     from cellops.wiring import wire
 
     wiring = wire(repo, folder, settings)
     loop = ControllerLoop(wiring.reconciler, settings.poll_interval)
     loop.install_signal_handlers()
+    seen = Observability(wiring.store, wiring.store_path, wiring.peek, targets, Path(repo).name)
+    loop.timed = seen.timed
     server = (
-        WebhookServer(secret, loop.wake, webhook_host, webhook) if webhook is not None else None
+        WebhookServer(secret, loop.wake, webhook_host, webhook, extra=seen.routes())
+        if webhook is not None
+        else None
     )
     try:
+        seen.start()
         port = server.start() if server is not None else None
         process.write_record(folder, webhook=port, repo=_absolute(repo), ready=True)
         if port is not None:
@@ -133,10 +159,11 @@ def _serve(
         if view:
             _run_with_view(loop, wiring)
         else:
-            loop.run(on_pass=EventLog(wiring.store, sys.stdout).flush)
+            loop.run(on_pass=EventLog(wiring.store, sys.stdout, logs.active()).flush)
     finally:
         if server is not None:
             server.stop()
+        seen.close()
         wiring.close()
 
 

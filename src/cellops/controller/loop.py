@@ -26,6 +26,7 @@ class ControllerLoop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._next_poll = 0.0
+        self.timed: Callable[[float], None] | None = None  # seconds of each pass (metrics)
 
     def wake(self) -> None:
         """A push arrived: look at the source now."""
@@ -55,6 +56,8 @@ class ControllerLoop:
             self._next_poll = now + self.poll_interval
         try:
             self.reconciler.reconcile(check_source=poll)
+            if self.timed is not None:
+                self.timed(time.monotonic() - now)
         except Exception as exc:  # a pass failed; the next one may not: never die here
             traceback.print_exc()
             with contextlib.suppress(Exception):

@@ -248,11 +248,19 @@ def spawn_detached(
 
 
 def _last_line(log: Path, start: int) -> str:
-    """The last line written to `log` after `start`, without the error mark."""
+    """The last line written to `log` after `start`, without the error mark: the
+    `message` of a JSON line (the log is JSON lines), or the line as it is."""
     with open(log, "rb") as handle:
         handle.seek(start)
         lines = handle.read().decode(errors="replace").strip().splitlines()
-    return lines[-1].removeprefix("✗").strip() if lines else ""
+    if not lines:
+        return ""
+    try:
+        said = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        said = None
+    text = str(said.get("message") or said.get("event")) if isinstance(said, dict) else lines[-1]
+    return text.removeprefix("✗").strip()
 
 
 def _unusable(state: Path, exc: OSError) -> StoreError:

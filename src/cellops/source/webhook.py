@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from cellops.api.listener import Listener
 
@@ -76,9 +76,14 @@ async def _authenticate(request: Request, secret: bytes, limit: int) -> str:
 
 
 def webhook_app(
-    secret: str | None, on_push: Callable[[], None], max_body: int = MAX_BODY
+    secret: str | None,
+    on_push: Callable[[], None],
+    max_body: int = MAX_BODY,
+    extra: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    return Starlette(routes=[webhook_route(secret, on_push, max_body), Route("/healthz", healthz)])
+    """`extra`: more routes on the same listener (`/metrics`)."""
+    routes = [webhook_route(secret, on_push, max_body), Route("/healthz", healthz), *extra]
+    return Starlette(routes=routes)
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -121,8 +126,10 @@ class WebhookServer(Listener):
         host: str,
         port: int,
         max_body: int = MAX_BODY,
+        *,
+        extra: Sequence[BaseRoute] = (),
     ) -> None:
-        app = webhook_app(secret, on_push, max_body)
+        app = webhook_app(secret, on_push, max_body, extra)
         super().__init__(
             app, host, port, option="--webhook", what="the webhook", limit=MAX_CONNECTIONS
         )

@@ -1,0 +1,2 @@
+"""Outgoing webhooks: what the fleet's rollouts do, posted to Slack or any HTTP receiver,
+signed, retried, and every attempt recorded in the store."""

@@ -1,0 +1,46 @@
+"""What `cellops up` adds to a running controller: its metrics (fed once per pass, timed
+passes, `/metrics` for the listener) and its notifications (a thread of their own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from starlette.routing import Route
+
+from cellops.backends.base import CellObservation
+from cellops.notify.config import Target
+from cellops.notify.notifier import Notifier
+from cellops.observe.http import metrics_route
+from cellops.observe.metrics import ControllerMetrics
+from cellops.store.base import Store
+
+
+class Observability:
+    def __init__(
+        self,
+        store: Store,
+        database: Path,
+        observe: Callable[[str], CellObservation] | None = None,
+        targets: Sequence[Target] = (),
+        fleet: str = "",
+    ) -> None:
+        self.metrics = ControllerMetrics(store, database, observe)
+        self.notifier = Notifier(database, targets, fleet=fleet) if targets else None
+
+    def start(self) -> None:
+        if self.notifier is not None:
+            self.notifier.start()
+
+    def timed(self, seconds: float) -> None:
+        """After each pass: its duration, and what its events say happened."""
+        self.metrics.reconcile_pass.observe(seconds)
+        self.metrics.follow()
+
+    def routes(self) -> list[Route]:
+        return [metrics_route(self.metrics)]
+
+    def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
+        self.metrics.close()
