@@ -395,3 +395,13 @@ def test_a_trusted_root_removed_since_acceptance_blocks_the_wave(
     assert f"{ROOT}: the trusted root file is not in the fleet repo" in reason
     [event] = store.events(kind="images-blocked")
     assert event.message == f"wave not applied: {reason}"
+
+
+def test_an_attestation_is_not_a_signature(registry: LocalRegistry, sigstore: TestSigstore) -> None:
+    digest = registry.push_image("shop/web", "1.0")
+    attach(registry, "shop/web", digest, sigstore.bundle(provenance(digest, BUILDER), SUBJECT))
+    verdict = verify(registry, digest, sigstore.trusted_root())
+    assert verdict.reason == (
+        "no valid signature: its bundles attest https://slsa.dev/provenance/v1: none is a"
+        " signature (https://sigstore.dev/cosign/sign/v1)"
+    )

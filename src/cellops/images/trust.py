@@ -90,6 +90,11 @@ def judge(
             except ValueError as exc:
                 reasons.append(str(exc))
     signed = [s for s in statements if s.predicate_type == keyless.SIGN_PREDICATE]
+    if statements and not signed:
+        kinds = ", ".join(sorted({s.predicate_type for s in statements}))
+        reasons.append(
+            f"its bundles attest {kinds}: none is a signature ({keyless.SIGN_PREDICATE})"
+        )
     found = found or bool(signed) or bool(reasons)
     signer = signer or (signed[0].signer if signed else None)
     if signer is None:
