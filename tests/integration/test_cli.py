@@ -189,6 +189,8 @@ def test_demo_runs_to_a_successful_end() -> None:
     assert "demo complete: the bad release never left its canary cell" in result.stdout
     assert "LEAKED" not in result.stdout
     assert result.stdout.count(" held ") == 6
+    assert "tenant traffic through the router" in result.stdout  # and per cell, per phase
+    assert "the bad release cost no request to any tenant outside eu-canary" in result.stdout
 
 
 def test_render_a_kubernetes_cell_as_what_would_be_applied(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 In a temporary Git repo and state folder it starts the controller (with its push webhook),
 rolls the first commit out wave by wave, then a good change (payments 1.1.0), then a bad
 one (payments 1.2.0 crash-loops). The bad one must stop at the canary: rolled back, the
-rollout halted, every other cell still on 1.1.0 and answering. It prints the measured
-times and exits 0 only if containment held.
+rollout halted, every other cell still on 1.1.0 and answering. Through both releases the
+example's tenants send steady traffic through the embedded router (`demo_traffic`): no
+tenant outside the cells the bad release reached may lose a request. It prints the
+measured times and exits 0 only if containment held.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from cellops.cli.output import Exit, console
 from cellops.store.records import Event, RolloutState
 
 if TYPE_CHECKING:  # the controller is loaded when the demo runs, not at every command's start
+    from cellops.cli.demo_traffic import TenantTraffic
     from cellops.wiring import Wiring
 
 PAYMENTS = "services/payments/app/server.py"
 STEP_TIMEOUT = 180.0
+GOOD, BAD = "good release", "bad release"  # the phases tenant traffic is counted in
 _ENDED = {RolloutState.COMPLETED, RolloutState.HALTED, RolloutState.ABORTED}
 
 
@@ -50,8 +54,10 @@ def demo(
     keep: bool = typer.Option(False, "--keep", help="Leave the fleet running afterwards."),
 ) -> None:
     """Run the example fleet: a good release rolls out, a bad one stops at the canary."""
+    from cellops.cli.demo_traffic import TenantTraffic, tenant_containment
     from cellops.cli.views import overview
     from cellops.controller.reconcile import Settings
+    from cellops.router.publisher import TABLE_FILE
     from cellops.source.git import create_repository
     from cellops.wiring import wire
 
@@ -62,26 +68,34 @@ def demo(
     wiring = wire(repo, state, Settings(poll_interval=30.0))
     _isolation(state)
     runner = _Controller(wiring)
+    traffic: TenantTraffic | None = None
     held = False
     try:
         runner.start()
         console.rule("1. The first commit reaches all six cells, canary first")
         first = runner.push_and_wait(repo, None, RolloutState.COMPLETED)
-        console.rule("2. A good release: payments 1.1.0")
+        traffic = TenantTraffic(state / TABLE_FILE, workdir)
+        traffic.start(GOOD)  # every tenant, 10 requests a second, through the router
+        console.rule("2. A good release: payments 1.1.0, under tenant traffic")
         _edit(repo / PAYMENTS, 'VERSION = "1.0.0"', 'VERSION = "1.1.0"')
         good = runner.push_and_wait(repo, "payments 1.1.0", RolloutState.COMPLETED)
         console.rule("3. A bad release: payments 1.2.0 crashes at start")
+        traffic.phase(BAD)
         _edit(
             repo / PAYMENTS,
             'VERSION = "1.1.0"',
             'VERSION = "1.2.0"\nraise SystemExit("payments 1.2.0: PAYMENTS_KEY is not set")',
         )
         bad = runner.push_and_wait(repo, "payments 1.2.0", RolloutState.HALTED)
+        traffic.stop()
         console.rule("4. Containment")
         held = _containment(wiring)
+        held &= tenant_containment(traffic, wiring.store, BAD)
         console.print(overview(wiring.store, wiring.observe))
         _summary(first, good, bad)
     finally:
+        if traffic is not None:
+            traffic.stop()
         runner.stop()
         if keep:
             console.print(
