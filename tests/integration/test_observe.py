@@ -130,6 +130,17 @@ def _run(fleet: Fleet, receiver: Receiver, tmp_path: Path) -> None:
     assert report["cells"][f"{fleet.prefix}-canary"]["failures"] == 1
     assert fleet.store.revision(first.revision).committed_at is not None  # type: ignore[union-attr]
 
+    example = Path(__file__).parents[2] / "examples" / "scorecard" / "legacy.csv"
+    args = ("scorecard", str(fleet.repo.path), "--state-dir", fleet.state, "--baseline", example)
+    card = json.loads(fleet.cli(*args, "-o", "json").stdout)
+    assert card["fleet"]["baseline"]["deploys"] == 9
+    assert card["fleet"]["cellops"]["deploys"] == 2  # the good rollout and the halted one
+    assert card["fleet"]["cellops"]["change_failure_rate"] == 0.5
+    assert card["escalations"]["cellops"]["halted rollouts"] == 1
+    assert card["services"]["web"]["cellops"]["deploys"] == 2
+    shown = fleet.cli(*args)
+    assert shown.returncode == 0 and "baseline" in shown.stdout, shown.stdout + shown.stderr
+
 
 def _cellops() -> list[str]:
     from tests.integration.controller_harness import CELLOPS

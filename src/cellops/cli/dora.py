@@ -7,6 +7,7 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -109,3 +110,60 @@ def open_store(repo: str, state: Path | None) -> SqliteStore:
         errors.print(f"✗ no controller state in {folder}: run `cellops up` first", markup=False)
         raise typer.Exit(Exit.SOURCE)
     return SqliteStore(folder / "cellops.db")
+
+
+def scorecard(
+    baseline: Path = typer.Option(
+        ..., "--baseline", help="The old pipeline's record (CSV: docs/operations.md)."
+    ),
+    repo: str = FleetArgument,
+    state: Path | None = StateOption,
+    since: str = SinceOption,
+    output: Format = OutputOption,
+) -> None:
+    """The parallel run: the old pipeline's deploys, incidents and pages beside cellops'
+    own record: deploy time p50/p90 per service and for the fleet, change failure rate,
+    incidents and escalations (halted rollouts, failed rollbacks, manual aborts)."""
+    from cellops.dora.scorecard import side_by_side
+    from cellops.observe.dora import cellops_record
+    from cellops.observe.legacy import BaselineError, read_baseline
+
+    try:
+        old = read_baseline(baseline)
+    except BaselineError as exc:
+        for problem in exc.problems:
+            errors.print(f"✗ {problem}", markup=False)
+        raise typer.Exit(Exit.USAGE) from None
+    now = time.time()
+    store = open_store(repo, state)
+    try:
+        card = side_by_side(old, cellops_record(store, parse_since(since, now), now))
+    finally:
+        store.close()
+    if output is not Format.TEXT:
+        emit(card, output)
+        return
+    console.print(_card_table(card))
+    escalations: Any = card["escalations"]
+    said = ", ".join(f"{n} {k}" for k, n in escalations["cellops"].items())
+    console.print(f"cellops escalations: {said}", soft_wrap=True)
+
+
+def _card_table(card: dict[str, Any]) -> Table:
+    table = Table("scope", "side", "deploys", "p50", "p90", "CFR", "incidents/wk", "escalations/wk")
+    scopes = {"fleet": card["fleet"], **card["services"]}
+    for scope, sides in scopes.items():
+        for side in ("baseline", "cellops"):
+            row = sides[side]
+            rate = row["change_failure_rate"]
+            table.add_row(
+                scope,
+                side,
+                str(row["deploys"]),
+                span(row["deploy_time_p50_seconds"]),
+                span(row["deploy_time_p90_seconds"]),
+                "-" if rate is None else f"{rate:.0%}",
+                f"{row['incidents_per_week']:.2f}",
+                f"{row['escalations_per_week']:.2f}" if "escalations" in row else "",
+            )
+    return table

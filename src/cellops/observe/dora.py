@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from cellops.dora.facts import CellFailure, RolloutFacts
 from cellops.dora.figures import Window, report
+from cellops.dora.scorecard import Record, cellops_deploys
 from cellops.store.base import Store
 from cellops.store.records import Event, Rollout, RolloutState
 
@@ -111,3 +112,29 @@ def _by_rollout(events: Iterable[Event]) -> dict[int, list[Event]]:
 
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+ESCALATIONS = {  # events that needed a human
+    "rollout-halted": "halted rollouts",
+    "rollback-failed": "failed rollbacks",
+    "rollback-impossible": "rollbacks impossible",
+    "rollout-abort": "manual aborts",
+}
+
+
+def cellops_record(store: Store, since: float, now: float) -> Record:
+    """cellops' own record over [since, now), for the scorecard."""
+    window = Window(since, now)
+    rollouts, failures = gather(store, since)
+    ended = [r for r in rollouts if r.ended_at in window]
+    kinds = {
+        label: sum(1 for e in store.events(limit=MANY, kind=kind) if e.at in window)
+        for kind, label in ESCALATIONS.items()
+    }
+    return Record(
+        deploys=cellops_deploys(ended),
+        incidents=[f.services for f in failures if f.detected_at in window],
+        escalations=sum(kinds.values()),
+        span=now - since,
+        escalation_kinds=kinds,
+    )
