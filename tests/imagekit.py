@@ -13,9 +13,7 @@ import ipaddress
 import json
 import re
 import shutil
-import socket
 import subprocess
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,14 +37,9 @@ from cellops.images.build import (
     blob_descriptor,
     simple_signing,
 )
+from cellops.images.localregistry import free_port, registry_config, serve_registry
 
 USER, PASSWORD = "cellops", "s3cret-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -171,18 +164,12 @@ def running_registry(
     """Debian's docker-registry on a free port of 127.0.0.1 (or `port`: the same registry
     again), its storage in `folder`; `auth`: behind htpasswd basic auth (USER, PASSWORD);
     `tls`: over HTTPS with a certificate of a CA made for it (`LocalRegistry.ca`)."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
+    if shutil.which("docker-registry") is None:
         pytest.skip("docker-registry is not installed (.ci/run installs it)")
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = folder / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog: {level: error}\n"
-        f"storage: {{filesystem: {{rootdirectory: {folder / 'blobs'}}},"
-        " delete: {enabled: true}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
+    config.write_text(registry_config(folder, port))
     ca = _tls(folder, config) if tls else None
     if auth:
         _htpasswd(folder / "htpasswd")
@@ -190,22 +177,8 @@ def running_registry(
             more.write(
                 f"auth: {{htpasswd: {{realm: cellops-tests, path: {folder / 'htpasswd'}}}}}\n"
             )
-    with (folder / "registry.log").open("w") as log:
-        server = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError((folder / "registry.log").read_text()) from None
-                time.sleep(0.05)
-        yield LocalRegistry(f"127.0.0.1:{port}", folder, ca)
-    finally:
-        server.terminate()
-        server.wait(10)
+    with serve_registry(folder, config, port) as host:
+        yield LocalRegistry(host, folder, ca)
 
 
 @pytest.fixture
