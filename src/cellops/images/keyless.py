@@ -21,6 +21,7 @@ which sigstore-python requires: such signatures are not found here (re-sign with
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -53,8 +54,10 @@ class NotARoot(ValueError):
     """A trusted root file that sigstore cannot use."""
 
 
+@functools.lru_cache(maxsize=16)
 def load_root(path: str, data: bytes) -> Verifier:
-    """A verifier for the trusted root in `data` (the file at `path` of the fleet repo)."""
+    """A verifier for the trusted root in `data` (the file at `path` of the fleet repo);
+    kept for the same bytes, so a wave's re-check with cached verdicts parses no root."""
     try:
         root = TrustedRoot(trustroot_v1.TrustedRoot.from_json(data))
         root.get_fulcio_certs()
