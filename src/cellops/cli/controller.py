@@ -60,6 +60,12 @@ def up(
         help="Notification targets (URLs, formats, secrets), never from Git; default: the"
         " CELLOPS_NOTIFY_URL and CELLOPS_NOTIFY_SECRET variables. See docs/operations.md.",
     ),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        help="json: every line of output one JSON event, tracebacks inside (a detached"
+        " controller's controller.log always is).",
+    ),
 ) -> None:
     """Start the controller: watch the fleet repo and roll each new commit out in waves.
 
@@ -76,6 +82,8 @@ def up(
     secret = webhook_secret(secret, secret_file)
     from cellops.notify.config import load_targets
 
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--log-format")
     targets = load_targets(notify_config)  # bad targets: one line, before anything starts
     if detach:
         args = [
@@ -92,6 +100,8 @@ def up(
             "--webhook-host",
             webhook_host,
             "--no-view",
+            "--log-format",
+            "json",
         ]
         args += ["--webhook", str(webhook)] if webhook is not None else []
         args += ["--notify-config", str(notify_config.resolve())] if notify_config else []
@@ -105,7 +115,8 @@ def up(
             soft_wrap=True,
         )
         return
-    if not view and not sys.stdout.isatty():  # controller.log: JSON lines only
+    if log_format == "json":  # controller.log: JSON lines only (and no live view in it)
+        view = False
         from cellops.observe.logs import JsonOutput
 
         JsonOutput().install()
