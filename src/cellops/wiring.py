@@ -3,8 +3,6 @@ backend serves which cell."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,20 +32,6 @@ from cellops.spec.cell import LocalBackend
 from cellops.store.database import DB, private_folder
 from cellops.store.lost import open_store
 from cellops.store.sqlite import SqliteStore
-
-
-def default_state_dir(repo: str | Path) -> Path:
-    """Per fleet repo (path or URL): $CELLOPS_STATE_DIR, else
-    ~/.local/state/cellops/<name>-<hash>."""
-    explicit = os.environ.get("CELLOPS_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    text = str(repo)
-    where = text.rstrip("/") if is_url(text) else str(Path(text).resolve())
-    name = where.rsplit("/", 1)[-1].removesuffix(".git") or "fleet"
-    digest = hashlib.sha256(where.encode()).hexdigest()[:10]
-    return base / "cellops" / f"{name}-{digest}"
 
 
 @dataclass

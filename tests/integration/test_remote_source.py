@@ -12,8 +12,8 @@ from cellops.model.errors import SourceError
 from cellops.pipeline import Compiler
 from cellops.source.git import export_tree
 from cellops.source.remote import MirroredSource, is_url
+from cellops.statedir import default_state_dir
 from cellops.store.sqlite import SqliteStore
-from cellops.wiring import default_state_dir
 from tests.fleetrepo import FleetRepo
 
 

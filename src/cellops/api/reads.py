@@ -111,3 +111,25 @@ def events(  # noqa: PLR0917 - query parameters
 def whoami(request: Request) -> dict[str, Any]:
     token = request.state.token
     return {"name": token.name, "role": str(token.role)}
+
+
+@router.get("/dora", summary="DORA figures for the fleet, each service and cell, over a window")
+def dora(
+    request: Request,
+    since: str = Query("30d", description="a duration back from now (30d, 12h) or ISO-8601"),
+) -> dict[str, object]:
+    from cellops.observe.dora import dora_report
+    from cellops.spec.fields import parse_duration
+
+    ctx = context(request)
+    now = ctx.clock()
+    try:
+        start = now - float(str(parse_duration(since)))
+    except ValueError:
+        try:
+            start = parse_time(since)
+        except ValueError:
+            raise HTTPException(
+                422, f"since: {since!r} is neither a duration (30d, 12h) nor an ISO-8601 time"
+            ) from None
+    return dora_report(ctx.store, start, now)

@@ -53,9 +53,9 @@ def seconds(value: str, option: str) -> float:
 
 
 def state_dir(repo: str | Path, explicit: Path | None) -> Path:
-    from cellops.wiring import default_state_dir
+    from cellops.statedir import find_state_dir
 
-    return explicit if explicit is not None else default_state_dir(repo)
+    return explicit if explicit is not None else find_state_dir(repo)
 
 
 def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:

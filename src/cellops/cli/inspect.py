@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from cellops.cli import operate, remote_views
 from cellops.cli.common import FleetArgument, StateOption, state_dir
 from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
-from cellops.store.records import Rollout, RolloutState
+from cellops.cli.remote import ServerOption, selected
+from cellops.store.records import Rollout
 
 if TYPE_CHECKING:
     from cellops.store.sqlite import SqliteStore
@@ -28,9 +30,15 @@ def _open(repo: str, state: Path | None) -> tuple[Path, SqliteStore]:
 
 
 def status(
-    repo: str = FleetArgument, state: Path | None = StateOption, output: Format = OutputOption
+    repo: str = FleetArgument,
+    state: Path | None = StateOption,
+    output: Format = OutputOption,
+    server: str | None = ServerOption,
 ) -> None:
     """Cells x services: the revision each runs, its health and since when."""
+    if (remote := selected(server)) is not None:
+        remote_views.status(remote, output)
+        return
     from cellops.backends.local.isolation import describe as describe_isolation
     from cellops.cli.views import status_rows, status_table
     from cellops.images.ledger import read_verdicts, verdict_dict, verdict_lines
@@ -63,8 +71,12 @@ def history(
     state: Path | None = StateOption,
     limit: int = typer.Option(20, "--limit", "-n", help="How many entries."),
     output: Format = OutputOption,
+    server: str | None = ServerOption,
 ) -> None:
     """Revisions seen (accepted or rejected) and the rollouts they started."""
+    if (remote := selected(server)) is not None:
+        remote_views.history(remote, limit, output)
+        return
     _, store = _open(repo, state)
     revisions = store.revisions(limit)
     rollouts = {r.revision: r for r in reversed(store.rollouts(limit * 2))}
@@ -134,8 +146,13 @@ rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is
 
 
 @rollout_app.command("status")
-def rollout_status(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+def rollout_status(
+    repo: str = FleetArgument, state: Path | None = StateOption, server: str | None = ServerOption
+) -> None:
     """The latest rollout: its waves, each cell's step, and why a wave is blocked."""
+    if (remote := selected(server)) is not None:
+        remote_views.rollout_status(remote, Format.TEXT)
+        return
     from cellops.cli.views import rollout_table
 
     _, store = _open(repo, state)
@@ -144,92 +161,39 @@ def rollout_status(repo: str = FleetArgument, state: Path | None = StateOption) 
     console.print(rollout_table(rollout, store.cell_steps(rollout.id) if rollout else {}))
 
 
-def _steer(repo: str, state: Path | None, what: str) -> None:
-    _, store = _open(repo, state)
-    rollout = store.active_rollout()
-    if rollout is None:
-        errors.print("✗ no rollout is running", markup=False)
-        raise typer.Exit(Exit.USAGE)
-    now = time.time()
-    with store.transaction():
-        # guarded: a rollout that ended meanwhile (completed, halted) is never overwritten
-        if what == "abort":
-            changed = store.update_rollout(
-                rollout.id,
-                now,
-                if_state=RolloutState.RUNNING,
-                state=RolloutState.ABORTED,
-                reason="aborted by an operator",
-            )
-            if changed:
-                store.close_steps(rollout.id, now)
-        else:
-            changed = store.update_rollout(
-                rollout.id, now, if_state=RolloutState.RUNNING, paused=int(what == "pause")
-            )
-        if changed:
-            store.add_event(
-                now,
-                f"rollout-{what}",
-                f"rollout #{rollout.id} {what}",
-                revision=rollout.revision,
-                rollout=rollout.id,
-            )
-    if not changed:
-        ended = store.rollout(rollout.id)
-        errors.print(
-            f"✗ rollout #{rollout.id} ended meanwhile ({ended.state if ended else 'gone'});"
-            f" nothing changed",
-            markup=False,
-        )
-        raise typer.Exit(Exit.REJECTED)
-    console.print(f"rollout #{rollout.id} of {rollout.revision[:12]}: {what} recorded")
-
-
 @rollout_app.command("pause")
-def rollout_pause(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+def rollout_pause(
+    repo: str = FleetArgument, state: Path | None = StateOption, server: str | None = ServerOption
+) -> None:
     """Stop advancing; cells keep what they have."""
-    _steer(repo, state, "pause")
+    operate.steer(repo, state, server, "pause")
 
 
 @rollout_app.command("resume")
-def rollout_resume(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+def rollout_resume(
+    repo: str = FleetArgument, state: Path | None = StateOption, server: str | None = ServerOption
+) -> None:
     """Go on from where the rollout was paused."""
-    _steer(repo, state, "resume")
+    operate.steer(repo, state, server, "resume")
 
 
 @rollout_app.command("abort")
-def rollout_abort(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+def rollout_abort(
+    repo: str = FleetArgument, state: Path | None = StateOption, server: str | None = ServerOption
+) -> None:
     """End the rollout: no further cell gets its revision. Cells that have it keep it
     while healthy; one that fails is still rolled back. `rollout retry` starts it again."""
-    _steer(repo, state, "abort")
+    operate.steer(repo, state, server, "abort")
 
 
 @rollout_app.command("retry")
-def rollout_retry(repo: str = FleetArgument, state: Path | None = StateOption) -> None:
+def rollout_retry(
+    repo: str = FleetArgument, state: Path | None = StateOption, server: str | None = ServerOption
+) -> None:
     """Roll the latest halted or aborted rollout's revision out again, without a new
     commit: planned afresh against what the cells hold now, canary first. The controller
     starts it on its next pass (or when it starts)."""
-    from cellops.controller.reconcile import RETRY
+    operate.retry(repo, state, server)
 
-    _, store = _open(repo, state)
-    latest = store.rollouts(limit=1)
-    rollout = latest[0] if latest else None
-    if rollout is None or rollout.state not in (RolloutState.HALTED, RolloutState.ABORTED):
-        what = f"the latest rollout is {rollout.state}" if rollout else "there is no rollout"
-        errors.print(f"✗ nothing to retry: {what}", markup=False)
-        raise typer.Exit(Exit.USAGE)
-    now = time.time()
-    with store.transaction():
-        store.set_setting(RETRY, str(rollout.id))
-        store.add_event(
-            now,
-            "rollout-retry",
-            f"retry of rollout #{rollout.id} requested",
-            revision=rollout.revision,
-            rollout=rollout.id,
-        )
-    console.print(
-        f"retry of rollout #{rollout.id} of {rollout.revision[:12]} requested;"
-        " the controller starts it on its next pass"
-    )
+
+rollout_app.command("approve")(operate.approve)

@@ -13,7 +13,7 @@ import json
 from typing import Protocol
 
 from cellops.store.base import Store
-from cellops.store.records import Rollout, RolloutState
+from cellops.store.records import Phase, Rollout, RolloutState
 
 RETRY = "rollout.retry"  # an operator asked to retry this (halted or aborted) rollout
 PROMOTE = "rollout.promote"  # "<rollout>:<wave>": end that wave's bake on the next pass
@@ -107,7 +107,14 @@ def approve(store: Store, now: float, wave: str | None = None, by: str = "an ope
     """Let the running rollout enter `wave` (default: the manual wave it waits at, or the
     next manual one)."""
     rollout = running(store)
-    names = [w.name for w in rollout.plan.waves[rollout.wave :] if w.approval == "manual"]
+    names = [
+        w.name
+        for index, w in enumerate(rollout.plan.waves)
+        if w.approval == "manual"
+        and w.batch == 1
+        and (index > rollout.wave or (index == rollout.wave and rollout.phase is Phase.APPLY))
+        and store.setting(approved_key(rollout.id, w.name)) is None
+    ]
     if wave is None:
         if not names:
             raise Refused("none", f"rollout #{rollout.id} has no wave left that needs approval")
@@ -122,7 +129,7 @@ def approve(store: Store, now: float, wave: str | None = None, by: str = "an ope
         raise Refused(
             "conflict",
             f"wave {wave} of rollout #{rollout.id} needs no approval (not `approval: manual`,"
-            " or already entered)",
+            " approved already, or entered)",
         )
     with store.transaction():
         store.set_setting(approved_key(rollout.id, wave), json.dumps({"by": by, "at": now}))

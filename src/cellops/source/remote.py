@@ -5,19 +5,15 @@ Any URL libgit2 can fetch: https://, ssh:// (or user@host:path), file://.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pygit2
 
 from cellops.model.errors import SourceError
 from cellops.source.git import GitSource
+from cellops.statedir import is_url  # here too, for the controller's callers
 
-_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
-
-
-def is_url(text: str) -> bool:
-    return "://" in text or bool(_SCP_LIKE.match(text))
+__all__ = ["MirroredSource", "is_url"]
 
 
 class MirroredSource(GitSource):

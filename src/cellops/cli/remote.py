@@ -1,0 +1,145 @@
+"""The CLI against a controller's API: `--server URL` (or CELLOPS_SERVER, or the current
+context of the config file) and a token (CELLOPS_TOKEN, or the context's).
+
+The config file is kubectl-shaped: `$XDG_CONFIG_HOME/cellops/config.yaml` (default
+~/.config/cellops/config.yaml; CELLOPS_CONFIG names another), readable by its owner only:
+
+    current-context: prod
+    contexts:
+      - name: prod
+        server: https://cellops.example.com:8470
+        token: cellops_...
+        certificate-authority: /etc/cellops/ca.pem   # optional, for a private CA
+
+Every failure is one line and an exit status: 3 the controller cannot be reached or
+refuses the token, 2 the token's role does not allow it or no such thing, 1 the rollout
+is not in a state that allows it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from cellops.cli.output import Exit, errors
+
+ServerOption = typer.Option(
+    None,
+    "--server",
+    envvar="CELLOPS_SERVER",
+    help="A controller's API (https://host:8470): ask it instead of the state on this"
+    " host. Token: CELLOPS_TOKEN or the config file's context (`cellops config`).",
+)
+
+
+@dataclass(frozen=True)
+class Remote:
+    server: str
+    token: str
+    ca: str | None = None
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("POST", path, body=body)
+
+    def call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
+        import requests
+
+        url = self.server.rstrip("/") + path
+        try:
+            response = requests.request(
+                method,
+                url,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                json=body,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
+                verify=self.ca or True,
+            )
+        except requests.RequestException as exc:
+            fail(Exit.SOURCE, f"cannot reach the controller at {self.server}: {_reason(exc)}")
+        if response.status_code < 400:
+            return response.json()
+        detail = _detail(response)
+        if response.status_code == 401:
+            fail(Exit.SOURCE, f"{self.server} refused the token: {detail}")
+        if response.status_code in (403, 404, 422):
+            fail(Exit.USAGE, detail)
+        if response.status_code == 409:
+            fail(Exit.REJECTED, detail)
+        return fail(Exit.SOURCE, f"{self.server} answered {response.status_code}: {detail}")
+
+
+def fail(status: Exit, message: str) -> NoReturn:
+    errors.print(f"✗ {message}", markup=False)
+    raise typer.Exit(status)
+
+
+def _detail(response: Any) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return str(response.text[:200] or response.reason)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200]
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("CELLOPS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cellops" / "config.yaml"
+
+
+def load_config() -> dict[str, Any]:
+    import yaml
+
+    path = config_path()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        return {"contexts": []}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(Exit.USAGE, f"cannot read {path}: {exc}")
+    if not isinstance(data, dict) or not isinstance(data.get("contexts", []), list):
+        fail(Exit.USAGE, f"{path}: expected a mapping with a list of contexts")
+    data.setdefault("contexts", [])
+    return data
+
+
+def selected(server: str | None) -> Remote | None:
+    """The controller to ask: `server` (option or CELLOPS_SERVER), else the config's
+    current context; None for the state on this host."""
+    config = load_config()
+    contexts = {str(c.get("name")): c for c in config["contexts"] if isinstance(c, dict)}
+    current = contexts.get(str(config.get("current-context")))
+    if server is None and current is None:
+        return None
+    if server is None:
+        assert current is not None
+        server = str(current.get("server") or "")
+        if not server:
+            fail(Exit.USAGE, f"context {current.get('name')!r} in {config_path()} has no server")
+    by_server = next((c for c in contexts.values() if c.get("server") == server), current)
+    token = os.environ.get("CELLOPS_TOKEN") or (by_server or {}).get("token")
+    if not token:
+        fail(
+            Exit.USAGE,
+            f"no token for {server}: set CELLOPS_TOKEN, or `cellops config set-context NAME"
+            f" --server {server} --token-file FILE`",
+        )
+    ca = (by_server or {}).get("certificate-authority")
+    return Remote(server, str(token), None if ca is None else str(ca))
