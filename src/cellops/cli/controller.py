@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
-from cellops.cli.output import console
+from cellops.cli.output import console, errors
 
 if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not at start
     from collections.abc import Sequence
@@ -22,7 +22,11 @@ if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not a
     from cellops.wiring import Wiring
 
 WebhookOption = typer.Option(
-    None, "--webhook", help="Serve the push webhook on this port (0: any free port)."
+    None,
+    "--webhook",
+    min=0,
+    max=65535,
+    help="Serve the push webhook on this port (0: any free port).",
 )
 
 
@@ -80,6 +84,14 @@ def up(
     folder = state_dir(repo, state)
     interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
     secret = webhook_secret(secret, secret_file)
+    if webhook is not None and not secret:
+        errors.print(
+            "! --webhook without a secret: every push is refused (403) until one is given"
+            " (--webhook-secret-file or CELLOPS_WEBHOOK_SECRET); new commits are still found"
+            f" by polling every {poll}",
+            style="yellow",
+            markup=False,
+        )
     from cellops.notify.config import load_targets
 
     if log_format not in ("text", "json"):

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from cellops.cli.output import Exit, console, errors
-from cellops.source.git import create_repository
 
 
 def example_fleet() -> Path:
@@ -26,15 +25,25 @@ def init(
     directory: Path = typer.Argument(..., help="Where to create the fleet repo (new or empty)."),
 ) -> None:
     """Create a fleet repo: the example fleet (6 cells, 2 services), git init, first commit."""
+    if directory.exists() and not directory.is_dir():
+        errors.print(f"✗ {directory} is a file; choose a new folder", markup=False)
+        raise typer.Exit(Exit.USAGE)
     if directory.exists() and any(directory.iterdir()):
         errors.print(f"✗ {directory} is not empty; choose a new folder", markup=False)
         raise typer.Exit(Exit.USAGE)
-    shutil.copytree(
-        example_fleet(),
-        directory,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
+    try:
+        shutil.copytree(
+            example_fleet(),
+            directory,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    except OSError as exc:  # a parent that is a file, no write access, a full disk
+        reason = exc.strerror or exc
+        errors.print(f"✗ cannot create the fleet repo in {directory}: {reason}", markup=False)
+        raise typer.Exit(Exit.USAGE) from None
+    from cellops.source.git import create_repository
+
     commit = create_repository(directory, "Initial fleet (cellops init)")
     console.print(f"[green]✓[/] fleet repo created in {directory} at {commit[:12]}")
     console.print(f"  next: cellops validate {directory} && cellops plan {directory}", markup=False)

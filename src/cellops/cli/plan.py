@@ -9,7 +9,16 @@ import typer
 from rich.table import Table
 
 from cellops.cli.common import RepoArgument, edge_checks, open_repo
-from cellops.cli.output import Exit, Format, OutputOption, console, emit, print_problems, short
+from cellops.cli.output import (
+    Exit,
+    Format,
+    OutputOption,
+    console,
+    emit,
+    errors,
+    print_problems,
+    short,
+)
 from cellops.cli.validate import rejecting_on_failure
 from cellops.diff import Action
 from cellops.model.errors import RevisionRejected
@@ -42,6 +51,8 @@ def plan(
                 f"[yellow]note:[/] {len(skipped)} invalid ancestor(s) passed over (the fleet"
                 f" keeps its last valid revision); planning from {short(base)}"
             )
+    else:
+        _refuse_a_rejected_base(compiler, base)
     try:
         result = compiler.plan(to_rev, base)
     except RevisionRejected as rejected:
@@ -61,6 +72,22 @@ def plan(
         _print(result)
     else:
         emit(plan_document(result), output)
+
+
+def _refuse_a_rejected_base(compiler: Compiler, base: str) -> None:
+    """`--from` a rejected revision is bad usage (exit 2): no fleet ever ran it."""
+    try:
+        compiler.revision(base)
+    except RevisionRejected as rejected:
+        valid, _ = compiler.last_valid_ancestor(base)
+        instead = f"--from {short(valid)}, its last valid ancestor" if valid else "no --from"
+        errors.print(
+            f"✗ --from {base}: revision {short(rejected.revision)} is rejected"
+            f" ({len(rejected.problems)} problem(s); `cellops validate --rev {base}` lists"
+            f" them), so no fleet runs it: plan with {instead}",
+            markup=False,
+        )
+        raise typer.Exit(Exit.USAGE) from None
 
 
 def plan_document(result: PlanResult) -> dict[str, object]:
@@ -103,7 +130,8 @@ def plan_document(result: PlanResult) -> dict[str, object]:
 def _counts(result: PlanResult) -> dict[str, int]:
     counts = {str(a): result.plan.count(a) for a in Action if a is not Action.UNCHANGED}
     counts["unchanged"] = result.changes.count(Action.UNCHANGED)
-    counts["waves"] = len(result.plan.waves)
+    counts["waves"] = len({w.name for w in result.plan.waves})  # as the fleet names them
+    counts["batches"] = len(result.plan.waves)
     counts["cells"] = len(result.plan.cells)
     counts["skipped"] = len(result.plan.skipped)
     return counts
@@ -116,7 +144,8 @@ def _print(result: PlanResult) -> None:
     if result.plan.waves:
         table = Table("wave", "cells", "changes", "bake", show_lines=False)
         for wave in result.plan.waves:
-            label = wave.name + (f" {wave.batch}/{wave.batches}" if wave.batches > 1 else "")
+            batch = f" (batch {wave.batch}/{wave.batches})" if wave.batches > 1 else ""
+            label = wave.name + batch
             if wave.canary and wave.name != "canary":
                 label += " (canary)"
             for i, cell in enumerate(wave.cells):
@@ -131,8 +160,10 @@ def _print(result: PlanResult) -> None:
     for skipped in result.plan.skipped:
         console.print(f"[yellow]skipped[/] {skipped.cell}: {skipped.reason}")
     c = _counts(result)
+    batches = f" in {c['batches']} batches" if c["batches"] > c["waves"] else ""
     console.print(
-        f"{c['waves']} wave(s), {c['cells']} cell(s): {c['created']} created,"
+        f"{c['waves']} wave(s){batches}, {c['cells']} cell(s): {c['created']} created,"
         f" {c['configured']} configured, {c['deleted']} deleted, {c['unchanged']} unchanged,"
-        f" {c['skipped']} cell(s) skipped"
+        f" {c['skipped']} cell(s) skipped",
+        soft_wrap=True,
     )

@@ -93,6 +93,12 @@ class GitSource:
             obj = self._repo.revparse_single(rev)
             commit = obj.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError) as exc:
+            if self._repo.head_is_unborn:
+                raise SourceError(
+                    f"{self.path}: the repository has no commits yet: commit the fleet files"
+                    " (git add -A && git commit), or validate them as they are with"
+                    " `cellops validate --path`"
+                ) from exc
             raise SourceError(f"{self.path}: unknown revision {rev!r}") from exc
         assert isinstance(commit, pygit2.Commit)
         return commit
