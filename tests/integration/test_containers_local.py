@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,20 @@ def test_down_removes_every_container_of_the_cell(
         cell.name, workloads=True
     )
     assert podman.containers(cell.name) == []
+
+
+def test_the_containers_demo_runs_signed_images_and_stops_the_unsigned_one() -> None:
+    cellops = Path(sys.executable).parent / "cellops"
+    result = subprocess.run(
+        [str(cellops), "demo", "--containers"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("rollout-completed") == 2
+    assert "has no cosign signature" in result.stdout
+    assert result.stdout.count(" signed  ") == 3  # every cell answers with the signed 1.1.0
+    assert "demo complete" in result.stdout

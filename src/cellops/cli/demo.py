@@ -52,8 +52,21 @@ class Rollout:
 
 def demo(
     keep: bool = typer.Option(False, "--keep", help="Leave the fleet running afterwards."),
+    containers: bool = typer.Option(
+        False, "--containers", help="Signed images as podman containers (needs podman, runc)."
+    ),
 ) -> None:
     """Run the example fleet: a good release rolls out, a bad one stops at the canary."""
+    if containers:
+        from cellops.cli.demo_containers import demo_containers
+
+        demo_containers(keep)
+    else:
+        _example(keep)
+
+
+def _example(keep: bool) -> None:
+    """The example fleet's demo (see the module's docstring)."""
     from cellops.cli.demo_traffic import TenantTraffic, tenant_containment
     from cellops.cli.views import overview
     from cellops.controller.reconcile import Settings

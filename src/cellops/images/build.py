@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import requests
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -128,6 +128,18 @@ def simple_signing(host: str, repository: str, digest: str) -> bytes:
     ).encode()
 
 
+SigningKey = ec.EllipticCurvePrivateKey
+
+
+def new_key_pair() -> tuple[SigningKey, bytes]:
+    """A key pair as `cosign generate-key-pair` makes (ECDSA P-256); the public half as PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, public
+
+
 class Pusher:
     """Pushes blobs and manifests to one registry (`session`: its credentials, its CA)."""
 
@@ -167,7 +179,7 @@ class Pusher:
             self.blob(repository, blob)
         return self.manifest(repository, tag, json.loads(manifest))
 
-    def sign(self, repository: str, digest: str, key: ec.EllipticCurvePrivateKey) -> str:
+    def sign(self, repository: str, digest: str, key: SigningKey) -> str:
         """A cosign signature of `digest` by `key`, at `sha256-<hex>.sig`."""
         payload = simple_signing(self.host, repository, digest)
         signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))

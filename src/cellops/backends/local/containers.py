@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,18 @@ from cellops.backends.local.process import Launch
 from cellops.backends.local.replicas import Replica
 from cellops.backends.local.users import CellUser
 from cellops.images.auth import Credentials
+from cellops.images.registry import is_loopback
 from cellops.model.errors import BackendError
 from cellops.spec.fields import quantity_value
 from cellops.spec.image import parse_image
 from cellops.spec.service import ServiceSpec
 
 PIDS_LIMIT = 1024
-# $1 image, $2 certificate folder, $3 auth file ("": none), then `podman run`'s arguments
+# $1 image, $2 certificate folder, $3 auth file ("": none), $4 verify TLS (true, or false
+# for a loopback registry without TLS), then `podman run`'s arguments
 PULL_THEN_RUN = (
-    'image=$1 certs=$2 auth=$3; shift 3; podman image exists "$image" || podman pull --quiet'
+    'image=$1 certs=$2 auth=$3 verify=$4; shift 4; podman image exists "$image" ||'
+    ' podman pull --quiet --tls-verify="$verify"'
     ' ${certs:+--cert-dir "$certs"} ${auth:+--authfile "$auth"} "$image" >/dev/null'
     ' || { echo "cellops: could not pull $image" >&2; exit 125; }; exec podman run "$@"'
 )
@@ -66,7 +71,8 @@ class ContainerRuntime:
             spec, name, labels, env, user=self.user, controllers=host_controllers()
         )
         command = ["/bin/sh", "-c", PULL_THEN_RUN, "cellops-replica", spec["image"]]
-        command += [pull.get("certDir") or "", pull.get("authfile") or "", *arguments]
+        command += [pull.get("certDir") or "", pull.get("authfile") or ""]
+        command += ["false" if pull.get("plainHttp") else "true", *arguments]
         return process.start(command, self.podman.root, self.podman.env(), log)
 
     def alive(self, replica: Replica) -> bool:
@@ -157,9 +163,32 @@ def container_entry(podman: Podman, service: str, spec: ServiceSpec) -> dict[str
     return {
         "image": f"{ref.registry}/{ref.repository}@{ref.digest}",
         "command": [],
-        "pull": {"authfile": str(authfile or ""), "certDir": str(certs or "")},
+        "pull": {
+            "authfile": str(authfile or ""),
+            "certDir": str(certs or ""),
+            "plainHttp": is_loopback(ref.registry) and not speaks_tls(ref.registry),
+        },
         "limits": {
             "memory": int(quantity_value(limits.memory)) if limits and limits.memory else None,
             "cpus": float(quantity_value(limits.cpu)) if limits and limits.cpu else None,
         },
     }
+
+
+def speaks_tls(host: str) -> bool:
+    """Whether `host` (host:port) answers a TLS handshake: the image verifier asks a
+    loopback registry that does not over plain HTTP, and so does the pull. One that cannot
+    be reached counts as TLS (its pull then fails, closed)."""
+    name, _, port = host.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((name.strip("[]"), int(port or 443)), timeout=5) as raw,
+            context.wrap_socket(raw),
+        ):
+            return True
+    except ssl.SSLError:
+        return False
+    except (OSError, ValueError):
+        return True
