@@ -42,6 +42,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/demo_stress.py --quick
 	$(BIN)/python bench/router.py --quick
 	$(BIN)/python bench/images.py --quick
+	$(BIN)/python bench/metrics.py --quick
 
 test: lint typecheck suite bench-quick
 
@@ -53,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/demo_stress.py
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/images.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

