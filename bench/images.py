@@ -1,11 +1,12 @@
 """Image verification: what one image costs cold and cached, and what a wave's re-check
-costs when every verdict is cached.
+costs when every verdict is cached; and how long a replica takes from start to serving,
+as a podman container of a busybox httpd image and as a process of the same busybox.
 
 Against Debian's docker-registry on 127.0.0.1 (htpasswd auth), with images and cosign
 signatures made here (tests/imagekit.py). Registry requests are counted by the client.
 Targets: a cached verdict costs 0 requests; a 1,000-cell wave with cached verdicts, 0.
 
-Run: .venv/bin/python bench/images.py [--cells 1000] [--services 10] [--quick]
+Run: .venv/bin/python bench/images.py [--cells 1000] [--services 10] [--starts 10] [--quick]
 Exit status: 1 if a target is missed or a verdict is wrong.
 """
 
@@ -30,6 +31,7 @@ from cellops.images.registry import Registry  # noqa: E402
 from cellops.images.verify import ImageVerifier  # noqa: E402
 from cellops.spec.image_policy import ImagePolicy, SignatureAuthority  # noqa: E402
 from cellops.spec.service import ServiceSpec  # noqa: E402
+from replica_start import start_to_ready  # noqa: E402
 
 KEY = "keys/cosign.pub"
 
@@ -88,6 +90,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cells", type=int, default=1000)
     parser.add_argument("--services", type=int, default=10)
+    parser.add_argument("--starts", type=int, default=10, help="replica starts to time")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, once")
     args = parser.parse_args()
     if shutil.which("docker-registry") is None:
@@ -98,7 +101,10 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="cellops-bench-images-") as tmp,
         running_registry(Path(tmp) / "registry") as registry,
     ):
-        return 1 if measure(registry, cells, services) else 0
+        failures = measure(registry, cells, services)
+        print()
+        failures += start_to_ready(registry, Path(tmp), 2 if args.quick else args.starts)
+        return 1 if failures else 0
 
 
 if __name__ == "__main__":
