@@ -163,3 +163,19 @@ def test_promtool_accepts_the_scrape(store: SqliteStore, tmp_path: Path) -> None
         ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_write_between_scrapes_is_seen(store: SqliteStore, tmp_path: Path) -> None:
+    metrics = ControllerMetrics(store, tmp_path / "cellops.db")
+    try:
+        before = _samples(metrics.exposition().decode())
+        again = _samples(metrics.exposition().decode())  # unchanged store: the same
+        store.set_healthy("c2", "web", A, 3.0)
+        store.add_event(16.0, "drift", "c2/web: replica restarted", cell="c2", service="web")
+        after = _samples(metrics.exposition().decode())
+    finally:
+        metrics.close()
+    assert before == again
+    assert before[("cellops_cell_healthy", (("cell", "c2"),))] == 0.0
+    assert after[("cellops_cell_healthy", (("cell", "c2"),))] == 1.0
+    assert after[("cellops_drift_repairs_total", ())] == 2.0
