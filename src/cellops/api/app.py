@@ -29,7 +29,9 @@ def create_app(ctx: ApiContext, extra: Iterable[APIRouter] = ()) -> FastAPI:
         redoc_url=None,
     )
     app.state.cellops = ctx
-    for router in (reads.router, stream.router, writes.router, *extra):
+    from cellops.dashboard.pages import router as dashboard  # the pages at / (Jinja2)
+
+    for router in (reads.router, stream.router, writes.router, dashboard, *extra):
         app.include_router(router)
     if ctx.webhook:
         app.router.routes.append(webhook_route(ctx.webhook_secret, ctx.wake, MAX_BODY))

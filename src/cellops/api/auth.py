@@ -13,6 +13,7 @@ from cellops.api.context import ApiContext
 from cellops.store.tokens import Role, TokenRecord
 
 COOKIE = "cellops_token"  # the dashboard's, for requests a browser makes itself
+CSRF = "X-CellOps-Request"  # what the dashboard's script sends with a write
 bearer = HTTPBearer(auto_error=False, description="a token from `cellops token create`")
 
 
@@ -27,7 +28,8 @@ def require(role: Role) -> Callable[..., TokenRecord]:
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> TokenRecord:
         given = credentials.credentials if credentials is not None else None
-        given = given or request.cookies.get(COOKIE)  # a browser's EventSource sends no header
+        if not given and (given := request.cookies.get(COOKIE)):  # the dashboard's browser
+            _from_this_site(request)
         if not given:
             raise HTTPException(
                 401,
@@ -50,6 +52,15 @@ def require(role: Role) -> Callable[..., TokenRecord]:
         return record
 
     return check
+
+
+def _from_this_site(request: Request) -> None:
+    """A write made with the dashboard's cookie carries a header that only this site's
+    own script sends (a cross-site form cannot set it): CSRF is refused."""
+    if request.method not in {"GET", "HEAD", "OPTIONS"} and not request.headers.get(CSRF):
+        raise HTTPException(
+            403, f"a write with the dashboard's cookie needs the {CSRF} header (from its pages)"
+        )
 
 
 viewer = Depends(require(Role.VIEWER))

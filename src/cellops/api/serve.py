@@ -62,6 +62,7 @@ def start_api(
         webhook_secret=secret,
         webhook=True,
     )
+    ctx.state["state_dir"] = database.parent  # the dashboard's log tails
     app = create_app(ctx, extra=[protected(routes)] if routes else ())
     listener = Listener(
         app, options.host, options.port, option=options.option, what=options.what, tls=options.tls
