@@ -32,8 +32,12 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
     assert not leftovers, f"processes outlived `cellops down`: {leftovers}"
 
 
-def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+def _scrape(port: int, token: str) -> str:
+    """/metrics as Prometheus scrapes it: with a bearer token (any role)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         return str(response.read().decode())
 
@@ -80,9 +84,13 @@ def _run(fleet: Fleet, receiver: Receiver, tmp_path: Path) -> None:
     wait_for("the canary back", lambda: fleet.events(kind="recovered"), timeout=60)
 
     port = int(fleet.record()["webhook"])
+    made = subprocess.run(
+        [*_cellops(), "token", "create", "--role", "viewer", "--state-dir", str(fleet.state)],
+        capture_output=True, text=True, timeout=60, check=True, env=_env(),
+    )  # fmt: skip
 
     def rolled_back() -> str | None:
-        text = _scrape(port)
+        text = _scrape(port, made.stdout.strip())
         return text if "cellops_rollback_duration_seconds_count 1.0" in text else None
 
     text = wait_for("the rollback in the metrics", rolled_back, timeout=30)

@@ -6,16 +6,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
+from cellops.cli.listen import ListenOption, TlsCertOption, TlsKeyOption, as_args, listen_options
 from cellops.cli.output import console, errors
 
 if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not at start
     from collections.abc import Sequence
 
+    from cellops.api.serve import ListenOptions
     from cellops.controller.loop import ControllerLoop
     from cellops.controller.reconcile import Settings
     from cellops.notify.config import Target
@@ -26,7 +28,8 @@ WebhookOption = typer.Option(
     "--webhook",
     min=0,
     max=65535,
-    help="Serve the push webhook on this port (0: any free port).",
+    help="Serve the push webhook (with the API and /metrics) on this port (0: any free"
+    " port): the older spelling of --listen.",
 )
 
 
@@ -70,6 +73,9 @@ def up(
         help="json: every line of output one JSON event, tracebacks inside (a detached"
         " controller's controller.log always is).",
     ),
+    listen: str | None = ListenOption,
+    tls_cert: Path | None = TlsCertOption,
+    tls_key: Path | None = TlsKeyOption,
 ) -> None:
     """Start the controller: watch the fleet repo and roll each new commit out in waves.
 
@@ -84,7 +90,8 @@ def up(
     folder = state_dir(repo, state)
     interval, every = seconds(poll, "--poll"), seconds(resync, "--resync")
     secret = webhook_secret(secret, secret_file)
-    if webhook is not None and not secret:
+    listening = listen_options(listen, webhook, webhook_host, tls_cert, tls_key)
+    if listening is not None and listening.option == "--webhook" and not secret:
         errors.print(
             "! --webhook without a secret: every push is refused (403) until one is given"
             " (--webhook-secret-file or CELLOPS_WEBHOOK_SECRET); new commits are still found"
@@ -109,18 +116,16 @@ def up(
             poll,
             "--resync",
             resync,
-            "--webhook-host",
-            webhook_host,
             "--no-view",
             "--log-format",
             "json",
+            *as_args(listening),
         ]
-        args += ["--webhook", str(webhook)] if webhook is not None else []
         args += ["--notify-config", str(notify_config.resolve())] if notify_config else []
         pid = process.spawn_detached(args, folder, secret=secret)
         _say_what_is_not_isolated(isolation.support().note())
         record = process.read_record(folder) or {}
-        where = f", webhook on port {record['webhook']}" if record.get("webhook") else ""
+        where = f", API on {record['api']}" if record.get("api") else ""
         console.print(
             f"[green]✓[/] controller running (pid {pid}{where});"
             f" logs in {folder / 'controller.log'}",
@@ -137,7 +142,7 @@ def up(
         _say_what_is_not_isolated(isolation.announce(folder))
         isolation.Isolation(folder).restore()
         settings = Settings(rev=follow, poll_interval=interval, resync=every)
-        _serve(repo, folder, settings, view, secret, webhook_host, webhook, targets=targets)
+        _serve(repo, folder, settings, view, secret, listening, targets=targets)
     finally:
         (folder / "controller.json").unlink(missing_ok=True)
         handle.close()
@@ -149,8 +154,7 @@ def _serve(
     settings: Settings,
     view: bool,
     secret: str | None,
-    webhook_host: str,
-    webhook: int | None,
+    listening: ListenOptions | None,
     *,
     targets: Sequence[Target] = (),
 ) -> None:
@@ -160,7 +164,7 @@ def _serve(
     from cellops.eventlog import EventLog
     from cellops.observe import logs
     from cellops.observe.running import Observability
-    from cellops.source.webhook import WebhookServer
+    from cellops.statedir import remember
     from cellops.wiring import wire
 
     wiring = wire(repo, folder, settings)
@@ -168,26 +172,54 @@ def _serve(
     loop.install_signal_handlers()
     seen = Observability(wiring.store, wiring.store_path, wiring.peek, targets, Path(repo).name)
     loop.timed = seen.timed
-    server = (
-        WebhookServer(secret, loop.wake, webhook_host, webhook, extra=seen.routes())
-        if webhook is not None
-        else None
-    )
+    server = None
     try:
         seen.start()
-        port = server.start() if server is not None else None
-        process.write_record(folder, webhook=port, repo=_absolute(repo), ready=True)
-        if port is not None:
-            console.print(f"webhook: http://{webhook_host}:{port}/webhook", markup=False)
+        if listening is not None:  # the API, the webhook and /metrics
+            server = _listen(wiring, loop, secret, listening, seen.routes())
+        url = server[2] if server is not None else None
+        port = int(url.rsplit(":", 1)[1]) if url is not None else None
+        process.write_record(folder, webhook=port, api=url, repo=_absolute(repo), ready=True)
+        remember(repo, folder)  # commands run anywhere in the repo find this folder
+        if url is not None:
+            console.print(f"API: {url}/api/v1  webhook: {url}/webhook", markup=False)
         if view:
             _run_with_view(loop, wiring)
         else:
             loop.run(on_pass=EventLog(wiring.store, sys.stdout, logs.active()).flush)
     finally:
         if server is not None:
-            server.stop()
+            server[0].stop()
+            server[1].close()
         seen.close()
         wiring.close()
+
+
+def _listen(
+    wiring: Wiring,
+    loop: ControllerLoop,
+    secret: str | None,
+    listening: ListenOptions,
+    routes: Sequence[Any],
+) -> tuple[Any, Any, str]:
+    """The API on its listener, with the webhook and `routes` behind a token: (the
+    listener, its store connection, its URL)."""
+    from cellops.api.serve import start_api
+    from cellops.controller.reconcile import CURRENT
+
+    def desired(store: Any) -> Any:
+        current = store.setting(CURRENT)
+        return wiring.compiler.known(current) if current else None
+
+    return start_api(
+        wiring.store_path,
+        listening,
+        observe=wiring.peek,
+        desired=desired,
+        wake=loop.wake,
+        secret=secret,
+        routes=routes,
+    )
 
 
 def webhook_secret(given: str | None, file: Path | None) -> str | None:

@@ -51,11 +51,7 @@ def listen_options(
             "--webhook PORT is the older spelling of --listen: give one of them",
             param_hint="--listen",
         )
-    if webhook is not None:
-        if not 0 <= webhook <= 65535:
-            raise typer.BadParameter(
-                f"port {webhook} is out of range (0 to 65535)", param_hint="--webhook"
-            )
+    if webhook is not None:  # its range is checked by its option
         listen = (
             f"[{webhook_host}]:{webhook}" if ":" in webhook_host else f"{webhook_host}:{webhook}"
         )
