@@ -194,9 +194,9 @@ def key() -> ec.EllipticCurvePrivateKey:
     return new_key()
 
 
-def _tls(folder: Path, config: Path) -> Path:
-    """A CA and a certificate for 127.0.0.1 it signed, the registry configured to serve it;
-    the CA's certificate file."""
+def local_tls(folder: Path) -> Path:
+    """A CA and a certificate for 127.0.0.1 it signed (`cert.pem`, `key.pem` in
+    `folder`); the CA's certificate file."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key, key = new_key(), new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cellops tests CA")])
@@ -231,6 +231,12 @@ def _tls(folder: Path, config: Path) -> Path:
     (folder / "key.pem").write_bytes(
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    return folder / "ca.pem"
+
+
+def _tls(folder: Path, config: Path) -> Path:
+    """`local_tls`, the registry configured to serve it; the CA's certificate file."""
+    local_tls(folder)
     text = config.read_text()
     http = re.search(r"^http: \{addr: ([^}]*)\}$", text, re.MULTILINE)
     assert http is not None

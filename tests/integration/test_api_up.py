@@ -3,9 +3,7 @@ real controller and local cells; HTTPS with a certificate; misuse said in one li
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import ipaddress
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 import requests
 
 from cellops.store.records import RolloutState
+from tests.imagekit import local_tls
 from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
 
 pytestmark = pytest.mark.slow
@@ -66,49 +65,15 @@ def test_one_listener_serves_the_api_the_webhook_and_metrics(fleet: Fleet) -> No
     fleet.wait_rollout(v2, RolloutState.COMPLETED, timeout=90)
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cellops test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_https_with_a_certificate(fleet: Fleet, tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    ca = local_tls(tmp_path)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     fleet.start(extra=("--listen", "127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key)))
     url = str(fleet.record()["api"])
     assert url.startswith("https://127.0.0.1:")
-    assert requests.get(f"{url}/healthz", verify=str(cert), timeout=30).json()["status"] == "ok"
+    assert requests.get(f"{url}/healthz", verify=str(ca), timeout=30).json()["status"] == "ok"
     viewer = _token(fleet, "viewer")
-    fleet_view = requests.get(f"{url}/api/v1/fleet", headers=viewer, verify=str(cert), timeout=30)
+    fleet_view = requests.get(f"{url}/api/v1/fleet", headers=viewer, verify=str(ca), timeout=30)
     assert fleet_view.status_code == 200
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(url.replace("https", "http") + "/healthz", timeout=30)
