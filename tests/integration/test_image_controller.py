@@ -4,9 +4,7 @@ while a rollout runs stops it before its next wave, with the reason in the event
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -17,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cellops.store.records import Phase, RolloutState
 from tests import imagekit
-from tests.imagekit import PASSWORD, USER, LocalRegistry, new_key, public_pem
+from tests.imagekit import LocalRegistry, new_key, public_pem
+from tests.imagekit_controller import rejected_untouched, started
 from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
 
 pytestmark = pytest.mark.slow
@@ -42,18 +41,8 @@ def signed(
     )
     use_image(fleet, registry, key, "v1")
     fleet.commit("signed images")
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "config.json").write_text(
-        json.dumps({"auths": {registry.host: {"auth": auth}}})
-    )
-    try:
-        fleet.start(env={"DOCKER_CONFIG": str(tmp_path / "docker")})
-        fleet.wait_rollout(fleet.head, RolloutState.COMPLETED)
+    with started(fleet, registry, tmp_path / "docker"):
         yield fleet, registry, key
-    finally:
-        leftovers = fleet.down()
-        assert not leftovers, leftovers
 
 
 def use_image(
@@ -72,23 +61,9 @@ def test_an_unsigned_image_is_rejected_and_touches_no_cell(
     signed: tuple[Fleet, LocalRegistry, ec.EllipticCurvePrivateKey],
 ) -> None:
     fleet, registry, _ = signed
-    good = fleet.head
-    before = {c: fleet.desired_file(c).read_bytes() for c in fleet.cells}
-    mark = fleet.last_event_id()
     image = use_image(fleet, registry, None, "unsigned")
     fleet.write_app("web", "v2")
-    bad = fleet.commit("web v2, unsigned")
-    record = wait_for("the revision to be judged", lambda: fleet.store.revision(bad), 30)
-    assert not record.accepted
-    [problem] = record.problems
-    assert problem["file"] == "services/web/service.yaml"
-    assert str(problem["message"]).startswith(f"{image} cannot run: ")
-    assert "has no cosign signature" in str(problem["message"])
-    assert fleet.store.setting("fleet.current") == good
-    assert fleet.rollout_of(bad) is None
-    assert {c: fleet.desired_file(c).read_bytes() for c in fleet.cells} == before
-    touched = [e for e in fleet.events(after=mark) if e.kind != "revision-rejected"]
-    assert not touched, touched
+    assert "has no cosign signature" in rejected_untouched(fleet, "web v2, unsigned", image)
 
 
 def test_a_key_removed_while_a_rollout_runs_stops_its_next_wave(

@@ -5,19 +5,17 @@ cell."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cellops.store.records import RolloutState
 from tests import imagekit
-from tests.imagekit import PASSWORD, USER, LocalRegistry
-from tests.integration.controller_harness import Fleet, ServiceDef, wait_for
+from tests.imagekit import LocalRegistry
+from tests.imagekit_controller import rejected_untouched, started
+from tests.integration.controller_harness import Fleet, ServiceDef
 from tests.sigstorekit import TestSigstore, attach, statement
 
 pytestmark = pytest.mark.slow
@@ -44,18 +42,8 @@ def keyless(tmp_path: Path, registry: LocalRegistry) -> Iterator[tuple[Fleet, Te
     )
     use_image(fleet, registry, sigstore, "v1", SUBJECT)
     fleet.commit("keyless signed images")
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "config.json").write_text(
-        json.dumps({"auths": {registry.host: {"auth": auth}}})
-    )
-    try:
-        fleet.start(env={"DOCKER_CONFIG": str(tmp_path / "docker")})
-        fleet.wait_rollout(fleet.head, RolloutState.COMPLETED)
+    with started(fleet, registry, tmp_path / "docker"):
         yield fleet, sigstore
-    finally:
-        leftovers = fleet.down()
-        assert not leftovers, leftovers
 
 
 def use_image(
@@ -73,21 +61,9 @@ def test_a_bundle_of_another_identity_is_rejected_and_touches_no_cell(
     keyless: tuple[Fleet, TestSigstore], registry: LocalRegistry
 ) -> None:
     fleet, sigstore = keyless
-    good = fleet.head
-    before = {c: fleet.desired_file(c).read_bytes() for c in fleet.cells}
-    mark = fleet.last_event_id()
     intruder = "https://ci.cellops.test/intruder/.ci/release.yml@refs/heads/main"
     image = use_image(fleet, registry, sigstore, "intruder", intruder)
     fleet.write_app("web", "v2")
-    bad = fleet.commit("web v2, signed by another identity")
-    record = wait_for("the revision to be judged", lambda: fleet.store.revision(bad), 30)
-    assert not record.accepted
-    [problem] = record.problems
-    assert problem["file"] == "services/web/service.yaml"
-    assert str(problem["message"]).startswith(f"{image} cannot run: no valid signature: ")
-    assert f"Certificate's SANs do not match {SUBJECT}" in str(problem["message"])
-    assert fleet.store.setting("fleet.current") == good
-    assert fleet.rollout_of(bad) is None
-    assert {c: fleet.desired_file(c).read_bytes() for c in fleet.cells} == before
-    touched = [e for e in fleet.events(after=mark) if e.kind != "revision-rejected"]
-    assert not touched, touched
+    message = rejected_untouched(fleet, "web v2, signed by another identity", image)
+    assert message.startswith(f"{image} cannot run: no valid signature: ")
+    assert f"Certificate's SANs do not match {SUBJECT}" in message
