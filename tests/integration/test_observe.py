@@ -93,7 +93,10 @@ def _run(fleet: Fleet, receiver: Receiver, tmp_path: Path) -> None:
         text = _scrape(port, made.stdout.strip())
         return text if "cellops_rollback_duration_seconds_count 1.0" in text else None
 
-    text = wait_for("the rollback in the metrics", rolled_back, timeout=30)
+    wait_for("the rollback in the metrics", rolled_back, timeout=30)
+    text = _scrape(port, made.stdout.strip())  # the scrapes before are timed in this one
+    scrapes = 'cellops_api_request_duration_seconds_count{code="200",method="GET",route="/metrics"}'
+    assert _value(text, scrapes) >= 1.0
     checked = subprocess.run(
         [str(PROMTOOL), "check", "metrics"],
         input=text,

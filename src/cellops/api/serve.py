@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cellops.api.app import create_app
 from cellops.api.auth import viewer
@@ -50,9 +51,11 @@ def start_api(
     wake: Callable[[], None],
     secret: str | None,
     routes: Sequence[Route] = (),
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> tuple[Listener, SqliteStore, str]:
     """Serve the API on its own connection to the store; (the listener, that store, the
-    base URL). The caller stops the listener, then closes the store."""
+    base URL). The caller stops the listener, then closes the store. `wrap`: middleware
+    around the whole app (the request timer of /metrics)."""
     store = SqliteStore(database)
     ctx = ApiContext(
         store,
@@ -65,7 +68,12 @@ def start_api(
     ctx.state["state_dir"] = database.parent  # the dashboard's log tails
     app = create_app(ctx, extra=[protected(routes)] if routes else ())
     listener = Listener(
-        app, options.host, options.port, option=options.option, what=options.what, tls=options.tls
+        wrap(app) if wrap is not None else app,
+        options.host,
+        options.port,
+        option=options.option,
+        what=options.what,
+        tls=options.tls,
     )
     try:
         port = listener.start()

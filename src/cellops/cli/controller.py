@@ -176,7 +176,7 @@ def _serve(
     try:
         seen.start()
         if listening is not None:  # the API, the webhook and /metrics
-            server = _listen(wiring, loop, secret, listening, seen.routes())
+            server = _listen(wiring, loop, secret, listening, seen.routes(), wrap=seen.timer)
         url = server[2] if server is not None else None
         port = int(url.rsplit(":", 1)[1]) if url is not None else None
         process.write_record(folder, webhook=port, api=url, repo=_absolute(repo), ready=True)
@@ -201,9 +201,11 @@ def _listen(
     secret: str | None,
     listening: ListenOptions,
     routes: Sequence[Any],
+    *,
+    wrap: Any = None,
 ) -> tuple[Any, Any, str]:
-    """The API on its listener, with the webhook and `routes` behind a token: (the
-    listener, its store connection, its URL)."""
+    """The API on its listener, with the webhook and `routes` behind a token, `wrap`
+    around it all (the request timer): (the listener, its store connection, its URL)."""
     from cellops.api.serve import start_api
     from cellops.controller.reconcile import CURRENT
 
@@ -219,6 +221,7 @@ def _listen(
         wake=loop.wake,
         secret=secret,
         routes=routes,
+        wrap=wrap,
     )
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cellops.notify.config import Target
 from cellops.notify.notifier import Notifier
-from cellops.observe.http import metrics_route
+from cellops.observe.http import RequestTimer, metrics_route
 from cellops.observe.metrics import ControllerMetrics
 from cellops.store.base import Store
 
@@ -42,6 +43,10 @@ class Observability:
 
     def routes(self) -> list[Route]:
         return [metrics_route(self.metrics)]
+
+    def timer(self, app: ASGIApp) -> ASGIApp:
+        """`app` with each request's duration observed (by route template)."""
+        return RequestTimer(app, self.metrics)
 
     def close(self) -> None:
         if self.notifier is not None:
