@@ -110,14 +110,8 @@ def _example(keep: bool) -> None:
         if traffic is not None:
             traffic.stop()
         runner.stop()
-        if keep:
-            console.print(
-                f"\nThe fleet keeps running. Repo: {repo}; state: {state}\n"
-                f"  cellops up {repo} --state-dir {state}   (resume the controller)\n"
-                f"  cellops status {repo} --state-dir {state}\n"
-                f"  cellops down {repo} --state-dir {state}",
-                markup=False,
-            )
+        if keep:  # the fleet, a detached controller and the same dashboard keep running
+            runner.server.keep(repo, state)
         else:
             for cell in sorted(p.name for p in (state / "cells").glob("*")):
                 wiring.local.stop(cell, workloads=True)
@@ -148,21 +142,21 @@ class _Controller:
     """The controller on a background thread, fed by its real webhook."""
 
     def __init__(self, wiring: Wiring) -> None:
+        from cellops.cli.demo_dashboard import DemoDashboard
         from cellops.controller.loop import ControllerLoop
-        from cellops.source.webhook import WebhookServer
         from cellops.store.sqlite import SqliteStore
 
         self.wiring = wiring
         self.secret = secrets.token_hex(16)
         self.loop = ControllerLoop(wiring.reconciler, poll_interval=30.0)
-        self.server = WebhookServer(self.secret, self.loop.wake, "127.0.0.1", 0)
+        self.server = DemoDashboard(wiring, self.loop, self.secret)  # API, webhook, dashboard
         self.thread = threading.Thread(target=self.loop.run, name="controller", daemon=True)
         self.reader = SqliteStore(wiring.store_path)
         self.seen = 0
         self.port = 0
 
     def start(self) -> None:
-        self.port = self.server.start()
+        self.port = self.server.start()  # prints the dashboard's address and tokens
         self.thread.start()
 
     def stop(self) -> None:
