@@ -347,12 +347,13 @@ def test_status_history_and_logs_show_what_happened(make_fleet: MakeFleet) -> No
     entries = json.loads(history.stdout)
     assert [e["revision"] for e in entries] == [bad, v2, v1]
     assert [e["accepted"] for e in entries] == [False, True, True]
-    assert entries[0]["problems"] and entries[0]["rollout"] == ""
+    assert entries[0]["problems"] and entries[0]["rollout"] is None
     assert entries[0]["problems"][0]["file"] == f"cells/{canary}.yaml"
-    assert entries[1]["rollout"].endswith("completed") and entries[1]["message"] == "web v2"
-    assert entries[2]["rollout"].endswith("completed")
+    assert entries[1]["rollout"]["state"] == "completed" and entries[1]["message"] == "web v2"
+    assert entries[2]["rollout"]["state"] == "completed"
     table = fleet.cli("history", *where)
-    assert "rejected (1 problem(s))" in table.stdout, table.stdout
+    assert f"{bad[:12]}" in table.stdout and "REJECTED" in table.stdout, table.stdout
+    assert f"cells/{canary}.yaml:" in table.stdout, table.stdout  # the problem itself
 
     logs = fleet.cli("logs", canary, "web", "--repo", fleet.repo.path, "--state-dir", fleet.state)
     assert logs.returncode == 0, logs.stderr

@@ -34,8 +34,11 @@ lazy("render", "cellops.cli.render:render_cell")
 lazy("schema", "cellops.cli.schema:schema")
 lazy("up", "cellops.cli.controller:up")
 lazy("down", "cellops.cli.controller:down")
-lazy("status", "cellops.cli.inspect:status")
-lazy("history", "cellops.cli.inspect:history")
+lazy("status", "cellops.cli.status:status")
+lazy("history", "cellops.cli.status:history")
+lazy("get", "cellops.cli.get:get")
+lazy("describe", "cellops.cli.describe:describe_app")
+lazy("events", "cellops.cli.events:events")
 lazy("logs", "cellops.cli.inspect:logs")
 lazy("rollout", "cellops.cli.inspect:rollout_app")
 lazy("promote", "cellops.cli.operate:promote")
@@ -47,6 +50,7 @@ lazy("scorecard", "cellops.cli.dora:scorecard")
 lazy("router", "cellops.cli.router:router_app")
 lazy("tenant", "cellops.cli.tenant:tenant_app")
 lazy("demo", "cellops.cli.demo:demo")
+
 
 def _version(value: bool) -> None:
     if value:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from cellops.images.verify import Verdict
+from cellops.images.verdict import Verdict
 from cellops.store.database import open_database
 
 

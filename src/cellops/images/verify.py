@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from cellops.images import trust
 from cellops.images.registry import NotFound, Registry, RegistryError
 from cellops.images.trust import ReadKey, Trust
+from cellops.images.verdict import Verdict
 from cellops.spec.image import ImageRef, parse_image
 from cellops.spec.image_policy import ImagePolicy
 
 __all__ = ["ImageVerifier", "ReadKey", "Record", "Verdict"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    image: str
-    digest: str | None
-    signer: str | None  # the key's path in the fleet repo, or the keyless identity; None
-    # when no signature is required
-    reason: str | None  # why the image may not run; None: it may
-    at: float
-    transient: bool = False  # the registry may answer later: try again
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
 
 
 class Record(Protocol):

@@ -29,7 +29,6 @@ from cellops.backends.local.process import Launch
 from cellops.backends.local.replicas import Replica
 from cellops.backends.local.users import CellUser
 from cellops.images.auth import Credentials
-from cellops.images.registry import is_loopback
 from cellops.model.errors import BackendError
 from cellops.spec.fields import quantity_value
 from cellops.spec.image import parse_image
@@ -166,7 +165,7 @@ def container_entry(podman: Podman, service: str, spec: ServiceSpec) -> dict[str
         "pull": {
             "authfile": str(authfile or ""),
             "certDir": str(certs or ""),
-            "plainHttp": is_loopback(ref.registry) and not speaks_tls(ref.registry),
+            "plainHttp": _plain_http(ref.registry),
         },
         "limits": {
             "memory": int(quantity_value(limits.memory)) if limits and limits.memory else None,
@@ -192,3 +191,9 @@ def speaks_tls(host: str) -> bool:
         return False
     except (OSError, ValueError):
         return True
+
+
+def _plain_http(registry: str) -> bool:
+    from cellops.images.registry import is_loopback  # `requests`: only when pulling
+
+    return is_loopback(registry) and not speaks_tls(registry)
