@@ -103,6 +103,42 @@ def test_a_trusted_root_sigstore_cannot_use_names_its_file(data: bytes) -> None:
     assert str(refused.value).startswith("keys/root.json: not a Sigstore trusted root (")
 
 
+def hostile(sigstore: TestSigstore, case: str) -> bytes:
+    """A bundle of the right CA and log, spoiled in one way a registry could send."""
+    bundle = json.loads(sigstore.bundle(statement(DIGEST), SUBJECT, ISSUER))
+    material, envelope = bundle["verificationMaterial"], bundle["dsseEnvelope"]
+    if case == "deep":
+        return b"[" * 100_000 + b"]" * 100_000
+    if case == "junk certificate":
+        material["certificate"]["rawBytes"] = "anVuaw=="
+    elif case == "no log entry":
+        material["tlogEntries"] = []
+    elif case == "no signature":
+        envelope["signatures"] = []
+    elif case == "a message signature":
+        del bundle["dsseEnvelope"]
+        bundle["messageSignature"] = {"signature": "AAAA"}
+    return json.dumps(bundle).encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "why"),
+    [
+        ("deep", "not a Sigstore bundle (failed to load bundle"),
+        ("junk certificate", "not a Sigstore bundle (error parsing asn1 value"),
+        ("no log entry", "not a Sigstore bundle (expected exactly one log entry"),
+        ("no signature", "envelope must contain exactly one signature"),
+        ("a message signature", "cannot perform DSSE verification on a bundle without"),
+    ],
+)
+def test_a_hostile_bundle_is_refused_not_a_crash(
+    sigstore: TestSigstore, case: str, why: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        check(sigstore, hostile(sigstore, case))
+    assert str(refused.value).startswith(why)
+
+
 def test_not_a_bundle() -> None:
     with pytest.raises(ValueError, match=r"^not a Sigstore bundle \("):
         keyless.verify(b'{"mediaType": "x"}', DIGEST, [])

@@ -30,6 +30,7 @@ from typing import Any
 
 from cryptography.x509 import (
     Certificate,
+    ExtensionNotFound,
     RFC822Name,
     SubjectAlternativeName,
     UniformResourceIdentifier,
@@ -106,7 +107,10 @@ class Authority:
 
 
 def identities(cert: Certificate) -> set[str]:
-    sans = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
+    try:
+        sans = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
+    except ExtensionNotFound:
+        return set()
     return set(sans.get_values_for_type(RFC822Name)) | set(
         sans.get_values_for_type(UniformResourceIdentifier)
     )
@@ -159,7 +163,7 @@ def verify(data: bytes, digest: str, authorities: list[Authority]) -> Statement:
     for authority in authorities:
         try:
             kind, payload = authority.verifier.verify_dsse(bundle, authority.policy)
-        except (SigstoreError, ValueError) as exc:
+        except (SigstoreError, ValueError, TypeError, ExtensionNotFound) as exc:
             reasons.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             continue
         names = sorted(identities(bundle.signing_certificate))
