@@ -69,19 +69,8 @@ class StoreCollector(Collector):
         the API's and `cellops status`' to say)."""
         cells = _Gauges(("cell",))
         services = _Gauges(("service",))
-        revisions: set[tuple[str, str]] = set()
-        if self._observe is None:  # as judged: counted by SQLite, not row by row
-            for cell, rev, total, healthy in self._rows(
-                "SELECT cell, applied_rev, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
-                " WHERE applied_hash IS NOT NULL GROUP BY cell, applied_rev"
-            ):
-                cells.add((cell,), healthy, total)
-                revisions.add((cell, rev or ""))
-            for service, total, healthy in self._rows(
-                "SELECT service, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
-                " WHERE applied_hash IS NOT NULL GROUP BY service"
-            ):
-                services.add((service,), healthy, total)
+        if self._observe is None:
+            revisions = self._judged_health(cells, services)
         else:
             revisions = self._observed(self._observe, cells, services)
         yield cells.family(
@@ -109,6 +98,23 @@ class StoreCollector(Collector):
         for cell, revision in sorted(revisions):
             info.add_metric((cell, revision), 1.0)
         yield info
+
+    def _judged_health(self, cells: _Gauges, services: _Gauges) -> set[tuple[str, str]]:
+        """Health as the controller last judged it, counted by SQLite from the ledger's
+        indexes (not row by row); the revisions each cell runs."""
+        revisions: set[tuple[str, str]] = set()
+        for cell, rev, total, healthy in self._rows(
+            "SELECT cell, applied_rev, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
+            " WHERE applied_hash IS NOT NULL GROUP BY cell, applied_rev"
+        ):
+            cells.add((cell,), healthy, total)
+            revisions.add((cell, rev or ""))
+        for service, total, healthy in self._rows(
+            "SELECT service, count(*), sum(healthy_rev IS applied_rev) FROM ledger"
+            " WHERE applied_hash IS NOT NULL GROUP BY service"
+        ):
+            services.add((service,), healthy, total)
+        return revisions
 
     def _observed(
         self, observe: Callable[[str], CellObservation], cells: _Gauges, services: _Gauges
