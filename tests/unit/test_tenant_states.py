@@ -3,6 +3,7 @@ tenants stay in the canary ring, a retired cell is empty and unrouted."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 
 import pytest
@@ -17,6 +18,7 @@ from cellops.source.git import GitSource
 from cellops.spec.loader import load_revision
 from cellops.tenancy.fleet import routing_table
 from cellops.tenancy.placement import CellSlot, TenantEntry, place
+from cellops.tenancy.ring import Ring, key_hash
 from tests.fleetrepo import EXAMPLE_FLEET, FleetRepo
 
 names = st.lists(
@@ -126,3 +128,19 @@ def test_the_schema_knows_tenants_and_the_retired_state() -> None:
     cell = yaml.safe_load((EXAMPLE_FLEET / "cells" / "us-1.yaml").read_text())
     cell["spec"]["state"] = "retired"
     validate(cell, schema_of(Kind.CELL))
+
+
+@settings(max_examples=60)
+@given(cells=names, keys=st.lists(st.text(min_size=1, max_size=12), max_size=200))
+def test_the_rings_bucket_table_gives_the_owner_a_search_would(
+    cells: list[str], keys: list[str]
+) -> None:
+    ring = Ring(cells, points=st_points(len(cells)))
+    hashes, owners = ring.points()
+    for key in keys:
+        expected = owners[bisect_right(hashes, key_hash(key)) % len(owners)]
+        assert ring.owner(key) == expected
+
+
+def st_points(cells: int) -> int:
+    return 1 + cells % 7  # few points: wide gaps and crowded buckets both occur

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -143,25 +143,27 @@ def _place_hashed(
     avoid: Avoid,
 ) -> None:
     owners = _owners(ring, tenants)
-    by_cell: dict[str, list[str]] = defaultdict(list)
-    for tenant, owner in zip(tenants, owners, strict=True):
-        cell = owner
-        if owner in avoid.cells and avoid.keeps_off(tenant):
-            cell = next(c for c in ring.walk(tenant) if c not in avoid.cells)
-        by_cell[cell].append(tenant)
-    spill: list[str] = []
-    assignment = result.assignment
-    for cell, members in by_cell.items():
+    if avoid.cells:
+        owners = [
+            _baked(ring, t, o, avoid) if o in avoid.cells else o
+            for t, o in zip(tenants, owners, strict=True)
+        ]
+    placed = dict(zip(tenants, owners, strict=True))  # one C-level pass: the hot path
+    rooms: dict[str, int] = {}  # the cells their hash over-fills, and the room they have
+    for cell, load in Counter(owners).items():
         limit = capacity[cell]
         room = None if limit is None else max(0, limit - counts[cell])
-        kept = members
-        if room is not None and len(members) > room:
-            members.sort()
-            spill += members[room:]
-            kept = members[:room]
-        counts[cell] += len(kept)
-        assignment.update(dict.fromkeys(kept, cell))
-    for tenant in sorted(spill):
+        if room is not None and load > room:
+            rooms[cell] = room
+        counts[cell] += min(load, rooms.get(cell, load))
+    spill = _spill(tenants, owners, rooms)
+    for tenant in spill:
+        del placed[tenant]
+    if result.assignment:
+        result.assignment.update(placed)
+    else:
+        result.assignment = placed
+    for tenant in spill:
         home = _home(ring, tenant, capacity, counts, avoid)
         if home is None:
             total = sum(capacity[c] or 0 for c in ring.cells)
@@ -175,19 +177,39 @@ def _place_hashed(
             )
             return
         counts[home] += 1
-        assignment[tenant] = home
+        result.assignment[tenant] = home
+
+
+def _spill(tenants: list[str], owners: list[str], rooms: dict[str, int]) -> list[str]:
+    """The tenants over-full cells give up, sorted: a cell keeps its first by id."""
+    if not rooms:
+        return []
+    members: dict[str, list[str]] = defaultdict(list)
+    for tenant, owner in zip(tenants, owners, strict=True):
+        if owner in rooms:
+            members[owner].append(tenant)
+    return sorted(t for cell, room in rooms.items() for t in sorted(members[cell])[room:])
+
+
+def _baked(ring: Ring, tenant: str, owner: str, avoid: Avoid) -> str:
+    """A new tenant's first baked cell on its walk; an existing one keeps its owner."""
+    if not avoid.keeps_off(tenant):
+        return owner
+    return next(c for c in ring.walk(tenant) if c not in avoid.cells)
 
 
 def _home(
     ring: Ring, tenant: str, capacity: dict[str, int | None], counts: dict[str, int], avoid: Avoid
 ) -> str | None:
     """The first cell with room on the tenant's walk: a baked one if it is new, else any."""
-    roomy = [c for c in ring.walk(tenant) if _has_room(c, capacity, counts)]
-    if avoid.keeps_off(tenant):
-        baked = next((c for c in roomy if c not in avoid.cells), None)
-        if baked is not None:
-            return baked
-    return roomy[0] if roomy else None
+    first = None
+    for cell in ring.walk(tenant):
+        if not _has_room(cell, capacity, counts):
+            continue
+        if cell not in avoid.cells or not avoid.keeps_off(tenant):
+            return cell
+        first = first or cell
+    return first
 
 
 def _has_room(cell: str, capacity: dict[str, int | None], counts: dict[str, int]) -> bool:
@@ -199,4 +221,9 @@ def _owners(ring: Ring, tenants: list[str]) -> list[str]:
     """`ring.owner` for many keys at once: the hot loop of placing a million tenants."""
     hashes, owners = ring.points()
     size, crc, mix, mask = len(owners), zlib.crc32, MIX, MASK
-    return [owners[bisect_right(hashes, (crc(t.encode()) * mix) & mask) % size] for t in tenants]
+    buckets, shift = ring.buckets, ring.shift
+    return [
+        buckets[(h := (crc(t.encode()) * mix) & mask) >> shift]
+        or owners[bisect_right(hashes, h) % size]
+        for t in tenants
+    ]

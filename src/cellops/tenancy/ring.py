@@ -37,6 +37,11 @@ class Ring:
         )
         self._hashes = [h for h, _ in pairs]
         self._owners = [c for _, c in pairs]
+        # the hash space cut into 8 buckets a point: most hold no point, and every key in
+        # such a bucket belongs to the next point's cell (one list index, no search)
+        bits = max(4, (8 * len(pairs) - 1).bit_length())
+        self.shift = 64 - bits
+        self.buckets = _buckets(self._hashes, self._owners, self.shift, 1 << bits)
 
     def points(self) -> tuple[list[int], list[str]]:
         """The ring's sorted point hashes and the cell owning each."""
@@ -48,8 +53,11 @@ class Ring:
     def owner(self, key: str) -> str | None:
         if not self._hashes:
             return None
-        index = bisect_right(self._hashes, key_hash(key))
-        return self._owners[index % len(self._owners)]
+        hashed = key_hash(key)
+        found = self.buckets[hashed >> self.shift]
+        if found is not None:
+            return found
+        return self._owners[bisect_right(self._hashes, hashed) % len(self._owners)]
 
     def walk(self, key: str) -> Iterator[str]:
         """Every cell once, in ring order from the key's point: the owner first."""
@@ -65,3 +73,18 @@ class Ring:
                 yield cell
                 if len(seen) == len(self.cells):
                     return
+
+
+def _buckets(hashes: list[int], owners: list[str], shift: int, size: int) -> list[str | None]:
+    """Per bucket of the hash space: the cell owning every key in it (the next point's),
+    or None where a point falls inside the bucket (then the owner takes a search)."""
+    table: list[str | None] = [None] * size
+    previous = -1
+    for hashed, owner in zip(hashes, owners, strict=True):
+        bucket = hashed >> shift
+        if bucket > previous + 1:
+            table[previous + 1 : bucket] = [owner] * (bucket - previous - 1)
+        previous = bucket
+    if owners and previous + 1 < size:  # past the last point: the ring wraps to the first
+        table[previous + 1 :] = [owners[0]] * (size - previous - 1)
+    return table
