@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from cellops.spec.base import Metadata, SpecModel
-from cellops.spec.fields import DnsLabel, Quantity
+from cellops.spec.fields import DnsLabel, Quantity, WholeNumber
 
 _IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
@@ -106,7 +106,7 @@ Backend = Annotated[
 
 
 class Capacity(SpecModel):
-    max_tenants: int | None = Field(default=None, ge=0)
+    max_tenants: WholeNumber | None = Field(default=None, ge=0)
     cpu: Quantity | None = None
     memory: Quantity | None = None
 

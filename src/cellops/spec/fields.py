@@ -157,6 +157,27 @@ def _check_quantity(value: object) -> object:
     return value
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (yes, no, on and off are true and false in YAML)"
+    return f"the text {value!r}" if isinstance(value, str) else repr(value)
+
+
+def _whole_number(value: object) -> object:
+    """Only a number as written: YAML's `yes` (true) or the text "3" are not guessed."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"expected a whole number, got {_shown(value)}")
+    return value
+
+
+def _yes_no(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_shown(value)}")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 PortName = Annotated[str, AfterValidator(_check_port_name)]
 LabelKey = Annotated[str, AfterValidator(_check_label_key)]

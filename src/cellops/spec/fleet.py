@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from cellops.spec.base import Metadata, SpecModel
 from cellops.spec.cell import CellSpec, KubernetesBackend, PodSecurity
-from cellops.spec.fields import DnsLabel, Duration, EnvName, FieldError, Labels
+from cellops.spec.fields import DnsLabel, Duration, EnvName, FieldError, Labels, WholeNumber, YesNo
 from cellops.spec.image_policy import ImagePolicy
 from cellops.spec.k8s_scope import CLUSTER_SCOPED
 from cellops.spec.service import Resources
@@ -23,8 +23,8 @@ class WaveSpec(SpecModel):
 
     name: DnsLabel
     selector: Labels | None = None
-    percent: int | None = Field(default=None, ge=1, le=100)
-    max_concurrent: int | None = Field(
+    percent: WholeNumber | None = Field(default=None, ge=1, le=100)
+    max_concurrent: WholeNumber | None = Field(
         default=None, ge=1, description="cells updated at once; larger waves go in batches"
     )
     bake: Duration = Field(default=0.0, description="time a batch must stay healthy")
@@ -58,7 +58,7 @@ def _default_waves() -> list[WaveSpec]:
 
 class RolloutPolicy(SpecModel):
     waves: list[WaveSpec] = Field(default_factory=_default_waves, min_length=1)
-    failure_budget: int = Field(
+    failure_budget: WholeNumber = Field(
         default=0, ge=0, description="cells that may fail before the rollout stops"
     )
     on_failure: Literal["rollback", "halt"] = Field(
@@ -73,7 +73,7 @@ class RolloutPolicy(SpecModel):
         description="how long a baking cell may be seen unhealthy before it fails; default:"
         " its services' longest probe period x failureThreshold (30s without probes)",
     )
-    canary_fallback: bool = Field(
+    canary_fallback: YesNo = Field(
         default=True,
         description="when the first wave selects no changed cell, the first changed cell is"
         " still rolled out alone first",
@@ -91,7 +91,7 @@ class RolloutPolicy(SpecModel):
 class ServiceDefaults(SpecModel):
     """Values a service gets when it does not set them."""
 
-    replicas: int = Field(default=1, ge=0)
+    replicas: WholeNumber = Field(default=1, ge=0)
     env: dict[EnvName, str] = Field(default_factory=dict)
     resources: Resources | None = None
 
@@ -122,7 +122,7 @@ class KubernetesSettings(SpecModel):
     cell's namespace lets in and out."""
 
     version: str = Field(default="1.32", pattern=r"^1\.\d+$")
-    force_conflicts: bool = False
+    force_conflicts: YesNo = False
     pod_security: PodSecurity = Field(
         default="restricted",
         description="Pod Security Standards level of every cell's namespace (a cell may set"

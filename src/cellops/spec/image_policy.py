@@ -11,7 +11,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from cellops.spec.base import SpecModel
-from cellops.spec.fields import FieldError
+from cellops.spec.fields import FieldError, YesNo
 
 
 class SignatureAuthority(SpecModel):
@@ -98,11 +98,11 @@ class Provenance(SpecModel):
 
 
 class ImagePolicy(SpecModel):
-    require_digest: bool = Field(default=True, description="refuse tags: images pinned by digest")
+    require_digest: YesNo = Field(default=True, description="refuse tags: images pinned by digest")
     allowed_registries: list[str] = Field(
         default_factory=list, description="registry hosts images may come from; empty = any"
     )
-    resolve_tags: bool = Field(
+    resolve_tags: YesNo = Field(
         default=False,
         description="a tag is resolved to a digest once, when the revision is accepted, and"
         " that digest is what runs (requireDigest must then be off)",

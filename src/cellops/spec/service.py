@@ -20,6 +20,7 @@ from cellops.spec.fields import (
     FieldError,
     PortName,
     Quantity,
+    WholeNumber,
     quantity_value,
 )
 from cellops.spec.image_policy import ImagePolicy
@@ -68,11 +69,11 @@ class Probe(SpecModel):
     http: HttpProbe | None = None
     tcp: TcpProbe | None = None
     exec: ExecProbe | None = None
-    initial_delay_seconds: int = Field(default=0, ge=0)
-    period_seconds: int = Field(default=10, ge=1)
-    timeout_seconds: int = Field(default=1, ge=1)
-    success_threshold: int = Field(default=1, ge=1)
-    failure_threshold: int = Field(default=3, ge=1)
+    initial_delay_seconds: WholeNumber = Field(default=0, ge=0)
+    period_seconds: WholeNumber = Field(default=10, ge=1)
+    timeout_seconds: WholeNumber = Field(default=1, ge=1)
+    success_threshold: WholeNumber = Field(default=1, ge=1)
+    failure_threshold: WholeNumber = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _one_handler(self) -> Self:
@@ -105,7 +106,7 @@ class Probes(SpecModel):
 
 class Port(SpecModel):
     name: PortName
-    port: int = Field(ge=1, le=65535)
+    port: WholeNumber = Field(ge=1, le=65535)
     protocol: Literal["TCP", "UDP"] = "TCP"
 
 
@@ -154,8 +155,8 @@ class Strategy(SpecModel):
     """Rolling update, as a Kubernetes Deployment's: replicas added above and missing below
     the desired count while a cell moves to a new version."""
 
-    max_surge: int = Field(default=1, ge=0)
-    max_unavailable: int = Field(default=0, ge=0)
+    max_surge: WholeNumber = Field(default=1, ge=0)
+    max_unavailable: WholeNumber = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _can_progress(self) -> Self:
@@ -194,7 +195,7 @@ class ServiceSpec(SpecModel):
     image: str | None = None
     run: Run | None = None
     chart: Chart | None = None
-    replicas: int | None = Field(default=None, ge=0, description="default: fleet defaults")
+    replicas: WholeNumber | None = Field(default=None, ge=0, description="default: fleet defaults")
     ports: list[Port] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)
     probes: Probes = Field(default_factory=Probes)

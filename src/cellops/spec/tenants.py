@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from cellops.spec.base import Metadata, SpecModel
-from cellops.spec.fields import DnsLabel, FieldError
+from cellops.spec.fields import DnsLabel, FieldError, WholeNumber, YesNo
 
 # safe as a HAProxy or nginx map key and in a header, host label or path segment
 _TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -71,10 +71,10 @@ Share = Annotated[
 class Tenant(SpecModel):
     id: TenantId
     cell: DnsLabel | None = Field(default=None, description="pin: the tenant lives in this cell")
-    canary: bool = Field(
+    canary: YesNo = Field(
         default=False, description="an internal tenant: always placed in the canary ring"
     )
-    weight: int = Field(default=1, ge=1, le=1_000_000, description="share in exposure")
+    weight: WholeNumber = Field(default=1, ge=1, le=1_000_000, description="share in exposure")
 
     @model_validator(mode="after")
     def _pin_or_canary(self) -> Self:
@@ -92,7 +92,7 @@ class Routing(SpecModel):
         " path: the first path segment (stripped before forwarding)",
     )
     header: str = Field(default="X-Tenant-Id", pattern=r"^[A-Za-z0-9-]{1,64}$")
-    port: int = Field(
+    port: WholeNumber = Field(
         default=8080, ge=1, le=65535, description="a local cell's service port tenants use"
     )
     entry_points: dict[DnsLabel, str] = Field(
