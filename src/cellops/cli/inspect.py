@@ -1,6 +1,7 @@
-"""`cellops logs` and `rollout ...`: watch or steer the current rollout.
+"""`cellops rollout ...`: watch or steer the current rollout.
 
-`status` and `history` are in status.py; `rollout status` in rollout_view.py."""
+`status` and `history` are in status.py, `logs` in logs.py, `rollout status` in
+rollout_view.py."""
 
 from __future__ import annotations
 
@@ -9,31 +10,8 @@ from pathlib import Path
 import typer
 
 from cellops.cli import operate, rollout_view
-from cellops.cli.common import FleetArgument, StateOption, state_dir
-from cellops.cli.output import Exit, console, errors
+from cellops.cli.common import FleetArgument, StateOption
 from cellops.cli.remote import ServerOption
-
-
-def logs(
-    cell: str = typer.Argument(..., help="The cell."),
-    service: str = typer.Argument(..., help="The service."),
-    repo: str = typer.Option(".", "--repo", help="The fleet repo (path or URL)."),
-    state: Path | None = StateOption,
-    lines: int = typer.Option(50, "--lines", "-n", help="Lines per replica."),
-) -> None:
-    """The last lines of each replica's output in a cell."""
-    from cellops.backends.local.layout import cell_paths
-
-    folder = state_dir(repo, state)
-    files = sorted(cell_paths(folder, cell).logs(service).glob("*.log"))
-    if not files:
-        errors.print(f"✗ no logs for {service} in cell {cell} (under {folder})", markup=False)
-        raise typer.Exit(Exit.USAGE)
-    for path in files:
-        console.rule(path.stem)
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-        console.print("\n".join(text), markup=False, highlight=False)
-
 
 rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is_help=True)
 

@@ -1,0 +1,143 @@
+"""`cellops logs CELL SERVICE [-f] [--since 10m]`: each replica's output in a local cell.
+
+Each replica is headed by a line that says whether it runs (pid, ready, restarts) or is
+gone, and when it last wrote. Lines are written as the workload wrote them, never
+re-wrapped, so a pipe to grep gets whole lines. A workload's output carries no time of
+its own: `--timestamps` stamps each line that arrives while following (-f) with the time
+it was read; earlier lines are dated by their replica's last write, in its header.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cellops.cli.common import StateOption, state_dir
+from cellops.cli.events import SinceOption, since_option
+from cellops.cli.output import Exit, errors
+from cellops.cli.table import age
+
+
+@dataclass
+class Replica:
+    id: str
+    log: Path
+    pod: dict[str, Any] | None  # the agent's record of it, None once it no longer runs it
+    offset: int = 0
+
+    def header(self) -> str:
+        written = self.log.stat().st_mtime if self.log.exists() else None
+        last = f"last output {age(written)} ago" if written else "no output yet"
+        if self.pod is None:
+            return f"==> {self.id}: gone (no longer run by the agent); {last} <=="
+        state = str(self.pod.get("state", "running"))
+        ready = "ready" if self.pod.get("ready") else "not ready"
+        restarts = self.pod.get("restarts", 0)
+        pid = f" pid {self.pod['pid']}," if self.pod.get("pid") else ""
+        return f"==> {self.id}: {state},{pid} {ready}, {restarts} restart(s); {last} <=="
+
+
+def logs(
+    cell: str = typer.Argument(..., help="The cell."),
+    service: str = typer.Argument(..., help="The service."),
+    repo: str = typer.Option(".", "--repo", help="The fleet repo (path or URL)."),
+    state: Path | None = StateOption,
+    lines: int = typer.Option(50, "--lines", "-n", help="Lines per replica to start with."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output."),
+    since: str | None = SinceOption,
+    timestamps: bool = typer.Option(
+        False, "--timestamps", help="With -f: each new line prefixed with when it was read."
+    ),
+) -> None:
+    """Each replica's output in a local cell: running replicas and gone ones, marked."""
+    from cellops.backends.local.layout import cell_paths
+
+    folder = state_dir(repo, state)
+    paths = cell_paths(folder, cell)
+    start = since_option(since)
+    replicas = _replicas(paths.logs(service), paths.status, service, start)
+    if not replicas and not follow:
+        errors.print(_nothing(folder, cell, service, since), markup=False)
+        raise typer.Exit(Exit.USAGE)
+    for replica in replicas.values():
+        _print_tail(replica, lines)
+    if follow:
+        _follow(replicas, paths.logs(service), paths.status, service, timestamps)
+
+
+def _replicas(folder: Path, status: Path, service: str, since: float | None) -> dict[str, Replica]:
+    pods = {p["id"]: p for p in _pods(status, service)}
+    found: dict[str, Replica] = {}
+    for log in sorted(folder.glob("*.log")):
+        if since is not None and log.stat().st_mtime < since:
+            continue  # wrote nothing since then
+        found[log.stem] = Replica(log.stem, log, pods.get(log.stem))
+    return found
+
+
+def _pods(status: Path, service: str) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(status.read_text())
+        return list(document["services"][service]["pods"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _print_tail(replica: Replica, lines: int) -> None:
+    sys.stdout.write(replica.header() + "\n")
+    data = replica.log.read_bytes() if replica.log.exists() else b""
+    replica.offset = len(data)
+    tail = data.decode(errors="replace").splitlines()[-lines:] if lines > 0 else []
+    sys.stdout.write("".join(f"{line}\n" for line in tail))
+    sys.stdout.flush()
+
+
+def _follow(
+    replicas: dict[str, Replica], folder: Path, status: Path, service: str, stamp: bool
+) -> None:
+    """New output of every replica, each line prefixed with its replica; replicas that
+    start meanwhile are followed too. Ends with Ctrl-C."""
+    partial: dict[str, bytes] = {}
+    try:
+        while True:
+            for name, fresh in _replicas(folder, status, service, None).items():
+                if name not in replicas:
+                    replicas[name] = fresh
+                    sys.stdout.write(fresh.header() + "\n")
+            for replica in replicas.values():
+                _read_new(replica, partial, stamp)
+            sys.stdout.flush()
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return
+
+
+def _read_new(replica: Replica, partial: dict[str, bytes], stamp: bool) -> None:
+    try:
+        with replica.log.open("rb") as handle:
+            size = handle.seek(0, 2)
+            if size < replica.offset:  # the file was cut short (its bound): from its start
+                replica.offset = 0
+            handle.seek(replica.offset)
+            data = partial.pop(replica.id, b"") + handle.read()
+            replica.offset = handle.tell()
+    except FileNotFoundError:
+        return
+    *complete, rest = data.split(b"\n")
+    if rest:
+        partial[replica.id] = rest  # an unfinished line waits for its end
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) if stamp else ""
+    for line in complete:
+        sys.stdout.write(f"{now}[{replica.id}] {line.decode(errors='replace')}\n")
+
+
+def _nothing(folder: Path, cell: str, service: str, since: str | None) -> str:
+    if since is not None:
+        return f"✗ no output from {service} in cell {cell} since {since} (under {folder})"
+    return f"✗ no logs for {service} in cell {cell} (under {folder})"

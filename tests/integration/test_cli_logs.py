@@ -1,0 +1,99 @@
+"""`cellops logs` on a local cell's files as its agent writes them (status.json and one
+log per replica): running and gone replicas marked, lines never re-wrapped, --since,
+and -f following new output and new replicas."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import CELLOPS, cellops
+
+LONG = "x" * 300 + " the end of a long line"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """Cell eu-1 runs web as replica web-a; web-old was replaced and is gone."""
+    cell = tmp_path / "state" / "cells" / "eu-1"
+    (cell / "logs" / "web").mkdir(parents=True)
+    pod = {"id": "web-a", "pid": 4242, "ready": True, "restarts": 2, "state": "running"}
+    status = {"services": {"web": {"pods": [pod], "replicas": 1}}}
+    (cell / "status.json").write_text(json.dumps(status))
+    (cell / "logs" / "web" / "web-a.log").write_text(f"listening\n{LONG}\n")
+    old = cell / "logs" / "web" / "web-old.log"
+    old.write_text("crashed: no key\n")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    return tmp_path / "state"
+
+
+def test_running_and_gone_replicas_are_marked_and_lines_kept_whole(state: Path) -> None:
+    result = cellops("logs", "eu-1", "web", "--state-dir", state, columns=40)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "==> web-a: running, pid 4242, ready, 2 restart(s); last output" in lines[0]
+    assert lines[1:3] == ["listening", LONG]  # not cut or wrapped at 40 columns
+    assert lines[3].startswith("==> web-old: gone (no longer run by the agent); last output")
+    assert "last output 60m ago" in lines[3] or "last output 1h ago" in lines[3]
+    assert lines[4] == "crashed: no key"
+
+
+def test_since_leaves_out_replicas_that_wrote_nothing_since(state: Path) -> None:
+    recent = cellops("logs", "eu-1", "web", "--since", "10m", "--state-dir", state)
+    assert "web-a" in recent.stdout and "web-old" not in recent.stdout
+    none = cellops("logs", "eu-1", "nope", "--since", "10m", "--state-dir", state)
+    assert none.returncode == 2 and "no output from nope in cell eu-1 since 10m" in none.stderr
+
+
+@pytest.mark.slow
+def test_follow_prints_new_lines_of_each_replica_and_of_new_ones(state: Path) -> None:
+    logs = state / "cells" / "eu-1" / "logs" / "web"
+    follower = subprocess.Popen(
+        [CELLOPS, "logs", "eu-1", "web", "-f", "--timestamps", "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        seen = [follower.stdout.readline() for _ in range(5)]  # what is there already
+        assert seen[-1] == "crashed: no key\n", seen
+        with (logs / "web-a.log").open("a") as out:
+            out.write("request 1\npartial")
+        (logs / "web-b.log").write_text("web-b starting\n")
+        wanted = {"[web-a] request 1", "[web-b] web-b starting", "==> web-b:"}
+        printed = _read_until(follower, wanted, deadline=time.monotonic() + 60)
+        assert all(any(w in line for line in printed) for w in wanted), printed
+        stamped = next(line for line in printed if "[web-a] request 1" in line)
+        assert stamped[:4].isdigit() and stamped[19] == "Z"  # 2026-11-30T10:00:00Z
+        assert not any("partial" in line for line in printed)  # an unfinished line waits
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(timeout=30)
+    assert follower.returncode == 0
+
+
+def _read_until(process: subprocess.Popen[str], wanted: set[str], deadline: float) -> list[str]:
+    """Lines the process prints until each of `wanted` is in one, or the deadline."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stream = process.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    printed: list[str] = []
+    while time.monotonic() < deadline and not all(
+        any(w in line for line in printed) for w in wanted
+    ):
+        try:
+            printed.append(lines.get(timeout=1.0))
+        except queue.Empty:
+            continue
+    return printed
