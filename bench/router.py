@@ -5,8 +5,9 @@
 - one toy cell reached four ways: direct, HAProxy without a map (one backend), HAProxy with
   the map (every tenant listed), the embedded router (`cellops router run`): p50/p99 at a
   fixed rate (target: the router adds <= 2 ms p99 at 1,000 requests/s) and the rate a closed
-  loop sustains (targets: the router >= 5,000/s on one core; HAProxy with the map within
-  10% of HAProxy without);
+  loop sustains, and that rate per second of the target's own CPU time ("per core": the
+  target's capacity on one core of its own; targets: the router >= 5,000/s on one core;
+  HAProxy with the map within 10% of HAProxy without);
 - moves under load: the embedded router's table rewritten N times while requests flow,
   target 0 failed requests.
 
@@ -113,14 +114,32 @@ def start_router(table_path: Path, *extra: str) -> tuple[subprocess.Popen[str], 
     return proc, int(line.split("http://127.0.0.1:")[1].split()[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process (all its threads) has used: user + system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    name: str, port: int, tenants: list[str], seconds: float, rate: int
+    name: str, port: int, tenants: list[str], seconds: float, rate: int, *, pid: int
 ) -> dict[str, object]:
+    """Latency at a fixed rate; the rate a closed loop sustains, and that rate per second
+    of the target's own CPU time (what one core of its own would sustain, whatever else
+    shares the machine: the load generator, the cell, other sessions)."""
     url = f"http://127.0.0.1:{port}/x"
     fixed = asyncio.run(fixed_rate(url, tenants, rate, seconds))
+    before = cpu_seconds(pid)
     sustained = asyncio.run(closed_loop(url, tenants, 32, seconds))
+    used = cpu_seconds(pid) - before
+    per_core = len(sustained.latencies) / used if used else float("nan")
     failed = fixed.failures + sustained.failures
-    return {"name": name, "fixed": fixed, "sustained": sustained, "failed": failed}
+    return {
+        "name": name,
+        "fixed": fixed,
+        "sustained": sustained,
+        "per_core": per_core,
+        "failed": failed,
+    }
 
 
 async def _moves(url: str, table_path: Path, table: RoutingTable, moves: int) -> Load:
@@ -139,14 +158,15 @@ async def _moves(url: str, table_path: Path, table: RoutingTable, moves: int) ->
 
 def print_rows(rows: list[dict[str, object]], rate: int) -> None:
     print(
-        f"\n{'target':<22}{'p50 ms':>8}{'p99 ms':>8}  (at {rate}/s){'sustained/s':>14}{'failed':>8}"
+        f"\n{'target':<22}{'p50 ms':>8}{'p99 ms':>8}  (at {rate}/s){'sustained/s':>14}"
+        f"{'per core/s':>12}{'failed':>8}"
     )
     for row in rows:
         fixed, sustained = row["fixed"], row["sustained"]
         assert isinstance(fixed, Load) and isinstance(sustained, Load)
         print(
             f"{row['name']:<22}{fixed.p(50):>8.2f}{fixed.p(99):>8.2f}{'':>12}"
-            f"{sustained.rate:>14.0f}{row['failed']:>8}"
+            f"{sustained.rate:>14.0f}{row['per_core']:>12.0f}{row['failed']:>8}"
         )
 
 
@@ -203,7 +223,7 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
         table = RoutingTable(1, "bench", route, dict.fromkeys(tenants, "a"), ("a",))
         table_path = tmp / "routing.json"
         write_table(table_path, table)
-        rows = [measure("direct", cell_port, tenants, seconds, rate)]
+        rows = [measure("direct", cell_port, tenants, seconds, rate, pid=cell.pid)]
         if shutil.which("haproxy"):
             bare = replace(table, tenants={})
             for name, which, folder in (
@@ -212,10 +232,10 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
             ):
                 proc, port = start_haproxy(tmp / folder, which)
                 procs.append(proc)
-                rows.append(measure(name, port, tenants, seconds, rate))
+                rows.append(measure(name, port, tenants, seconds, rate, pid=proc.pid))
         router, router_port = start_router(table_path)
         procs.append(router)
-        rows.append(measure("embedded router", router_port, tenants, seconds, rate))
+        rows.append(measure("embedded router", router_port, tenants, seconds, rate, pid=router.pid))
         print_rows(rows, rate)
         failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
         moved = asyncio.run(_moves(f"http://127.0.0.1:{router_port}/x", table_path, table, moves))
