@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cellops.controller.exposure import EXPOSURE
+
 if TYPE_CHECKING:  # the backends (and what they import) only for their types
     from cellops.backends.base import CellObservation
 
@@ -57,7 +59,12 @@ class StoreCollector(Collector):
         scrape (`PRAGMA data_version`): an idle fleet's scrape costs the text alone."""
         version = int(self._rows("PRAGMA data_version")[0][0])
         if version != self._version:
-            self._stored = [*self._revisions(), *self._rollout(), *self._counted()]
+            self._stored = [
+                *self._revisions(),
+                *self._rollout(),
+                *self._counted(),
+                *self._exposure(),
+            ]
             self._judged = list(self._health()) if self._observe is None else []
             self._version = version
         yield from self._health() if self._observe is not None else self._judged
@@ -188,6 +195,19 @@ class StoreCollector(Collector):
         for name in PHASES:
             phase.add_metric((name,), float(name == current))
         yield from (states, phase, info, wave, waves)
+
+    def _exposure(self) -> Iterator[Metric]:
+        """The controller's last exposure (`cellops.controller.exposure`); none before a
+        routing table was published."""
+        gauge = GaugeMetricFamily(
+            "cellops_revision_exposure_ratio",
+            "Weighted share of the listed tenants on cells running a revision not yet baked.",
+            labels=("revision",),
+        )
+        for (raw,) in self._rows(f"SELECT value FROM settings WHERE key = '{EXPOSURE}'"):
+            record = json.loads(str(raw))
+            gauge.add_metric((str(record["revision"]),), float(record["ratio"]))
+        yield gauge
 
     def _counted(self) -> Iterator[Metric]:
         kinds = ", ".join(f"'{k}'" for k in COUNTED)
