@@ -4,7 +4,8 @@ needs to stand in for a cluster, and a stand-in for the Deployment controller.
 kmock serves real HTTP, parses Kubernetes paths, keeps objects, serves get, delete and
 discovery. What it lacks, and this module adds:
 - the namespaces collection (kmock cannot parse `/api/v1/namespaces[/name]`);
-- server-side apply (`PATCH` with `application/apply-patch+yaml` creates a missing object;
+- server-side apply (`PATCH` with `application/apply-patch+yaml` creates a missing object,
+  or with `dryRun=All` only answers what the object would be;
   an existing one is merged naively: dicts merge, lists are replaced, a removed key
   stays. Real SSA also removes fields its manager stopped setting, and tracks owners);
 - label selectors on lists, and empty lists for kinds with no objects yet;
@@ -55,6 +56,15 @@ class Sent:
 def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
     body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code}
     return aiohttp.web.json_response({**body, "reason": reason, "message": message}, status=code)
+
+
+def _merge(into: dict[str, Any], patch: dict[str, Any]) -> None:
+    """As this server applies: dicts merge, anything else is replaced."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
 
 
 def _matches(labels: dict[str, str], selector: str) -> bool:
@@ -137,6 +147,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 )
             self.edited.discard(key)  # forced: the fields are the applier's again
         data = copy.deepcopy(request.data)
+        if request.params.get("dryRun") == "All":  # what it would be; nothing is kept
+            return self._dry_run(key, data)
         if key not in self._objects or self._objects[key].deleted:
             data["metadata"].update(self._created(generation=1))
             self._objects[key] = data
@@ -149,6 +161,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 meta["generation"] = int(current.raw["metadata"].get("generation", 1)) + 1
             current.patch({"metadata": meta})
         return dict(self._objects[key].raw)
+
+    def _dry_run(self, key: tuple[Any, ...], data: dict[str, Any]) -> dict[str, Any]:
+        if key not in self._objects or self._objects[key].deleted:
+            return data
+        merged = copy.deepcopy(dict(self._objects[key].raw))
+        _merge(merged, data)
+        return merged
 
     def _select(self, request: kmock.Request, selector: str) -> list[dict[str, Any]]:
         return [

@@ -63,7 +63,7 @@ def render_cell(
         raise typer.Exit(Exit.USAGE)
     if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
         # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
-        objects = kubernetes_objects(desired, revision, repo, path)
+        objects = kubernetes_objects(desired, revision.id, repo, path)
         sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
     elif output is Format.TEXT:
         _print(desired, revision.id)
@@ -98,7 +98,7 @@ def _print_problems(problems: tuple[Problem, ...]) -> None:
 
 
 def kubernetes_objects(
-    cell: DesiredCell, revision: Revision, repo: Path, path: Path | None
+    cell: DesiredCell, revision: str, repo: Path, path: Path | None
 ) -> list[dict[str, Any]]:
     """The objects a Kubernetes cell is given: cellops' own and each service's (manifests/,
     chart, materialised from the folder or exported from Git, as validation builds them).
@@ -110,7 +110,7 @@ def kubernetes_objects(
         with tempfile.TemporaryDirectory() as scratch:
             cache = manifest_cache(repo, path, Path(scratch))
             own = own_objects(cache, cell, cell.services)
-        return cell_objects(cell, revision.id, own)
+        return cell_objects(cell, revision, own)
     except (ManifestError, ManifestObjectError) as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise typer.Exit(Exit.REJECTED) from None

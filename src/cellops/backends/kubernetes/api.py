@@ -126,8 +126,9 @@ class KubeApi:
         self._client.close()
 
     # -- the calls ------------------------------------------------------------------------
-    def apply(self, obj: dict[str, Any], force: bool) -> dict[str, Any]:
-        """Server-side apply: create or update `obj`, owning the fields it sets."""
+    def apply(self, obj: dict[str, Any], force: bool, *, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply: create or update `obj`, owning the fields it sets. A dry run
+        changes nothing and answers the object as it would then be (`cellops diff`)."""
         key = key_of(obj)
         if key.namespace and not self._resource(key.api_version, key.kind)[1]:
             # validation lets in only kinds known to be namespaced; the server decides
@@ -137,6 +138,7 @@ class KubeApi:
                 " not applied"
             )
         query = [("fieldManager", FIELD_MANAGER)] + ([("force", "true")] if force else [])
+        query += [("dryRun", "All")] if dry_run else []
         answer = self._call("PATCH", self.path(key), key, query=query, body=obj)
         assert answer is not None
         return answer
