@@ -77,7 +77,6 @@ class Agent:
         self.containers = ContainerRuntime(
             Podman(paths.root.parent.parent), paths.root.name, self.user
         )
-        self.containers.adopt(list(self.replicas))  # found again by label; strays removed
         self.stopping = False
 
     # -- the loop -------------------------------------------------------------------------
@@ -93,6 +92,7 @@ class Agent:
                 "host": self.host,
             },
         )
+        self.containers.adopt(list(self.replicas))  # found again by label; strays removed
         try:
             while not self.stopping:
                 soon = False

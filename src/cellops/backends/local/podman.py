@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,6 @@ class Podman:
 
     def configure(self) -> None:
         """Write the configuration every podman command of this state folder reads."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         containers = (
             "[containers]\ndefault_ulimits = []\n"
             '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
@@ -105,12 +105,8 @@ class Podman:
             f'[storage]\ndriver = "vfs"\ngraphroot = "{self.root / "storage"}"\n'
             f'runroot = "{self.root / "run"}"\n'
         )
-        for name, text in (("containers.conf", containers), ("storage.conf", storage)):
-            target = self.root / name
-            with contextlib.suppress(FileNotFoundError):
-                if target.read_text() == text:
-                    continue
-            target.write_text(text)
+        _keep(self.root / "containers.conf", containers.encode())
+        _keep(self.root / "storage.conf", storage.encode())
 
     def write_credentials(self, host: str, token: str | None) -> Path | None:
         """`host`'s credentials (base64 user:password) as a podman auth file of its own,
@@ -119,10 +115,7 @@ class Podman:
         if token is None:
             path.unlink(missing_ok=True)
             return None
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({"auths": {host: {"auth": token}}}, out)
+        _keep(path, json.dumps({"auths": {host: {"auth": token}}}).encode())
         return path
 
     def write_ca(self, bundle: Path | None) -> Path | None:
@@ -130,8 +123,7 @@ class Podman:
         if bundle is None:
             shutil.rmtree(self.certs, ignore_errors=True)
             return None
-        self.certs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.certs / "ca.crt").write_bytes(bundle.read_bytes())
+        _keep(self.certs / "ca.crt", bundle.read_bytes())
         return self.certs
 
     def name(self, cell: str, replica: str) -> str:
@@ -161,3 +153,16 @@ class Podman:
         """Remove these containers at once, running or not; gone ones are no error."""
         if names:
             self.command("rm", "--force", "--ignore", "--time", "0", *names)
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """`path` holds `data` (0600, folders 0700): rewritten only when it differs, and then
+    whole (a pull reading it meanwhile sees the old file or the new one)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == data:
+            return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(temporary, path)
