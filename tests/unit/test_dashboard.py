@@ -9,6 +9,7 @@ from typing import Any
 from cellops.backends.local.layout import cell_paths
 from cellops.dashboard import matrix
 from cellops.dashboard.charts import Bar, Day, bars, daily, seconds
+from cellops.dashboard.grid import squares
 from cellops.dashboard.logtail import MAX_BYTES, last_lines, tails
 from cellops.dashboard.panels import actions, countdown
 from cellops.dashboard.session import safe_next
@@ -190,3 +191,19 @@ def test_log_tails_read_only_the_end_of_each_replica_log(tmp_path: Path) -> None
         ("web-1", ["last one"]),  # the cut first line is left out
     ]
     assert last_lines(tmp_path / "nope.log", 5) == []
+
+
+def test_the_squares_are_one_cell_per_service_escaped() -> None:
+    page = matrix.matrix([cell("a", None, None, {"web": "healthy", "db": "degraded"})])
+    row = page["groups"][0]["cells"][0]
+    row["squares"][0]["reason"] = '<script>"x"</script>'
+    html = str(squares(row, page["services"], wide=False))
+    assert html.count("<td") == 2 and 'class="sq h-degraded"' in html
+    assert "<script>" not in html and "&lt;script&gt;&#34;x&#34;" in html
+    assert "<code>fffffff</code>" in str(squares(row, page["services"], wide=True))
+    gap = matrix.matrix(
+        [cell("a", None, None, {"web": "healthy"}), cell("b", None, None, {"db": "healthy"})]
+    )
+    assert '<td class="sq none"></td>' in str(
+        squares(gap["groups"][0]["cells"][0], gap["services"], False)
+    )

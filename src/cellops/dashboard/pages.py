@@ -17,6 +17,7 @@ from cellops.api.auth import context
 from cellops.api.context import ApiContext
 from cellops.dashboard import matrix, panels, session
 from cellops.dashboard.charts import seconds
+from cellops.dashboard.grid import squares
 from cellops.dashboard.logtail import tails
 from cellops.query import cells as cell_queries
 from cellops.query import history, rollouts
@@ -34,7 +35,7 @@ SECURITY = {
     "Cache-Control": "no-store",
 }
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["seconds"] = seconds
+templates.env.globals.update(seconds=seconds, squares=squares)
 router = APIRouter(include_in_schema=False)
 Build = Callable[[ApiContext, TokenRecord], dict[str, Any]]
 
