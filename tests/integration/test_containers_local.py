@@ -101,7 +101,12 @@ def inside(cell: Cell, replica: str, *command: str) -> subprocess.CompletedProce
     return podman.command("exec", podman.name(cell.name, replica), *command)
 
 
-READY = {"readiness": probe_http("/hello.txt"), "liveness": {"exec": {"command": ["true"]}}}
+# an exec probe runs inside the container (/tmp is the container's own tmpfs)
+PROBED = ["/bin/busybox", "touch", "/tmp/probed"]
+READY = {
+    "readiness": probe_http("/hello.txt"),
+    "liveness": {"exec": {"command": PROBED}, "periodSeconds": 1},
+}
 
 
 def test_containers_serve_locked_down_with_probes_and_limits(
@@ -137,6 +142,9 @@ def test_containers_serve_locked_down_with_probes_and_limits(
     assert config["ReadonlyRootfs"] is True and config["NetworkMode"] == "host"
     assert config["Memory"] == 64 * 1024 * 1024
     assert "listening on" in cell.log_of("web", pods[0]["id"]).read_text()
+    probed = ["/bin/busybox", "test", "-f", "/tmp/probed"]
+    wait_for("the exec probe", lambda: inside(cell, pods[0]["id"], *probed).returncode == 0, 30)
+    assert [p["restarts"] for p in cell.pods("web")] == [0, 0]
 
 
 def test_rolling_update_crash_loop_and_readoption_after_an_agent_restart(
