@@ -101,11 +101,12 @@ def inside(cell: Cell, replica: str, *command: str) -> subprocess.CompletedProce
     return podman.command("exec", podman.name(cell.name, replica), *command)
 
 
-# an exec probe runs inside the container (/tmp is the container's own tmpfs)
+# an exec probe runs inside the container (/tmp is the container's own tmpfs), through
+# `podman exec`: a few tenths of a second, more on a busy machine
 PROBED = ["/bin/busybox", "touch", "/tmp/probed"]
 READY = {
     "readiness": probe_http("/hello.txt"),
-    "liveness": {"exec": {"command": PROBED}, "periodSeconds": 1},
+    "liveness": {"exec": {"command": PROBED}, "periodSeconds": 1, "timeoutSeconds": 20},
 }
 
 

@@ -2,7 +2,9 @@
 command of a fleet shares.
 
     <state>/podman/containers.conf   runc, cgroupfs, no default ulimits (runc refuses the
-                                     ones Debian's podman sets: "error setting rlimit")
+                                     ones Debian's podman sets: "error setting rlimit"),
+                                     locks as files in tmp/ (not the machine's one
+                                     shared memory segment)
     <state>/podman/storage.conf      vfs storage in <state>/podman/storage, runroot run/
     <state>/podman/auth/<host>.json  a registry's credentials (Docker config.json format), 0600
     <state>/podman/certs/ca.crt      the CAs registries are checked against, when given
@@ -99,7 +101,7 @@ class Podman:
         containers = (
             "[containers]\ndefault_ulimits = []\n"
             '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
-            f'events_logger = "file"\ntmp_dir = "{self.root / "tmp"}"\n'
+            f'events_logger = "file"\ntmp_dir = "{self.root / "tmp"}"\nlock_type = "file"\n'
         )
         storage = (
             f'[storage]\ndriver = "vfs"\ngraphroot = "{self.root / "storage"}"\n'
