@@ -87,9 +87,12 @@ def until(browser: Any, what: str, check: Callable[[], object], timeout: float =
 
 
 def shot(browser: Any, name: str) -> None:
-    if SHOTS:
+    if SHOTS:  # the whole page, up to 2,000 pixels high
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1280, min(max(int(height), 600), 2000))
         browser.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
+        browser.set_window_size(1280, 900)
 
 
 def test_an_operator_watches_pauses_and_sees_a_halt_without_reloading(

@@ -185,10 +185,12 @@ def test_log_tails_read_only_the_end_of_each_replica_log(tmp_path: Path) -> None
     (folder / "web-0.log").write_text("".join(f"line {i}\n" for i in range(100)))
     big = folder / "web-1.log"
     big.write_bytes(b"x" * (MAX_BYTES * 3) + b"\nlast one\n")
+    status = cell_paths(tmp_path, "c1").status
+    status.write_text('{"services": {"web": {"pods": [{"id": "web-0"}]}}}')
     found = tails(tmp_path, "c1", ["web", "db"], lines=3)
-    assert [(t.replica, t.lines) for t in found] == [
-        ("web-0", ["line 97", "line 98", "line 99"]),
-        ("web-1", ["last one"]),  # the cut first line is left out
+    assert [(t.replica, t.lines, t.running) for t in found] == [
+        ("web-0", ["line 97", "line 98", "line 99"], True),  # the running one first
+        ("web-1", ["last one"], False),  # the cut first line is left out
     ]
     assert last_lines(tmp_path / "nope.log", 5) == []
 
