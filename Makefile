@@ -43,6 +43,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/router.py --quick
 	$(BIN)/python bench/images.py --quick
 	$(BIN)/python bench/metrics.py --quick
+	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/dashboard.py --quick
 
 test: lint typecheck suite bench-quick
@@ -56,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/images.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dashboard.py
 
 clean:

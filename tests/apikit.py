@@ -26,9 +26,12 @@ def cell_names(count: int) -> list[str]:
     return [f"cell-{i:04d}" for i in range(count)]
 
 
-def populate(store: SqliteStore, cells: int = 6, services: int = 2, now: float = 0.0) -> int:
+def populate(
+    store: SqliteStore, cells: int = 6, services: int = 2, now: float = 0.0, spec: str | None = None
+) -> int:
     """A fleet on GOOD everywhere, NEW rolling out (canary done, `rest` waiting for its
-    manual approval), BAD rejected; the running rollout's id."""
+    manual approval), BAD rejected; the running rollout's id. `spec`: each service as
+    rendered (what makes a real ledger row big)."""
     now = now or time.time() - 600
     names = cell_names(cells)
     with store.transaction():
@@ -47,7 +50,13 @@ def populate(store: SqliteStore, cells: int = 6, services: int = 2, now: float =
             for index in range(services):
                 service = f"svc-{index:02d}"
                 store.set_applied(
-                    cell, service, rev=GOOD, hash_=f"h-{service}", depends_on=(), now=now - 300
+                    cell,
+                    service,
+                    rev=GOOD,
+                    hash_=f"h-{service}",
+                    depends_on=(),
+                    now=now - 300,
+                    spec=spec,
                 )
                 store.set_healthy(cell, service, GOOD, now - 290)
             store.set_good(cell, now - 280)
@@ -130,11 +139,16 @@ def serve(state: Path, populate_with: tuple[int, int] | None = (6, 2)) -> Iterat
     _, viewer = store.create_token("test-viewer", Role.VIEWER, time.time())
     _, operator = store.create_token("test-operator", Role.OPERATOR, time.time())
     wakes: list[int] = []
-    ctx = ApiContext(store, observe=healthy, wake=lambda: wakes.append(1))
+    ctx = ApiContext(
+        store,
+        observe=healthy,
+        wake=lambda: wakes.append(1),
+        reader=SqliteStore(state / "cellops.db"),
+    )
     listener = Listener(create_app(ctx), "127.0.0.1", 0)
     port = listener.start()
     try:
         yield Api(f"http://127.0.0.1:{port}", store, viewer, operator, wakes)
     finally:
         listener.stop()
-        store.close()
+        ctx.close()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cellops.api.snapshot import Snapshot
 from cellops.backends.base import CellObservation
 from cellops.query.base import Observe
 from cellops.render import DesiredFleet
@@ -24,6 +25,20 @@ class ApiContext:
     webhook: bool = False  # serve POST /webhook (it has its own authentication)
     clock: Callable[[], float] = time.time
     state: dict[str, object] = field(default_factory=dict)  # for routers added later
+    reader: SqliteStore | None = None  # a second connection, for the snapshot's builds
+    snapshot: Snapshot = field(init=False)
+
+    def __post_init__(self) -> None:
+        from cellops.query.cells import cells
+
+        reader = self.reader or self.store
+        self.snapshot = Snapshot(lambda: cells(reader, self.observe, self.desired()))
+
+    def close(self) -> None:
+        """Close the store connections (the caller's listener is stopped first)."""
+        if self.reader is not None:
+            self.reader.close()
+        self.store.close()
 
 
 class Recent:

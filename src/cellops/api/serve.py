@@ -52,13 +52,14 @@ def start_api(
     secret: str | None,
     routes: Sequence[Route] = (),
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
-) -> tuple[Listener, SqliteStore, str]:
+) -> tuple[Listener, ApiContext, str]:
     """Serve the API on its own connection to the store; (the listener, that store, the
     base URL). The caller stops the listener, then closes the store. `wrap`: middleware
     around the whole app (the request timer of /metrics)."""
     store = SqliteStore(database)
     ctx = ApiContext(
         store,
+        reader=SqliteStore(database),
         observe=Recent(observe),
         desired=lambda: desired(store),
         wake=wake,
@@ -78,7 +79,7 @@ def start_api(
     try:
         port = listener.start()
     except BaseException:
-        store.close()
+        ctx.close()
         raise
     host = f"[{options.host}]" if ":" in options.host else options.host
-    return listener, store, f"{listener.scheme}://{host}:{port}"
+    return listener, ctx, f"{listener.scheme}://{host}:{port}"

@@ -40,6 +40,7 @@ def _do(request: Request, action: Callable[[SqliteStore, float, str], str]) -> d
         message = action(ctx.store, ctx.clock(), by)
     except requests.Refused as refused:
         raise HTTPException(STATUS[refused.kind], str(refused)) from None
+    ctx.snapshot.invalidate()
     ctx.wake()
     return {"message": message}
 

@@ -49,31 +49,33 @@ class Remote:
         return self.call("POST", path, body=body)
 
     def call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
-        import requests
+        import json
+        import ssl
+        import urllib.error
+        import urllib.parse
+        import urllib.request
 
-        url = self.server.rstrip("/") + path
+        query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        url = self.server.rstrip("/") + path + (f"?{query}" if query else "")
+        data = None if body is None and method == "GET" else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Content-Type", "application/json")
+        context = ssl.create_default_context(cafile=self.ca) if self.ca else None
         try:
-            response = requests.request(
-                method,
-                url,
-                params={k: v for k, v in (params or {}).items() if v is not None},
-                json=body,
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=30,
-                verify=self.ca or True,
-            )
-        except requests.RequestException as exc:
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as refused:
+            status, detail = refused.code, _detail(refused.read())
+        except (OSError, ValueError) as exc:  # refused, unresolvable, TLS, not JSON
             fail(Exit.SOURCE, f"cannot reach the controller at {self.server}: {_reason(exc)}")
-        if response.status_code < 400:
-            return response.json()
-        detail = _detail(response)
-        if response.status_code == 401:
+        if status == 401:
             fail(Exit.SOURCE, f"{self.server} refused the token: {detail}")
-        if response.status_code in (403, 404, 422):
+        if status in (403, 404, 422):
             fail(Exit.USAGE, detail)
-        if response.status_code == 409:
+        if status == 409:
             fail(Exit.REJECTED, detail)
-        return fail(Exit.SOURCE, f"{self.server} answered {response.status_code}: {detail}")
+        return fail(Exit.SOURCE, f"{self.server} answered {status}: {detail}")
 
 
 def fail(status: Exit, message: str) -> NoReturn:
@@ -81,19 +83,20 @@ def fail(status: Exit, message: str) -> NoReturn:
     raise typer.Exit(status)
 
 
-def _detail(response: Any) -> str:
+def _detail(body: bytes) -> str:
+    import json
+
     try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return str(response.text[:200] or response.reason)
+        return str(json.loads(body).get("detail", body.decode(errors="replace")))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace")[:200]
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200]
+    reason = getattr(exc, "reason", None)  # a URLError's own cause
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason or exc).splitlines()[0][:200]
 
 
 def config_path() -> Path:

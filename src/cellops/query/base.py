@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from cellops.backends.base import CellObservation
+from cellops.store.briefs import BriefRow
 from cellops.store.eventquery import EventFilter
-from cellops.store.records import CellStep, Event, LedgerRow, RevisionRecord, Rollout
+from cellops.store.records import CellStep, Event, RevisionRecord, Rollout
 
 Observe = Callable[[str], CellObservation]
 
 
 class ReadStore(Protocol):
-    def ledger_rows(self, cell: str | None = None) -> list[LedgerRow]: ...
+    def ledger_brief(self, cell: str | None = None) -> list[BriefRow]: ...
+    def applied_cells(self) -> dict[str, str]: ...
     def cell_states(self, cell: str) -> tuple[str | None, str | None]: ...
     def revision(self, rev: str) -> RevisionRecord | None: ...
     def revisions(self, limit: int = 50) -> list[RevisionRecord]: ...
@@ -25,6 +28,7 @@ class ReadStore(Protocol):
     def find_events(self, where: EventFilter, limit: int = 100) -> list[Event]: ...
 
 
+@lru_cache(maxsize=8192)  # the ledger's rows share a few times
 def iso(at: float | None) -> str | None:
     """Epoch seconds as ISO-8601 UTC (`2026-11-30T10:12:53.120Z`); None stays None."""
     if at is None:

@@ -14,7 +14,8 @@ from cellops.query.base import Observe, ReadStore, iso, latest_rollout
 from cellops.render import DesiredCell, DesiredFleet
 from cellops.render.kubernetes import namespace_of
 from cellops.spec.cell import KubernetesBackend, LocalBackend
-from cellops.store.records import CellStep, LedgerRow
+from cellops.store.briefs import BriefRow
+from cellops.store.records import CellStep
 
 NOT_APPLIED = "not-applied"  # the health shown for a service the cell was never given
 
@@ -25,6 +26,7 @@ def cells(
     """Every cell: in the ledger, or in the current revision (`desired`), by name."""
     by_cell = _rows_by_cell(store)
     wanted = desired.cells if desired is not None else {}
+    applied = store.applied_cells()
     latest = latest_rollout(store)
     steps = store.cell_steps(latest.id) if latest else {}
     return [
@@ -32,7 +34,7 @@ def cells(
             name,
             by_cell.get(name, []),
             wanted.get(name),
-            store,
+            applied.get(name),
             observe,
             step=None if latest is None or name not in steps else (latest.id, steps[name]),
         )
@@ -44,14 +46,14 @@ def cell(
     store: ReadStore, observe: Observe | None, name: str, desired: DesiredFleet | None = None
 ) -> dict[str, Any] | None:
     """One cell, or None when neither the ledger nor the current revision knows it."""
-    rows = store.ledger_rows(name)
+    rows = store.ledger_brief(name)
     target = desired.cells.get(name) if desired is not None else None
     if not rows and target is None:
         return None
     latest = latest_rollout(store)
     steps = store.cell_steps(latest.id) if latest else {}
     step = None if latest is None or name not in steps else (latest.id, steps[name])
-    return cell_view(name, rows, target, store, observe, step=step)
+    return cell_view(name, rows, target, store.cell_states(name)[0], observe, step=step)
 
 
 def services(cell_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,19 +74,21 @@ def services(cell_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def cell_view(
     name: str,
-    rows: list[LedgerRow],
+    rows: list[BriefRow],
     target: DesiredCell | None,
-    store: ReadStore,
+    applied: str | None,
     observe: Observe | None,
     *,
     step: tuple[int, tuple[int, CellStep, str]] | None = None,
 ) -> dict[str, Any]:
+    """`applied`: the cell as last applied (JSON), where `target` (the current revision's)
+    does not say where it lives."""
     seen = observe(name) if observe is not None and rows else None
-    labels, place = _place(name, target, store if target is None else None)
+    labels, place = _place(name, target, applied)
     views = [_service(row, seen) for row in rows]
-    applied = {row.service for row in rows}
+    given = {row.service for row in rows}
     if target is not None:
-        views += [_never_applied(name, s) for s in sorted(target.services) if s not in applied]
+        views += [_never_applied(name, s) for s in sorted(target.services) if s not in given]
     healths = [Health(v["health"]) for v in views if v["health"] != NOT_APPLIED]
     return {
         "name": name,
@@ -103,14 +107,14 @@ def cell_view(
     }
 
 
-def _rows_by_cell(store: ReadStore) -> dict[str, list[LedgerRow]]:
-    by_cell: dict[str, list[LedgerRow]] = {}
-    for row in store.ledger_rows():
+def _rows_by_cell(store: ReadStore) -> dict[str, list[BriefRow]]:
+    by_cell: dict[str, list[BriefRow]] = {}
+    for row in store.ledger_brief():
         by_cell.setdefault(row.cell, []).append(row)
     return by_cell
 
 
-def _service(row: LedgerRow, seen: CellObservation | None) -> dict[str, Any]:
+def _service(row: BriefRow, seen: CellObservation | None) -> dict[str, Any]:
     observed = seen.services.get(row.service) if seen is not None else None
     if seen is None or not seen.reachable:
         health = Health.UNKNOWN
@@ -150,7 +154,7 @@ def _never_applied(cell: str, service: str) -> dict[str, Any]:
 
 
 def _place(
-    name: str, target: DesiredCell | None, store: ReadStore | None
+    name: str, target: DesiredCell | None, applied: str | None
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The cell's labels, and where it lives: its backend, address or namespace."""
     if target is not None:
@@ -160,7 +164,6 @@ def _place(
             return labels, _where("local", address=backend.address)
         assert isinstance(backend, KubernetesBackend)
         return labels, _where("kubernetes", namespace=namespace_of(target), context=backend.context)
-    applied = store.cell_states(name)[0] if store is not None else None
     data: Mapping[str, Any] = json.loads(applied) if applied else {}
     spec = data.get("spec", {}).get("backend", {})
     labels = dict(data.get("labels", {}))

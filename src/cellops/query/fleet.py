@@ -9,7 +9,10 @@ from cellops.query.history import revision_view
 from cellops.query.rollouts import summary as rollout_summary
 
 
-def fleet_summary(store: ReadStore, cell_list: list[dict[str, Any]]) -> dict[str, Any]:
+def fleet_summary(
+    store: ReadStore, cell_list: list[dict[str, Any]], services: int | None = None
+) -> dict[str, Any]:
+    """`services`: how many services there are, when known (else counted in `cell_list`)."""
     by_health: dict[str, int] = {}
     for view in cell_list:
         by_health[view["health"]] = by_health.get(view["health"], 0) + 1
@@ -20,7 +23,9 @@ def fleet_summary(store: ReadStore, cell_list: list[dict[str, Any]]) -> dict[str
         "revision": current,
         "cells": len(cell_list),
         "health": dict(sorted(by_health.items())),
-        "services": len({s["service"] for view in cell_list for s in view["services"]}),
+        "services": services
+        if services is not None
+        else len({s["service"] for view in cell_list for s in view["services"]}),
         "rollout": rollout_summary(latest) if latest else None,
         "last_seen": revision_view(seen[0]) if seen else None,
     }

@@ -155,4 +155,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ledger_by_cell ON ledger(cell, applied_rev, applied_hash, healthy_rev);
     CREATE INDEX ledger_by_service ON ledger(service, applied_hash, applied_rev, healthy_rev);
     """,
+    # 10: the ledger without its rendered specs, from one index (the API's read models:
+    # `ledger_brief` over 1,000 x 50 rows reads the index, not 130 MB of row pages)
+    """
+    CREATE INDEX ledger_brief ON ledger(
+        cell, service, applied_rev, applied_hash, healthy_rev, good_rev, good_hash, updated_at
+    );
+    """,
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cellops import failpoint
+from cellops.store.briefs import BriefTables
 from cellops.store.database import open_database
 from cellops.store.eventquery import EventQueries
 from cellops.store.ledger import LedgerTables
@@ -28,7 +29,7 @@ from cellops.store.rollouts import RolloutTables
 from cellops.store.tokens import TokenTables
 
 
-class SqliteStore(LedgerTables, RolloutTables, TokenTables, EventQueries):
+class SqliteStore(LedgerTables, RolloutTables, TokenTables, EventQueries, BriefTables):
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         """Open (or create) the store at `path`: see `open_database` for its durability,
         access rights, migrations and the `StoreError` it raises."""
