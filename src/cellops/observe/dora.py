@@ -111,7 +111,8 @@ def _by_rollout(events: Iterable[Event]) -> dict[int, list[Event]]:
 
 
 def iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+    """ISO-8601 UTC to the second: 2026-11-30T10:46:22Z."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 ESCALATIONS = {  # events that needed a human
