@@ -115,3 +115,13 @@ def test_the_matrix_pages_a_large_fleet(tmp_path: Path) -> None:
         assert last.count('<tr data-cell="') == 50 and 'rel="next"' not in last
         assert browser.get(api.url + "/static/dashboard.js").status_code == 200
         assert browser.get(api.url + "/static/../app.py").status_code == 404
+
+
+def test_a_page_that_is_not_there_says_so_on_a_page(api: Api) -> None:
+    browser = signed_in(api, api.viewer)
+    missing = browser.get(api.url + "/cells/nope", timeout=30)
+    assert missing.status_code == 404 and "no cell &#39;nope&#39;" in missing.text
+    assert 'id="whoami"' in missing.text  # the site's own page, with its menu
+    wrong = browser.get(api.url + "/dora?window=1y", timeout=30)
+    assert wrong.status_code == 422 and "is not one of 24h, 7d, 30d, 90d" in wrong.text
+    assert browser.get(api.url + "/rollouts/99", timeout=30).status_code == 404

@@ -44,13 +44,15 @@ def _page(request: Request, template: str, build: Build) -> Response:
     token = session.signed_in(request)
     if token is None:
         return session.to_login(request)
-    data = build(context(request), token)
-    return templates.TemplateResponse(
-        request,
-        template,
-        {"me": session.viewer_of(token), "path": request.url.path, **data},
-        headers=SECURITY,
-    )
+    me = {"me": session.viewer_of(token), "path": request.url.path}
+    try:
+        data = build(context(request), token)
+    except HTTPException as exc:  # a page that is not there: said on a page
+        error = {**me, "status": exc.status_code, "detail": exc.detail}
+        return templates.TemplateResponse(
+            request, "error.html", error, status_code=exc.status_code, headers=SECURITY
+        )
+    return templates.TemplateResponse(request, template, {**me, **data}, headers=SECURITY)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -205,8 +207,10 @@ def events(  # noqa: PLR0917 - query parameters
 
 @router.get("/dora", response_class=HTMLResponse)
 def dora(request: Request, window: str = "30d") -> Response:
-    if window not in panels.WINDOWS:
-        raise HTTPException(422, f"window: {window!r} is not one of {', '.join(panels.WINDOWS)}")
-    return _page(
-        request, "dora.html", lambda ctx, _: panels.dora_page(ctx.store, ctx.clock(), window)
-    )
+    def build(ctx: ApiContext, _: TokenRecord) -> dict[str, Any]:
+        if window not in panels.WINDOWS:
+            choices = ", ".join(panels.WINDOWS)
+            raise HTTPException(422, f"window: {window!r} is not one of {choices}")
+        return panels.dora_page(ctx.store, ctx.clock(), window)
+
+    return _page(request, "dora.html", build)
