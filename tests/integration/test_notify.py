@@ -36,8 +36,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _notifier(store: SqliteStore, *targets: Target) -> Notifier:
-    notifier = Notifier(store_path(store), targets, fleet="f", base=0.05, cap=0.4, poll=0.05)
+def _notifier(store: SqliteStore, *targets: Target, attempts: int = 6) -> Notifier:
+    notifier = Notifier(
+        store_path(store), targets, fleet="f", attempts=attempts, base=0.05, cap=0.4, poll=0.05
+    )
     notifier.start()
     return notifier
 
@@ -73,7 +75,9 @@ def test_signed_json_and_slack_bodies_and_only_notified_kinds(tmp_path: Path) ->
 
 def test_receiver_down_then_up_is_retried_with_back_off(tmp_path: Path) -> None:
     store, port = _store(tmp_path), _free_port()
-    notifier = _notifier(store, Target("late", f"http://127.0.0.1:{port}/hook", "k"))
+    # enough tries that a busy machine's pause never exhausts them before the receiver is up
+    target = Target("late", f"http://127.0.0.1:{port}/hook", "k")
+    notifier = _notifier(store, target, attempts=200)
     receiver = None
     try:
         store.add_event(1.0, "drift", "c1/web: replica restarted", cell="c1")
