@@ -34,6 +34,14 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """A folder whose name needs escaping in a SQLite URI."""
+    odd = tmp_path / "state #1?"
+    odd.mkdir()
+    return odd
+
+
+@pytest.fixture
 def store(tmp_path: Path) -> SqliteStore:
     store = SqliteStore(tmp_path / "cellops.db")
     for cell in ("c1", "c2"):

@@ -39,7 +39,10 @@ class StoreCollector(Collector):
         self, database: Path, observe: Callable[[str], CellObservation] | None = None
     ) -> None:
         self._db = sqlite3.connect(
-            f"file:{database}?mode=ro", uri=True, check_same_thread=False, timeout=5.0
+            f"{database.resolve().as_uri()}?mode=ro",  # escaped: a folder may hold '?' or '#'
+            uri=True,
+            check_same_thread=False,
+            timeout=5.0,
         )
         self._observe = observe
         self._lock = threading.Lock()
