@@ -38,7 +38,7 @@ def cells(  # noqa: PLR0917 - query parameters
     region: str | None = None,
     ring: str | None = None,
     health: str | None = None,
-    limit: int = Query(100, ge=1, le=5000),
+    limit: int = Query(5000, ge=1, le=5000),
     offset: int = Query(0, ge=0),
 ) -> Response:
     found = [
