@@ -10,6 +10,12 @@ import structlog
 
 from cellops.store.base import Store
 
+# what needs a look (warning) or a person (error); every other kind is info
+WARNINGS = ("cell-failed", "rollout-halted", "revision-rejected", "source-error", "apply-retry")
+WARNINGS_TOO = ("drift", "agent-restarted", "retry-refused", "routing-table-error")
+ERRORS = ("rollback-failed", "rollback-impossible", "controller-error", "cell-error")
+LEVELS = dict.fromkeys(WARNINGS + WARNINGS_TOO, "warning") | dict.fromkeys(ERRORS, "error")
+
 
 class EventLog:
     """Writes each new event of the store once, in order."""
@@ -44,4 +50,5 @@ class EventLog:
                 )
                 if v is not None
             }
-            self._log.info(event.kind, message=event.message, **fields)
+            level = LEVELS.get(event.kind, "info")
+            getattr(self._log, level)(event.kind, message=event.message, **fields)
