@@ -102,7 +102,7 @@ def static(name: str) -> Response:
 
 
 def _cells(ctx: ApiContext) -> list[dict[str, Any]]:
-    return cell_queries.cells(ctx.store, ctx.observe, ctx.desired())
+    return ctx.snapshot.get().cells  # the API's view of every cell, a second or two old
 
 
 @router.get("/", response_class=HTMLResponse)
