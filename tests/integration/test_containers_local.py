@@ -37,6 +37,7 @@ from tests.integration.local_cell import (
     write_app,
 )
 
+CELLOPS = str(Path(sys.executable).parent / "cellops")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -142,7 +143,15 @@ def test_containers_serve_locked_down_with_probes_and_limits(
     config = json.loads(found.stdout)[0]["HostConfig"]
     assert config["ReadonlyRootfs"] is True and config["NetworkMode"] == "host"
     assert config["Memory"] == 64 * 1024 * 1024
-    assert "listening on" in cell.log_of("web", pods[0]["id"]).read_text()
+    logs = subprocess.run(
+        [CELLOPS, "logs", cell.name, "web", "--state-dir", str(podman_of(cell).state_root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert f"listening on {cell.host}:{pods[0]['ports']['http']}" in logs.stdout
     probed = ["/bin/busybox", "test", "-f", "/tmp/probed"]
     wait_for("the exec probe", lambda: inside(cell, pods[0]["id"], *probed).returncode == 0, 30)
     assert [p["restarts"] for p in cell.pods("web")] == [0, 0]
@@ -227,9 +236,8 @@ def test_down_removes_every_container_of_the_cell(
 
 
 def test_the_containers_demo_runs_signed_images_and_stops_the_unsigned_one() -> None:
-    cellops = Path(sys.executable).parent / "cellops"
     result = subprocess.run(
-        [str(cellops), "demo", "--containers"],
+        [CELLOPS, "demo", "--containers"],
         capture_output=True,
         text=True,
         timeout=600,
