@@ -13,8 +13,10 @@ mid-delivery delivers the rest; a first start begins at the newest event, not hi
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -27,6 +29,7 @@ from cellops.store.database import open_database
 
 CURSOR = "notify.cursor"
 PERMANENT = frozenset(range(400, 500)) - {408, 429}
+ERROR_PAUSE = 5.0
 
 Send = Callable[[str, bytes, dict[str, str], float], int]
 
@@ -82,13 +85,20 @@ class Notifier:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for notice in self._pending():
-                for target in self.targets:
-                    if notice.kind in target.events and not self._deliver(notice, target):
-                        if self._stop.is_set():
-                            return  # stopped mid-retries: the cursor stays, a restart goes on
-                self._set_cursor(notice.id)
+            try:
+                self._round()
+            except sqlite3.Error:  # the store busy or failing: said, and tried again
+                traceback.print_exc()
+                self._stop.wait(ERROR_PAUSE)
             self._stop.wait(self.poll)
+
+    def _round(self) -> None:
+        for notice in self._pending():
+            for target in self.targets:
+                if notice.kind in target.events and not self._deliver(notice, target):
+                    if self._stop.is_set():
+                        return  # stopped mid-retries: the cursor stays, a restart goes on
+            self._set_cursor(notice.id)
 
     def _pending(self) -> list[Notice]:
         cursor = int(self._setting(CURSOR) or 0)
