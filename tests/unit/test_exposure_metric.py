@@ -1,4 +1,6 @@
-"""`cellops_revision_exposure_ratio`: the exposure the controller recorded, at a scrape."""
+"""The exposure the controller recorded, as others read it: the metric
+`cellops_revision_exposure_ratio` at a scrape, the fleet read model (the API) and the
+headline of `cellops status`."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from cellops.cli.status import _headline
 from cellops.controller.exposure import ExposureTracker, current_exposure
 from cellops.observe.metrics import ControllerMetrics
+from cellops.query.fleet import fleet_summary
 from cellops.store.sqlite import SqliteStore
 from cellops.tenancy.table import CellRoute, RoutingTable
 
@@ -39,3 +43,23 @@ def test_the_gauge_shows_the_recorded_exposure(tmp_path: Path) -> None:
     finally:
         metrics.close()
         store.close()
+
+
+def test_status_and_the_api_read_the_recorded_exposure(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "cellops.db")
+    try:
+        assert fleet_summary(store, [])["exposure"] is None
+        routes = {c: CellRoute("http://127.0.0.1:1") for c in ("canary", "a")}
+        table = RoutingTable(1, REV, routes, {"qa": "canary", "t": "a", "u": "a"}, ("a",))
+        store.set_applied("canary", "api", rev=REV, hash_="new", depends_on=(), now=1.0)
+        ExposureTracker(lambda: table).update(store)
+        summary = fleet_summary(store, [])
+    finally:
+        store.close()
+    assert summary["exposure"] == {
+        "ratio": 1 / 3,
+        "revision": REV,
+        "version": 1,
+        "cells": ["canary"],
+    }
+    assert _headline(summary).endswith("; exposure 33.3% (canary)")

@@ -90,6 +90,10 @@ def _headline(fleet: dict[str, Any]) -> str:
     if rollout:
         reason = f": {rollout['reason']}" if rollout["reason"] else ""
         line += f"; rollout #{rollout['id']} {rollout['state']}{reason}"
+    exposure = fleet.get("exposure")
+    if exposure:  # the weighted share of tenants on cells running something unbaked
+        cells = ", ".join(exposure["cells"])
+        line += f"; exposure {exposure['ratio']:.1%}" + (f" ({cells})" if cells else "")
     return line
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cellops.model.errors import CellopsError
 from cellops.store.base import Store
@@ -34,18 +35,25 @@ class ExposureRecord:
     version: int  # the routing table's version
     cells: tuple[str, ...]  # the unbaked cells with routes, sorted
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ratio": self.ratio,
+            "revision": self.revision,
+            "version": self.version,
+            "cells": list(self.cells),
+        }
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "ratio": self.ratio,
-                "revision": self.revision,
-                "version": self.version,
-                "cells": list(self.cells),
-            }
-        )
+        return json.dumps(self.as_dict())
 
 
-def exposure_record(store: Store) -> ExposureRecord | None:
+class Settings(Protocol):
+    """What reading the exposure needs of a store (the controller's, or a read model's)."""
+
+    def setting(self, key: str) -> str | None: ...
+
+
+def exposure_record(store: Settings) -> ExposureRecord | None:
     """The last exposure the controller recorded; None before it placed any tenant."""
     raw = store.setting(EXPOSURE)
     if raw is None:
@@ -62,7 +70,7 @@ def exposure_record(store: Store) -> ExposureRecord | None:
         return None
 
 
-def current_exposure(store: Store) -> float | None:
+def current_exposure(store: Settings) -> float | None:
     """0.0-1.0, or None when unknown (no routing table yet)."""
     record = exposure_record(store)
     return None if record is None else record.ratio

@@ -1,9 +1,11 @@
-"""The fleet at a glance: its revision, its cells by health, and the latest rollout."""
+"""The fleet at a glance: its revision, its cells by health, the latest rollout, and the
+exposure of tenants to unbaked cells."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cellops.controller.exposure import exposure_record
 from cellops.query.base import ReadStore, latest_rollout
 from cellops.query.history import revision_view
 from cellops.query.rollouts import summary as rollout_summary
@@ -28,4 +30,5 @@ def fleet_summary(
         else len({s["service"] for view in cell_list for s in view["services"]}),
         "rollout": rollout_summary(latest) if latest else None,
         "last_seen": revision_view(seen[0]) if seen else None,
+        "exposure": exposure.as_dict() if (exposure := exposure_record(store)) else None,
     }
