@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cellops.api.snapshot import Snapshot
+from cellops.api.snapshot import Answers, Snapshot
 from cellops.backends.base import CellObservation
 from cellops.query.base import Observe
 from cellops.render import DesiredFleet
@@ -27,6 +27,7 @@ class ApiContext:
     state: dict[str, object] = field(default_factory=dict)  # for routers added later
     reader: SqliteStore | None = None  # a second connection, for the snapshot's builds
     snapshot: Snapshot = field(init=False)
+    answers: Answers = field(default_factory=Answers)  # store-only answers, by version
 
     def __post_init__(self) -> None:
         from cellops.query.cells import cells

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -24,6 +25,20 @@ def _cells(request: Request) -> list[dict[str, Any]]:
 def fast(data: object) -> Response:
     """Big answers as JSON at once (no per-item conversion of FastAPI's)."""
     return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+
+
+def kept(request: Request, make: Callable[[], object | None], missing: str) -> Response:
+    """An answer made from the store alone, made again only once the store changed."""
+    ctx = context(request)
+
+    def body() -> bytes:
+        data = make()
+        return b"" if data is None else json.dumps(data, separators=(",", ":")).encode()
+
+    found = ctx.answers.get(str(request.url), ctx.store.version(), body)
+    if not found:
+        raise HTTPException(404, missing)
+    return Response(found, media_type="application/json")
 
 
 @router.get("/fleet", summary="The fleet: revision, cells by health, the latest rollout")
@@ -66,29 +81,24 @@ def services(request: Request) -> Response:
 
 
 @router.get("/revisions", summary="Revisions seen, accepted or rejected (with problems)")
-def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
-    return history.revisions(context(request).store, limit)
+def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> Response:
+    return kept(request, lambda: history.revisions(context(request).store, limit), "")
 
 
 @router.get("/rollouts", summary="Rollouts, newest first")
-def rollout_list(request: Request, limit: int = Query(20, ge=1, le=1000)) -> list[dict[str, Any]]:
-    return rollouts.rollouts(context(request).store, limit)
+def rollout_list(request: Request, limit: int = Query(20, ge=1, le=1000)) -> Response:
+    return kept(request, lambda: rollouts.rollouts(context(request).store, limit), "")
 
 
 @router.get("/rollouts/latest", summary="The latest rollout: waves, steps, why it waits")
-def rollout_latest(request: Request) -> dict[str, Any]:
-    found = rollouts.rollout(context(request).store)
-    if found is None:
-        raise HTTPException(404, "no rollout yet")
-    return found
+def rollout_latest(request: Request) -> Response:
+    return kept(request, lambda: rollouts.rollout(context(request).store), "no rollout yet")
 
 
 @router.get("/rollouts/{rollout_id}", summary="One rollout: waves, steps, why it waits")
-def rollout_one(request: Request, rollout_id: int) -> dict[str, Any]:
-    found = rollouts.rollout(context(request).store, rollout_id)
-    if found is None:
-        raise HTTPException(404, f"no rollout #{rollout_id}")
-    return found
+def rollout_one(request: Request, rollout_id: int) -> Response:
+    store = context(request).store
+    return kept(request, lambda: rollouts.rollout(store, rollout_id), f"no rollout #{rollout_id}")
 
 
 @router.get("/events", summary="Events, newest first; `next` is the next page's `before`")

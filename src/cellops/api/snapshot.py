@@ -61,3 +61,25 @@ class Snapshot:
         """A write was recorded: the next request rebuilds in the background at once."""
         with self._lock:
             self._built_at = 0.0
+
+
+class Answers:
+    """Answers made from the store alone, kept until the store changes: a 1,000-cell
+    rollout is megabytes of JSON, and a dashboard asks for it again and again."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._kept: dict[str, tuple[object, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, version: object, make: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            hit = self._kept.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        body = make()
+        with self._lock:
+            if len(self._kept) >= self._size:
+                self._kept.clear()
+            self._kept[key] = (version, body)
+        return body

@@ -9,6 +9,7 @@ rollout that already ended.
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 from typing import Any
 
 from cellops.store.planrecord import PlanRecord
@@ -111,13 +112,20 @@ class RolloutTables(Tables):
                 )
 
 
+@lru_cache(maxsize=16)
+def _plan(text: str) -> PlanRecord:
+    """A rollout's plan never changes once stored: parsed once (a 1,000-cell plan is
+    megabytes of JSON, and the controller and the API read the latest rollout often)."""
+    return PlanRecord.from_json(text)
+
+
 def _rollout(row: sqlite3.Row) -> Rollout:
     return Rollout(
         id=row["id"],
         revision=row["revision"],
         base=row["base"],
         state=RolloutState(row["state"]),
-        plan=PlanRecord.from_json(row["plan"]),
+        plan=_plan(row["plan"]),
         wave=row["wave"],
         phase=Phase(row["phase"]),
         phase_started=row["phase_started"],
