@@ -11,7 +11,7 @@ from cellops.dashboard import matrix
 from cellops.dashboard.charts import Bar, Day, bars, daily, seconds
 from cellops.dashboard.grid import squares
 from cellops.dashboard.logtail import MAX_BYTES, last_lines, tails
-from cellops.dashboard.panels import actions, countdown
+from cellops.dashboard.panels import actions, countdown, wave_rows
 from cellops.dashboard.session import safe_next
 from cellops.store.planrecord import PlanRecord, PolicyRecord, WaveRecord
 from cellops.store.records import Phase, Rollout, RolloutState
@@ -209,3 +209,13 @@ def test_the_squares_are_one_cell_per_service_escaped() -> None:
     assert '<td class="sq none"></td>' in str(
         squares(gap["groups"][0]["cells"][0], gap["services"], False)
     )
+
+
+def test_a_big_wave_lists_the_cells_to_look_at_first_and_counts_the_rest() -> None:
+    steps = ["good"] * 150 + ["pending"] * 300 + ["failed", "applied"]
+    cells = [{"cell": f"c{i}", "step": s} for i, s in enumerate(steps)]
+    shown, more = wave_rows(cells, limit=100)
+    assert [c["step"] for c in shown[:2]] == ["failed", "applied"]
+    assert len(shown) == 100 and {c["step"] for c in shown[2:]} == {"good"}
+    assert more == {"pending": 300, "good": 52}
+    assert wave_rows(cells[:3]) == (cells[:3], {})

@@ -12,6 +12,9 @@ from cellops.query import rollouts
 from cellops.store.records import Phase, Rollout, RolloutState
 from cellops.store.sqlite import SqliteStore
 
+WAVE_ROWS = 100  # cells listed per wave; the rest are counted by step
+_RANK = {"rollback-failed": 0, "failed": 0, "kept": 0, "rolled-back": 1, "applied": 1}
+_RANK |= {"healthy": 1, "pending": 3, "skipped": 3}
 WINDOWS = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 MANY = 100_000
 
@@ -24,7 +27,20 @@ def rollout_panel(store: SqliteStore, rollout_id: int | None) -> dict[str, Any] 
     record = store.rollout(view["id"])
     assert record is not None
     view["countdown"] = countdown(record)
+    for wave in view["plan"]:
+        wave["shown"], wave["more"] = wave_rows(wave["cells"])
+        wave["steps"] = dict(Counter(c["step"] for c in wave["cells"]).most_common())
     return view
+
+
+def wave_rows(
+    cells: list[dict[str, Any]], limit: int = WAVE_ROWS
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The cells a wave's table lists (those that need looking at first: failed, then
+    moving, then the rest, in plan order), and how many more it leaves out, by step."""
+    ranked = sorted(enumerate(cells), key=lambda pair: (_RANK.get(pair[1]["step"], 2), pair[0]))
+    shown = [cell for _, cell in ranked[:limit]]
+    return shown, dict(Counter(cell["step"] for _, cell in ranked[limit:]).most_common())
 
 
 def countdown(record: Rollout) -> dict[str, Any] | None:

@@ -78,7 +78,7 @@ function liveRollout() {
   if (!panel) return;
   const again = debounced(() => refresh(panel), 100);
   follow({}, again, again);
-  setInterval(() => refresh(panel), 5000); // a safety net; events do the real work
+  setInterval(() => { if (!document.hidden) refresh(panel); }, 10000); // events do the work
   setInterval(() => {
     const clock = document.getElementById("countdown");
     if (!clock) return;
