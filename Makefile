@@ -42,6 +42,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/demo_stress.py --quick
 	$(BIN)/python bench/router.py --quick
 	$(BIN)/python bench/images.py --quick
+	$(BIN)/python bench/cli.py --quick
 	$(BIN)/python bench/metrics.py --quick
 	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/dashboard.py --quick
@@ -56,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/demo_stress.py
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/images.py
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dashboard.py

@@ -4,8 +4,10 @@ Kubernetes cell by a server-side apply dry run against a live API server (kmock)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +28,11 @@ from tests.kubeserver import KubeServer, write_kubeconfig
 ROOT = Path(__file__).parents[2]
 
 
-def run_agent_as_of(repo: FleetRepo, state: Path, cell: str) -> None:
-    """The state a controller and agent leave once `cell` runs the repo's HEAD."""
+@contextlib.contextmanager
+def agent_running(repo: FleetRepo, state: Path, cell: str) -> Iterator[None]:
+    """The state a controller and agent leave once `cell` runs the repo's HEAD, and a
+    heartbeat kept fresh meanwhile as a live agent keeps it (this process stands in for
+    the agent: alive, with its start time)."""
     desired = Compiler(GitSource(repo.path)).desired("HEAD").cells[cell]
     store = SqliteStore(state / "cellops.db")
     services = {}
@@ -43,20 +48,38 @@ def run_agent_as_of(repo: FleetRepo, state: Path, cell: str) -> None:
         )
         services[name] = {"hash": service.hash, "pods": [], "replicas": 1}
     store.close()
-    status = {"heartbeat": time.time(), "services": services, "pid": os.getpid()}
     folder = state / "cells" / cell
     folder.mkdir(parents=True)
-    (folder / "status.json").write_text(json.dumps(status))
-    # the agent's record: this process stands in for it (alive, with its start time)
     agent = {"pid": os.getpid(), "started": start_time(os.getpid())}
     (folder / "agent.pid").write_text(json.dumps(agent))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            status = {"heartbeat": time.time(), "services": services, "pid": os.getpid()}
+            (folder / "status.json.tmp").write_text(json.dumps(status))
+            (folder / "status.json.tmp").replace(folder / "status.json")
+            if stop.wait(0.5):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def test_a_local_cell_in_sync_then_behind_a_commit(
     example_fleet: FleetRepo, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    run_agent_as_of(example_fleet, state, "eu-1")
+    with agent_running(example_fleet, state, "eu-1"):
+        _in_sync_then_behind(example_fleet, state)
+
+
+def _in_sync_then_behind(example_fleet: FleetRepo, state: Path) -> None:
     where = (example_fleet.path, "--state-dir", state, "--cell", "eu-1")
     same = cellops("diff", *where)
     assert same.returncode == 0, same.stdout + same.stderr

@@ -1,19 +1,54 @@
-"""Output for people (rich) and for machines (JSON, YAML), and the exit codes scripts trust."""
+"""Output for people (rich) and for machines (JSON, YAML), and the exit codes scripts trust.
+
+`say` writes one plain line (coloured on a terminal): the everyday commands print with it
+and never load rich, which costs a tenth of their start. `console` and `errors` are rich
+consoles, made when first used (tables, live views, errors).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 import yaml
-from rich.console import Console
 
 from cellops.model.problems import Problem, Severity
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)  # never wrap an error
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich Console, made (and rich imported) at its first use."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _LazyConsole(highlight=False))
+errors = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))  # no wrap
+
+_ANSI = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+def say(text: str, style: str | None = None, *, err: bool = False) -> None:
+    """One line as it is (never wrapped), in colour `style` on a terminal without NO_COLOR."""
+    stream = sys.stderr if err else sys.stdout
+    if style and "NO_COLOR" not in os.environ and stream.isatty():
+        text = f"\x1b[{_ANSI[style]}m{text}\x1b[0m"
+    stream.write(text + "\n")
 
 
 class Exit(IntEnum):
@@ -44,8 +79,7 @@ def emit(data: object, fmt: Format) -> None:
 
 def print_problems(problems: tuple[Problem, ...] | list[Problem]) -> None:
     for problem in problems:
-        style = "red" if problem.severity is Severity.ERROR else "yellow"
-        console.print(str(problem), style=style, markup=False, soft_wrap=True)
+        say(str(problem), "red" if problem.severity is Severity.ERROR else "yellow")
 
 
 def short(rev: str | None) -> str:

@@ -6,19 +6,19 @@ import tempfile
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from cellops.cli.common import RepoArgument, edge_checks, open_repo
 from cellops.cli.output import (
     Exit,
     Format,
     OutputOption,
-    console,
     emit,
     errors,
     print_problems,
+    say,
     short,
 )
+from cellops.cli.table import echo
 from cellops.cli.validate import rejecting_on_failure
 from cellops.diff import Action
 from cellops.model.errors import RevisionRejected
@@ -47,9 +47,10 @@ def plan(
     if base is None:
         base, skipped = compiler.last_valid_ancestor(to_rev)
         if skipped and output is Format.TEXT:
-            console.print(
-                f"[yellow]note:[/] {len(skipped)} invalid ancestor(s) passed over (the fleet"
-                f" keeps its last valid revision); planning from {short(base)}"
+            say(
+                f"note: {len(skipped)} invalid ancestor(s) passed over (the fleet keeps its"
+                f" last valid revision); planning from {short(base)}",
+                "yellow",
             )
     else:
         _refuse_a_rejected_base(compiler, base)
@@ -58,7 +59,7 @@ def plan(
     except RevisionRejected as rejected:
         if output is Format.TEXT:
             print_problems(rejected.problems)
-            console.print(f"[red]✗[/] revision {short(rejected.revision)} is rejected")
+            say(f"✗ revision {short(rejected.revision)} is rejected", "red")
         else:
             emit(
                 {
@@ -140,9 +141,9 @@ def _counts(result: PlanResult) -> dict[str, int]:
 def _print(result: PlanResult) -> None:
     print_problems(result.after.warnings)
     before = short(result.before.id) if result.before else "(nothing)"
-    console.print(f"Plan [bold]{before}[/] → [bold]{short(result.after.id)}[/]")
+    say(f"Plan {before} → {short(result.after.id)}", "bold")
     if result.plan.waves:
-        table = Table("wave", "cells", "changes", "bake", show_lines=False)
+        rows: list[list[object]] = []
         for wave in result.plan.waves:
             batch = f" (batch {wave.batch}/{wave.batches})" if wave.batches > 1 else ""
             label = wave.name + batch
@@ -150,20 +151,15 @@ def _print(result: PlanResult) -> None:
                 label += " (canary)"
             for i, cell in enumerate(wave.cells):
                 changes = ", ".join(f"{ch.service} {ch.action}" for ch in cell.changes)
-                table.add_row(
-                    label if i == 0 else "",
-                    cell.cell,
-                    changes,
-                    format_duration(wave.bake) if i == 0 else "",
-                )
-        console.print(table)
+                bake = format_duration(wave.bake) if i == 0 else ""
+                rows.append([label if i == 0 else "", cell.cell, changes, bake])
+        echo(["wave", "cell", "changes", "bake"], rows)
     for skipped in result.plan.skipped:
-        console.print(f"[yellow]skipped[/] {skipped.cell}: {skipped.reason}")
+        say(f"skipped {skipped.cell}: {skipped.reason}", "yellow")
     c = _counts(result)
     batches = f" in {c['batches']} batches" if c["batches"] > c["waves"] else ""
-    console.print(
+    say(
         f"{c['waves']} wave(s){batches}, {c['cells']} cell(s): {c['created']} created,"
         f" {c['configured']} configured, {c['deleted']} deleted, {c['unchanged']} unchanged,"
-        f" {c['skipped']} cell(s) skipped",
-        soft_wrap=True,
+        f" {c['skipped']} cell(s) skipped"
     )

@@ -9,18 +9,18 @@ from typing import Any
 
 import typer
 import yaml
-from rich.table import Table
 
 from cellops.cli.common import RepoArgument, RevOption, manifest_cache, open_repo
 from cellops.cli.output import (
     Exit,
     Format,
     OutputOption,
-    console,
     emit,
     errors,
+    say,
     short,
 )
+from cellops.cli.table import echo
 from cellops.cli.validate import judge, rejecting_on_failure
 from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Problem, Severity
@@ -57,9 +57,7 @@ def render_cell(
     desired = render(revision).cells.get(cell)
     if desired is None:
         known = ", ".join(revision.cells)
-        console.print(
-            f"[red]✗[/] no cell {cell!r} at {short(revision.id)} (cells: {known})", markup=True
-        )
+        say(f"✗ no cell {cell!r} at {short(revision.id)} (cells: {known})", "red")
         raise typer.Exit(Exit.USAGE)
     if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
         # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
@@ -142,18 +140,10 @@ def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:
 
 def _print(cell: DesiredCell, revision: str) -> None:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(cell.labels.items()))
-    console.print(
-        f"Cell [bold]{cell.name}[/] at {short(revision)} ({cell.spec.backend.type},"
-        f" {cell.state}; {labels})"
-    )
-    table = Table("service", "hash", "replicas", "image", "code")
-    for name, service in cell.services.items():
-        table.add_row(
-            name,
-            service.hash[:12],
-            str(service.spec.replicas),
-            service.spec.image or "-",
-            (service.code or "-")[:12],
-        )
-    console.print(table)
-    console.print("Use -o yaml for the full effective spec of each service.")
+    say(f"Cell {cell.name} at {short(revision)} ({cell.spec.backend.type}, {cell.state}; {labels})")
+    rows = [
+        [name, s.hash[:12], s.spec.replicas, s.spec.image, (s.code or "-")[:12]]
+        for name, s in cell.services.items()
+    ]
+    echo(["service", "hash", "replicas", "image", "code"], rows)
+    say("Use -o yaml for the full effective spec of each service.")

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from cellops.cli.common import FleetArgument, StateOption
-from cellops.cli.output import Format, OutputOption, console, emit
+from cellops.cli.output import Format, OutputOption, emit, say
 from cellops.cli.reader import open_reader
 from cellops.cli.records import Records
 from cellops.cli.remote import ServerOption
@@ -37,7 +37,7 @@ def status(
             output,
         )
         return
-    console.print(_headline(fleet), markup=False, soft_wrap=True)
+    say(_headline(fleet))
     echo(
         ["cell", "where", "service", "revision", "health", "ready", "since", "reason"],
         [
@@ -49,8 +49,8 @@ def status(
             ),
         ],
     )
-    for line in extra.get("lines", []):  # images verified or refused; what is not isolated
-        console.print(line, highlight=False, soft_wrap=True)
+    for line, style in extra.get("lines", []):  # images verified or refused; not isolated
+        say(line, style)
 
 
 def _row(r: dict[str, Any]) -> list[object]:
@@ -75,9 +75,9 @@ def _local_extras(records: Records) -> dict[str, Any]:
 
     verdicts = read_verdicts(records.folder / "cellops.db")
     isolated = describe_isolation(records.folder)
-    lines = list(verdict_lines(verdicts))
+    lines: list[tuple[str, str | None]] = [(line, None) for line in verdict_lines(verdicts)]
     if isolated.get("note"):
-        lines.append(f"[yellow]![/] {isolated['note']}")
+        lines.append((f"! {isolated['note']}", "yellow"))
     return {"images": [verdict_dict(v) for v in verdicts], "isolation": isolated, "lines": lines}
 
 
@@ -124,13 +124,12 @@ def history(
         verdict = "accepted" if r["accepted"] else "REJECTED"
         ran = f"rollout #{rollout['id']} {rollout['state']}" if rollout else "no rollout"
         why = f": {rollout['reason']}" if rollout and rollout["reason"] else ""
-        console.print(
+        say(
             f"{r['revision'][:12]}  {r['seen_at']} ({age(r['seen_at'])} ago)  {verdict}"
             + (f"  {ran}{why}" if r["accepted"] else ""),
-            markup=False,
-            soft_wrap=True,
+            None if r["accepted"] else "red",
         )
         for line in (r["message"] or "").strip().splitlines():
-            console.print(f"    {line}", markup=False, highlight=False, soft_wrap=True)
+            say(f"    {line}")
         for problem in r["problems"]:
-            console.print(f"  ✗ {problem['text']}", markup=False, highlight=False, soft_wrap=True)
+            say(f"  ✗ {problem['text']}", "red")

@@ -23,10 +23,10 @@ from cellops.cli.output import (
     Exit,
     Format,
     OutputOption,
-    console,
     emit,
     errors,
     print_problems,
+    say,
     short,
 )
 from cellops.model.errors import CellopsError, RevisionRejected
@@ -134,10 +134,6 @@ def _report(
     warnings = len(found) - errors
     if valid:
         extra = f", {warnings} warning(s)" if warnings else ""
-        console.print(
-            f"[green]✓[/] revision {short(rev)} is valid: {cells} cells, {services} services{extra}"
-        )
+        say(f"✓ revision {short(rev)} is valid: {cells} cells, {services} services{extra}", "green")
     else:
-        console.print(
-            f"[red]✗[/] revision {short(rev)} is rejected: {errors} error(s), {warnings} warning(s)"
-        )
+        say(f"✗ revision {short(rev)} is rejected: {errors} error(s), {warnings} warning(s)", "red")
