@@ -18,24 +18,18 @@ from cellops.store.eventquery import EventFilter
 router = APIRouter(prefix="/api/v1", tags=["read"], dependencies=[viewer])
 
 
-def _cells(request: Request) -> list[dict[str, Any]]:
-    return context(request).snapshot.get().cells  # seconds old at most: api/snapshot.py
-
-
-def fast(data: object) -> Response:
-    """Big answers as JSON at once (no per-item conversion of FastAPI's)."""
-    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
-
-
-def kept(request: Request, make: Callable[[], object | None], missing: str) -> Response:
-    """An answer made from the store alone, made again only once the store changed."""
+def kept(
+    request: Request, make: Callable[[], object | None], missing: str, version: object = None
+) -> Response:
+    """An answer made again only once the store changed (and, with `version`, whatever
+    else it is made from)."""
     ctx = context(request)
 
     def body() -> bytes:
         data = make()
         return b"" if data is None else json.dumps(data, separators=(",", ":")).encode()
 
-    found = ctx.answers.get(str(request.url), ctx.store.version(), body)
+    found = ctx.answers.get(str(request.url), (ctx.store.version(), version), body)
     if not found:
         raise HTTPException(404, missing)
     return Response(found, media_type="application/json")
@@ -43,8 +37,10 @@ def kept(request: Request, make: Callable[[], object | None], missing: str) -> R
 
 @router.get("/fleet", summary="The fleet: revision, cells by health, the latest rollout")
 def fleet(request: Request) -> Response:
-    view = context(request).snapshot.get()
-    return fast(fleet_summary(context(request).store, view.cells, len(view.services)))
+    store, view = context(request).store, context(request).snapshot.get()
+    return kept(
+        request, lambda: fleet_summary(store, view.cells, len(view.services)), "", view.number
+    )
 
 
 @router.get("/cells", summary="Every cell (also those not applied yet), a page at a time")
@@ -56,14 +52,19 @@ def cells(  # noqa: PLR0917 - query parameters
     limit: int = Query(5000, ge=1, le=5000),
     offset: int = Query(0, ge=0),
 ) -> Response:
-    found = [
-        c
-        for c in _cells(request)
-        if (region is None or c["region"] == region)
-        and (ring is None or c["ring"] == ring)
-        and (health is None or c["health"] == health)
-    ]
-    return fast({"total": len(found), "cells": found[offset : offset + limit]})
+    view = context(request).snapshot.get()
+
+    def page() -> dict[str, Any]:
+        found = [
+            c
+            for c in view.cells
+            if (region is None or c["region"] == region)
+            and (ring is None or c["ring"] == ring)
+            and (health is None or c["health"] == health)
+        ]
+        return {"total": len(found), "cells": found[offset : offset + limit]}
+
+    return kept(request, page, "", view.number)
 
 
 @router.get("/cells/{name}", summary="One cell: services, replicas, address or namespace")
@@ -77,7 +78,8 @@ def cell(request: Request, name: str) -> dict[str, Any]:
 
 @router.get("/services", summary="Per service: cells, revisions and health")
 def services(request: Request) -> Response:
-    return fast(context(request).snapshot.get().services)
+    view = context(request).snapshot.get()
+    return kept(request, lambda: view.services, "", view.number)
 
 
 @router.get("/revisions", summary="Revisions seen, accepted or rejected (with problems)")

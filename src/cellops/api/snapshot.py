@@ -3,7 +3,7 @@ of them (/fleet, /cells, /services).
 
 Building them for 1,000 cells x 50 services is 50,000 ledger rows and observations: far
 more than a request may take. So a snapshot is kept and rebuilt in the background when a
-request finds it older than `ttl` (stale while it is rebuilt; at most every `ttl`, or 4x
+request finds it older than `ttl` (stale while it is rebuilt; at most every `ttl`, or 8x
 the last build's time when that is longer, so the controller's process is never kept
 busy by it); only the first request waits for a build. Nothing is rebuilt while no one
 asks."""
@@ -23,6 +23,7 @@ Cells = list[dict[str, Any]]
 class FleetView:
     cells: Cells
     services: list[dict[str, Any]]  # per service, from `cells`
+    number: int = 0  # which build: answers made from it are kept until the next one
 
 
 class Snapshot:
@@ -38,7 +39,7 @@ class Snapshot:
     def get(self) -> FleetView:
         with self._lock:
             value, age = self._value, time.monotonic() - self._built_at
-            stale = age > max(self._ttl, 4 * self._took)
+            stale = age > max(self._ttl, 8 * self._took)
         if value is None:
             return self.rebuild()
         if stale and not self._building.locked():
@@ -51,7 +52,8 @@ class Snapshot:
         with self._building:
             start = time.monotonic()
             cells = self._build()
-            value = FleetView(cells, services(cells))
+            number = self._value.number + 1 if self._value is not None else 1
+            value = FleetView(cells, services(cells), number)
             with self._lock:
                 self._value, self._built_at = value, time.monotonic()
                 self._took = self._built_at - start
