@@ -4,9 +4,12 @@ bench/dashboard.py."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
@@ -19,9 +22,10 @@ MISSING = (
 )
 
 
-def chromium(width: int = 1280, height: int = 900) -> object:
-    """A new headless Chromium session (a selenium WebDriver) with a profile of its own;
-    the caller quits it."""
+@contextlib.contextmanager
+def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A headless Chromium session (a selenium WebDriver) with a profile of its own, quit
+    and its profile removed afterwards."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -41,5 +45,11 @@ def chromium(width: int = 1280, height: int = 900) -> object:
         f"--window-size={width},{height}",
     ):
         options.add_argument(argument)
-    service = Service(executable_path=CHROMEDRIVER)
-    return webdriver.Chrome(options=options, service=service)
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+        try:
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

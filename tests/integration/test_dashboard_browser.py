@@ -46,11 +46,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    driver: Any = chromium()
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def token(fleet: Fleet, role: str) -> str:
