@@ -49,6 +49,9 @@ def test_status_and_the_api_read_the_recorded_exposure(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "cellops.db")
     try:
         assert fleet_summary(store, [])["exposure"] is None
+        empty = RoutingTable(1, REV, {"a": CellRoute("http://127.0.0.1:1")}, {}, ("a",))
+        ExposureTracker(lambda: empty).update(store)  # no tenant listed: none shown
+        assert fleet_summary(store, [])["exposure"] is None
         routes = {c: CellRoute("http://127.0.0.1:1") for c in ("canary", "a")}
         table = RoutingTable(1, REV, routes, {"qa": "canary", "t": "a", "u": "a"}, ("a",))
         store.set_applied("canary", "api", rev=REV, hash_="new", depends_on=(), now=1.0)

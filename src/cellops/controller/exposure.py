@@ -82,12 +82,15 @@ class ExposureTracker:
     def __init__(self, table: Callable[[], RoutingTable | None]) -> None:
         self.table = table
         self._last: tuple[int, str, frozenset[str]] | None = None
-        # called with each new record (a metrics gauge, when wired)
-        self.listeners: list[Callable[[ExposureRecord], None]] = []
 
     def update(self, store: Store) -> ExposureRecord | None:
         table = self.table()
         if table is None:
+            return None
+        if not table.tenants:  # no tenant listed: nothing to measure (and nothing shown)
+            if self._last != (table.version, table.revision, frozenset()):
+                store.delete_setting(EXPOSURE)
+                self._last = (table.version, table.revision, frozenset())
             return None
         unbaked = unbaked_cells(store.ledger_rows()) & frozenset(table.cells)
         key = (table.version, table.revision, unbaked)
@@ -98,8 +101,6 @@ class ExposureTracker:
         )
         store.set_setting(EXPOSURE, record.to_json())
         self._last = key
-        for listener in self.listeners:
-            listener(record)
         return record
 
 
