@@ -13,6 +13,7 @@ from tests.fleetrepo import FIXTURES, FleetRepo
 
 ROOT = Path(__file__).parents[2]
 PODINFO_CHART = ROOT.parent / "shared" / "realworld" / "podinfo" / "chart"
+STAND_IN_CHART = FIXTURES / "charts" / "stand-in"  # for tests that need any chart
 SHOP = FIXTURES / "apps" / "shop"
 SHOP_DEPLOYMENTS = 12
 
@@ -75,15 +76,16 @@ ui: {message: hello}
 """
 
 
-def moved_fleet(path: Path) -> FleetRepo:
-    """The fleet, committed: cells canary (eu) and us-1 (us); services podinfo, shop."""
-    if not PODINFO_CHART.is_dir():
+def moved_fleet(path: Path, chart: Path = PODINFO_CHART) -> FleetRepo:
+    """The fleet, committed: cells canary (eu) and us-1 (us); services podinfo (its chart:
+    podinfo's own, or `chart`), shop."""
+    if not chart.is_dir():
         pytest.skip("shared/realworld is not beside this checkout")
     repo = FleetRepo(path, None)
     repo.write("cellops.yaml", FLEET)
     repo.write("cells/canary.yaml", CELL.format(name="canary", region="eu", ring="canary"))
     repo.write("cells/us-1.yaml", CELL.format(name="us-1", region="us", ring="main"))
-    shutil.copytree(PODINFO_CHART, path / "services/podinfo/chart")
+    shutil.copytree(chart, path / "services/podinfo/chart")
     repo.write("services/podinfo/service.yaml", PODINFO_SERVICE)
     repo.write("services/podinfo/values/common.yaml", PODINFO_VALUES)
     shutil.copytree(SHOP, path / "services/shop/manifests")

@@ -21,7 +21,7 @@ from cellops.render.kubernetes import FROM_MANIFESTS, cell_objects
 from cellops.source.git import GitSource, export_tree
 from tests.fleetrepo import FleetRepo
 from tests.imagekit import running_registry
-from tests.integration.moved_apps import PODINFO_CHART, moved_fleet
+from tests.integration.moved_apps import PODINFO_CHART, STAND_IN_CHART, moved_fleet
 
 CELLOPS = str(Path(sys.executable).parent / "cellops")
 ALL_PARTS = """\
@@ -44,6 +44,13 @@ def fleet(tmp_path: Path) -> FleetRepo:
     repo.replace("services/podinfo/service.yaml", "      hooks:", ALL_PARTS + "      hooks:")
     repo.commit("every optional part of podinfo on")
     return repo
+
+
+@pytest.fixture
+def any_chart(tmp_path: Path) -> FleetRepo:
+    """The fleet with a stand-in chart (tests/fixtures/charts/stand-in) where podinfo's
+    own is not needed: these tests run without shared/realworld."""
+    return moved_fleet(tmp_path / "fleet", STAND_IN_CHART)
 
 
 def objects_of(repo: FleetRepo, cell: str, scratch: Path) -> list[dict[str, Any]]:
@@ -132,8 +139,9 @@ def test_validation_names_the_chart_template_of_a_custom_kind(fleet: FleetRepo) 
     ids=["crds", "random"],
 )
 def test_what_a_cell_cannot_hold_of_a_chart_is_refused(
-    fleet: FleetRepo, path: str, text: str, expected: str
+    any_chart: FleetRepo, path: str, text: str, expected: str
 ) -> None:
+    fleet = any_chart
     fleet.write(f"services/podinfo/chart/{path}", text)
     fleet.commit(f"podinfo's chart brings {path}")
     result = cellops("validate", fleet.path)
@@ -141,7 +149,8 @@ def test_what_a_cell_cannot_hold_of_a_chart_is_refused(
     assert expected in result.stdout
 
 
-def test_a_chart_that_does_not_render_says_where(fleet: FleetRepo) -> None:
+def test_a_chart_that_does_not_render_says_where(any_chart: FleetRepo) -> None:
+    fleet = any_chart
     fleet.write("services/podinfo/chart/templates/broken.yaml", "{{ .Values.nope.deeper }}\n")
     fleet.commit("a broken template")
     for args in (["validate", fleet.path], ["validate", "--path", fleet.path]):
@@ -151,7 +160,8 @@ def test_a_chart_that_does_not_render_says_where(fleet: FleetRepo) -> None:
         assert "nil pointer evaluating" in result.stdout
 
 
-def test_a_local_chart_needs_its_folder(fleet: FleetRepo) -> None:
+def test_a_local_chart_needs_its_folder(any_chart: FleetRepo) -> None:
+    fleet = any_chart
     shutil.rmtree(fleet.path / "services/podinfo/chart")
     fleet.commit("the chart folder is gone")
     result = cellops("validate", fleet.path)
@@ -167,9 +177,9 @@ def registry(tmp_path: Path) -> Iterator[str]:
         yield running.host
 
 
-def push_podinfo(host: str, scratch: Path) -> str:
-    """podinfo's chart, packaged and pushed; its manifest digest."""
-    archive = helm.package(PODINFO_CHART, destination=scratch)
+def push_podinfo(host: str, scratch: Path, chart: Path = PODINFO_CHART) -> str:
+    """podinfo's chart (or `chart`, named as it), packaged and pushed; its digest."""
+    archive = helm.package(chart, destination=scratch)
     with helm.RegistryClient(plain_http=True) as client:
         client.push(archive, f"oci://{host}/charts")
         return str(client.resolve(f"oci://{host}/charts/podinfo:6.14.1")["digest"])
@@ -204,9 +214,10 @@ def test_an_oci_chart_pinned_by_digest_is_pulled_once_and_rendered(
 
 
 def test_an_oci_chart_whose_version_was_pushed_again_is_refused(
-    fleet: FleetRepo, registry: str, tmp_path: Path
+    any_chart: FleetRepo, registry: str, tmp_path: Path
 ) -> None:
-    push_podinfo(registry, tmp_path / "first")
+    fleet = any_chart
+    push_podinfo(registry, tmp_path / "first", STAND_IN_CHART)
     pinned = "sha256:" + "0" * 64
     from_registry(fleet, registry, pinned)
     result = cellops("validate", fleet.path)
