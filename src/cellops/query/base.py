@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cellops.backends.base import CellObservation
 from cellops.store.briefs import BriefRow
 from cellops.store.eventquery import EventFilter
 from cellops.store.records import CellStep, Event, RevisionRecord, Rollout
 
-Observe = Callable[[str], CellObservation]
+if TYPE_CHECKING:  # a type only: reading events or rollouts loads no spec or renderer
+    from cellops.backends.base import CellObservation
+
+Observe = Callable[[str], "CellObservation"]
 
 
 class ReadStore(Protocol):

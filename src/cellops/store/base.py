@@ -8,9 +8,8 @@ called inside `transaction()`, whose changes are kept together or not at all.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cellops.diff import Ledger
 from cellops.store.planrecord import PlanRecord
 from cellops.store.records import (
     CellStep,
@@ -21,6 +20,9 @@ from cellops.store.records import (
     Rollout,
     RolloutState,
 )
+
+if TYPE_CHECKING:  # a type only: the store loads no spec or renderer
+    from cellops.diff import Ledger
 
 
 class Store(Protocol):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import TYPE_CHECKING
 
-from cellops.diff import Ledger
 from cellops.store.records import LedgerRow
 from cellops.store.tables import Tables
+
+if TYPE_CHECKING:  # a type only: the store loads no spec or renderer
+    from cellops.diff import Ledger
 
 
 class LedgerTables(Tables):
