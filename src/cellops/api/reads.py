@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,12 +69,14 @@ def cells(  # noqa: PLR0917 - query parameters
 
 
 @router.get("/cells/{name}", summary="One cell: services, replicas, address or namespace")
-def cell(request: Request, name: str) -> dict[str, Any]:
+def cell(request: Request, name: str) -> Response:
     ctx = context(request)
-    found = cell_queries.cell(ctx.store, ctx.observe, name, ctx.desired())
-    if found is None:
-        raise HTTPException(404, f"no cell {name!r} in the ledger or the current revision")
-    return found
+    return kept(
+        request,
+        lambda: cell_queries.cell(ctx.store, ctx.observe, name, ctx.desired()),
+        f"no cell {name!r} in the ledger or the current revision",
+        int(time.monotonic()),  # what its agent reports: looked at again each second
+    )
 
 
 @router.get("/services", summary="Per service: cells, revisions and health")
