@@ -149,14 +149,7 @@ def _place_hashed(
             for t, o in zip(tenants, owners, strict=True)
         ]
     placed = dict(zip(tenants, owners, strict=True))  # one C-level pass: the hot path
-    rooms: dict[str, int] = {}  # the cells their hash over-fills, and the room they have
-    for cell, load in Counter(owners).items():
-        limit = capacity[cell]
-        room = None if limit is None else max(0, limit - counts[cell])
-        if room is not None and load > room:
-            rooms[cell] = room
-        counts[cell] += min(load, rooms.get(cell, load))
-    spill = _spill(tenants, owners, rooms)
+    spill = _spill(tenants, owners, _rooms(owners, capacity, counts))
     for tenant in spill:
         del placed[tenant]
     if result.assignment:
@@ -178,6 +171,20 @@ def _place_hashed(
             return
         counts[home] += 1
         result.assignment[tenant] = home
+
+
+def _rooms(
+    owners: list[str], capacity: dict[str, int | None], counts: dict[str, int]
+) -> dict[str, int]:
+    """The cells the hash over-fills, with the room they have; counts what each keeps."""
+    rooms: dict[str, int] = {}
+    for cell, load in Counter(owners).items():
+        limit = capacity[cell]
+        room = None if limit is None else max(0, limit - counts[cell])
+        if room is not None and load > room:
+            rooms[cell] = room
+        counts[cell] += min(load, rooms.get(cell, load))
+    return rooms
 
 
 def _spill(tenants: list[str], owners: list[str], rooms: dict[str, int]) -> list[str]:
