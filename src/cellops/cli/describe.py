@@ -13,7 +13,7 @@ import typer
 from cellops.cli.common import StateOption
 from cellops.cli.events import event_table
 from cellops.cli.get import RepoOption
-from cellops.cli.output import Exit, Format, OutputOption, emit, errors
+from cellops.cli.output import Exit, Format, OutputOption, emit, say
 from cellops.cli.reader import Reader, open_reader
 from cellops.cli.remote import ServerOption
 from cellops.cli.table import fields, render
@@ -31,7 +31,7 @@ def _events(reader: Reader, limit: int, **where: Any) -> list[dict[str, Any]]:
 
 
 def _missing(what: str, name: object) -> typer.Exit:
-    errors.print(f"✗ no {what} {name!r} in the controller's records", markup=False)
+    say(f"✗ no {what} {name!r} in the controller's records", "red", err=True)
     return typer.Exit(Exit.USAGE)
 
 
