@@ -37,6 +37,9 @@ READS = [
     "/api/v1/rollouts/1",
     "/api/v1/events",
     "/api/v1/whoami",
+    "/api/v1/dora",
+    "/api/v1/dora?since=7d",
+    "/api/v1/openapi.json",
 ]
 # each write, with a body, and what an operator gets on the populated store (a running
 # rollout waiting before its manual wave `rest`, whose cells run their last good state)
@@ -149,6 +152,8 @@ def test_reads_show_rejected_problems_and_why_the_rollout_waits(api: Api) -> Non
     bad = get(api, "/api/v1/events?since=yesterday", api.viewer)
     assert bad.status_code == 422 and "ISO-8601" in bad.json()["detail"]
     assert get(api, "/api/v1/events?limit=0", api.viewer).status_code == 422
+    soon = get(api, "/api/v1/dora?since=soon", api.viewer)
+    assert soon.status_code == 422 and "neither a duration" in soon.json()["detail"]
 
 
 def test_a_revoked_token_is_refused_at_once(api: Api) -> None:

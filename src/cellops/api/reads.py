@@ -137,20 +137,17 @@ def whoami(request: Request) -> dict[str, Any]:
 @router.get("/dora", summary="DORA figures for the fleet, each service and cell, over a window")
 def dora(
     request: Request,
-    since: str = Query("30d", description="a duration back from now (30d, 12h) or ISO-8601"),
+    since: str = Query("30d", description="back from now (30d, 2w, 12h, 90m) or a date"),
 ) -> dict[str, object]:
+    import typer
+
+    from cellops.cli.dora import parse_since  # `cellops dora --since`, the same words
     from cellops.observe.dora import dora_report
-    from cellops.spec.fields import parse_duration
 
     ctx = context(request)
     now = ctx.clock()
     try:
-        start = now - float(str(parse_duration(since)))
-    except ValueError:
-        try:
-            start = parse_time(since)
-        except ValueError:
-            raise HTTPException(
-                422, f"since: {since!r} is neither a duration (30d, 12h) nor an ISO-8601 time"
-            ) from None
+        start = parse_since(since, now)
+    except typer.BadParameter as exc:
+        raise HTTPException(422, f"since: {exc.message}") from None
     return dora_report(ctx.store, start, now)
