@@ -34,7 +34,7 @@ def capped(draw: st.DrawFn) -> tuple[ChangeSet, RolloutPolicy, dict[str, float]]
     return changes, policy.model_copy(update={"waves": waves}), shares
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(capped())
 def test_no_batch_holds_more_than_its_waves_cap(
     case: tuple[ChangeSet, RolloutPolicy, dict[str, float]],
