@@ -27,11 +27,18 @@ def cell_names(count: int) -> list[str]:
 
 
 def populate(
-    store: SqliteStore, cells: int = 6, services: int = 2, now: float = 0.0, spec: str | None = None
+    store: SqliteStore,
+    cells: int = 6,
+    services: int = 2,
+    *,
+    now: float = 0.0,
+    spec: str | None = None,
+    changed: int | None = None,
 ) -> int:
     """A fleet on GOOD everywhere, NEW rolling out (canary done, `rest` waiting for its
     manual approval), BAD rejected; the running rollout's id. `spec`: each service as
-    rendered (what makes a real ledger row big)."""
+    rendered (what makes a real ledger row big); `changed`: services the new
+    revision changes in each cell (default: all)."""
     now = now or time.time() - 600
     names = cell_names(cells)
     with store.transaction():
@@ -63,8 +70,8 @@ def populate(
     canary, rest = names[:1], names[1:]
     plan = PlanRecord(
         waves=(
-            _wave("canary", canary, services, canary=True),
-            _wave("rest", rest, services, approval="manual"),
+            _wave("canary", canary, changed or services, canary=True),
+            _wave("rest", rest, changed or services, approval="manual"),
         ),
         policy=PolicyRecord(progress_deadline=120.0),
     )
