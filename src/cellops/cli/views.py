@@ -98,7 +98,8 @@ def rollout_table(rollout: Rollout | None, steps: Mapping[str, tuple[int, CellSt
         marker = "▶ " if index == rollout.wave and rollout.active else "  "
         for i, cell in enumerate(wave.cell_names):
             _, step, reason = steps.get(cell, (0, CellStep.PENDING, ""))
-            label = f"{marker}{wave.name}" + (" (canary)" if wave.canary else "")
+            batch = f" {wave.batch}/{wave.batches}" if wave.batches > 1 else ""
+            label = f"{marker}{wave.name}{batch}" + (" (canary)" if wave.canary else "")
             table.add_row(label if i == 0 else "", cell, str(step), reason)
     return table
 
@@ -107,9 +108,10 @@ def _rollout_title(rollout: Rollout | None) -> str:
     if rollout is None:
         return "no rollout yet"
     paused = ", paused" if rollout.paused else ""
-    phase = (
-        f", wave {rollout.wave + 1}/{len(rollout.plan)} {rollout.phase}" if rollout.active else ""
-    )
+    current = rollout.plan[rollout.wave] if rollout.wave < len(rollout.plan) else None
+    batch = f" {current.batch}/{current.batches}" if current and current.batches > 1 else ""
+    where = f"wave {current.name}{batch}" if current else "finishing"
+    phase = f", {where} {rollout.phase}" if rollout.active else ""
     reason = f": {rollout.reason}" if rollout.reason else ""
     return (
         f"rollout #{rollout.id} of {rollout.revision[:12]}: {rollout.state}{phase}{paused}{reason}"
