@@ -182,3 +182,14 @@ def test_rollout_status_watch_follows_the_rollout_until_it_ends(state: Path) -> 
         watcher.kill()
     assert watcher.returncode == 0, err
     assert "completed" in out.rsplit("Rollout:", 1)[-1]
+
+
+def test_rollout_status_of_a_commit(state: Path) -> None:
+    """--rev: the rollout of that commit; a rejected commit is exit 1 with its problems."""
+    of_new = run("rollout", "status", "--rev", NEW[:10], "--state-dir", state)
+    assert of_new.returncode == 0 and f"Revision: {NEW}" in of_new.stdout
+    rejected = run("rollout", "status", "--rev", BAD, "--state-dir", state)
+    assert rejected.returncode == 1
+    assert "was rejected" in rejected.stderr and "services/web.yaml:7:" in rejected.stderr
+    unseen = run("rollout", "status", "--rev", "f" * 40, "--state-dir", state)
+    assert unseen.returncode == 2 and "--watch waits for it" in unseen.stderr

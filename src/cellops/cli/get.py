@@ -142,13 +142,13 @@ def _rollouts(items: list[dict[str, Any]]) -> tuple[list[str], list[list[object]
                 str(r["revision"])[:12],
                 str(r["state"]) + paused,
                 r["wave_name"],
-                f"{min(r['wave'] + 1, r['waves'])}/{r['waves']}",
+                f"{r['wave']}/{r['waves']}",
                 r["phase"] if r["state"] == "running" else None,
                 age(r["created_at"]),
                 r["reason"],
             ]
         )
-    return ["id", "revision", "state", "wave", "batch", "phase", "age", "reason"], rows
+    return ["id", "revision", "state", "wave", "batches done", "phase", "age", "reason"], rows
 
 
 def _revisions(items: list[dict[str, Any]]) -> tuple[list[str], list[list[object]]]:

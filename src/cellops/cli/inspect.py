@@ -1,7 +1,7 @@
 """`cellops rollout ...`: watch or steer the current rollout.
 
 `status` and `history` are in status.py, `logs` in logs.py, `rollout status` in
-rollout_view.py."""
+rollout_watch.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import typer
 
-from cellops.cli import operate, rollout_view
+from cellops.cli import operate, rollout_watch
 from cellops.cli.common import FleetArgument, StateOption
 from cellops.cli.remote import ServerOption
 
 rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is_help=True)
 
 
-# `rollout status` (-o json|yaml, --watch, exit 1 for a halted rollout): rollout_view.py
-rollout_app.command("status")(rollout_view.rollout_status)
+# `rollout status` (-o json|yaml, --watch, --rev, exit 1 when halted): rollout_watch.py
+rollout_app.command("status")(rollout_watch.rollout_status)
 
 
 @rollout_app.command("pause")
