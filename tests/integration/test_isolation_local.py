@@ -345,3 +345,34 @@ def test_app_copies_are_readable_by_any_user_and_go_with_their_state_folder(
     shutil.rmtree(state)
     apps.collect_orphans()  # (another run's controller may collect it first)
     assert not target.parent.parent.exists()
+
+
+def test_the_rules_of_a_fleet_whose_state_folder_is_gone_are_collected(tmp_path: Path) -> None:
+    """A state folder removed without `cellops down` leaves its table behind. Once its
+    users are collected, their uids are free for the next fleet's cells; the old table
+    still naming one would cut that cell off from its own address (its replies dropped).
+    The next controller started as root removes the dead fleet's table with its users,
+    and leaves a live fleet's alone."""
+    if NFT is None:
+        pytest.skip("nft is not installed (Debian package nftables): no network rules")
+    from cellops.backends.local import isolation
+
+    dead, live = tmp_path / "dead", tmp_path / "live"
+    fleets = {folder: isolation.Isolation(folder) for folder in (dead, live)}
+    made = []
+    try:
+        for index, fleet in enumerate(fleets.values()):
+            user = fleet.prepare("eu-1", f"127.77.{os.getpid() % 250}.{index + 1}")
+            assert user is not None and fleet.table in _tables()
+            made.append(user.name)
+        shutil.rmtree(dead)
+        fleets[live].restore()  # what `cellops up` does first
+        assert fleets[dead].table not in _tables()
+        with pytest.raises(KeyError):
+            pwd.getpwnam(made[0])
+        assert fleets[live].table in _tables()
+        pwd.getpwnam(made[1])
+    finally:
+        fleets[live].release()
+        dead.mkdir(exist_ok=True)
+        fleets[dead].release()

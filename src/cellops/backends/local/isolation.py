@@ -82,8 +82,11 @@ def user_name(state_root: Path, cell: str) -> str:
     return f"cellops-{digest[:12]}"
 
 
+TABLE_PREFIX = "cellops-"
+
+
 def table_name(state_root: Path) -> str:
-    return f"cellops-{apps.fleet_id(state_root)}"
+    return f"{TABLE_PREFIX}{apps.fleet_id(state_root)}"
 
 
 def load_user(cell_root: Path) -> CellUser | None:
@@ -164,6 +167,9 @@ class Isolation:
         """At controller start: the fleet's rules as its records say (a reboot or a firewall
         reload dropped them), and users whose state folder is gone removed."""
         if support().users:
+            # tables first: a uid in a dead fleet's table, once its user is removed and
+            # the uid reused by another fleet's cell, would cut that cell off
+            collect_orphan_tables()
             users.collect_orphans()
             apps.collect_orphans()
         self.sync()
@@ -182,6 +188,33 @@ class Isolation:
     def _records(self) -> list[dict[str, Any]]:
         found = (read_json(path) for path in sorted((self.root / "cells").glob(f"*/{RECORD}")))
         return [r for r in found if r is not None]
+
+
+def collect_orphan_tables() -> list[str]:
+    """Remove the rule tables of fleets whose state folder is gone (deleted without
+    `down`): no uid in the table is a user of that fleet any more. The names removed."""
+    if not support().network:
+        return []
+    gone = []
+    for table in nftables.tables(support().nft, TABLE_PREFIX):
+        if not any(_serves(uid, table) for uid in nftables.uids(support().nft, table)):
+            nftables.install(support().nft, nftables.render(table, []))
+            gone.append(table)
+    return gone
+
+
+def _serves(uid: int, table: str) -> bool:
+    """`uid` is a live cell user of the fleet whose table this is (a user whose comment
+    names no folder, or no other user, is given the benefit of the doubt)."""
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    words = entry.pw_gecos.split(" ", 2)
+    if len(words) < 3 or words[0] != "cellops":
+        return True
+    state = Path(words[2])
+    return state.exists() and table_name(state) == table
 
 
 def describe(state_root: Path) -> dict[str, Any]:

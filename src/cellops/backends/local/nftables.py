@@ -19,6 +19,7 @@ machine are untouched.
 from __future__ import annotations
 
 import ipaddress
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,6 +95,41 @@ def install(nft: str, script: str) -> None:
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
         raise RulesError(f"{nft} refused the cells' network rules: {said[0] if said else '?'}")
+
+
+def tables(nft: str, prefix: str) -> list[str]:
+    """The names of this host's `inet` tables that start with `prefix`."""
+    try:
+        done = subprocess.run(
+            [nft, "list", "tables", "inet"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RulesError(f"cannot run {nft}: {exc}") from None
+    words = (line.split() for line in done.stdout.splitlines())
+    return [
+        w[2]
+        for w in words
+        if len(w) == 3 and w[:2] == ["table", "inet"] and w[2].startswith(prefix)
+    ]
+
+
+def uids(nft: str, table: str) -> set[int]:
+    """The users the rules of `table` are about."""
+    try:
+        done = subprocess.run(
+            [nft, "list", "table", "inet", table],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RulesError(f"cannot run {nft}: {exc}") from None
+    return {int(uid) for uid in re.findall(r"\bskuid (\d+)\b", done.stdout)}
 
 
 def usable(nft: str) -> str | None:
