@@ -97,19 +97,20 @@ def install(nft: str, script: str) -> None:
         raise RulesError(f"{nft} refused the cells' network rules: {said[0] if said else '?'}")
 
 
-def tables(nft: str, prefix: str) -> list[str]:
-    """The names of this host's `inet` tables that start with `prefix`."""
+def _listed(nft: str, *what: str) -> str:
+    """What `nft list ...` prints (nothing if there is no such table)."""
     try:
         done = subprocess.run(
-            [nft, "list", "tables", "inet"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+            [nft, "list", *what], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RulesError(f"cannot run {nft}: {exc}") from None
-    words = (line.split() for line in done.stdout.splitlines())
+    return done.stdout
+
+
+def tables(nft: str, prefix: str) -> list[str]:
+    """The names of this host's `inet` tables that start with `prefix`."""
+    words = (line.split() for line in _listed(nft, "tables", "inet").splitlines())
     return [
         w[2]
         for w in words
@@ -119,17 +120,8 @@ def tables(nft: str, prefix: str) -> list[str]:
 
 def uids(nft: str, table: str) -> set[int]:
     """The users the rules of `table` are about."""
-    try:
-        done = subprocess.run(
-            [nft, "list", "table", "inet", table],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RulesError(f"cannot run {nft}: {exc}") from None
-    return {int(uid) for uid in re.findall(r"\bskuid (\d+)\b", done.stdout)}
+    found = re.findall(r"\bskuid (\d+)\b", _listed(nft, "table", "inet", table))
+    return {int(uid) for uid in found}
 
 
 def usable(nft: str) -> str | None:
