@@ -204,3 +204,41 @@ def test_a_stream_resumes_after_the_last_event_it_saw(api: Api) -> None:
             if len(ids) == 2:
                 break
     assert ids == [3, 4]
+
+
+def test_the_webhook_on_the_api_listener_keeps_its_protections(tmp_path: Path) -> None:
+    import http.client
+
+    from cellops.api.app import create_app
+    from cellops.api.context import ApiContext
+    from cellops.api.listener import Listener
+    from cellops.source.webhook import MAX_BODY
+    from cellops.store.sqlite import SqliteStore
+
+    pushes: list[int] = []
+    ctx = ApiContext(
+        SqliteStore(tmp_path / "cellops.db"),
+        wake=lambda: pushes.append(1),
+        webhook_secret="s3cret",
+        webhook=True,
+    )
+    listener = Listener(create_app(ctx), "127.0.0.1", 0)
+    port = listener.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.putrequest("POST", "/webhook")
+        connection.putheader("Content-Length", str(MAX_BODY + 1))
+        connection.putheader("X-Hub-Signature-256", "sha256=" + "0" * 64)
+        connection.endheaders()  # no body sent: refused before reading it
+        response = connection.getresponse()
+        assert response.status == 413
+        connection.close()
+        token = requests.post(
+            f"http://127.0.0.1:{port}/webhook",
+            headers={"X-Gitlab-Token": "s3cret", "X-Gitlab-Event": "Push Hook"},
+            timeout=30,
+        )
+        assert token.status_code == 202 and pushes == [1]  # no bearer token: its own auth
+    finally:
+        listener.stop()
+        ctx.close()
