@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cellops.backends.base import CellBackend, CellObservation
 from cellops.controller.exposure import ExposureTracker, unbaked_cells
+from cellops.controller.operator import RETRY
 from cellops.controller.orphans import Orphans, unproven
 from cellops.controller.records import plan_record, policy_record
 from cellops.controller.rollout import RolloutRunner
@@ -28,7 +29,6 @@ from cellops.store.records import CellStep, LedgerRow, RevisionRecord, RolloutSt
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
-RETRY = "rollout.retry"  # an operator asked to retry this (halted or aborted) rollout
 
 
 @dataclass(frozen=True)
