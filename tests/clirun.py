@@ -13,10 +13,16 @@ CELLOPS = str(Path(sys.executable).parent / "cellops")
 
 
 def cellops(
-    *args: str | Path, cwd: Path | None = None, columns: int = 200
+    *args: str | Path,
+    cwd: Path | None = None,
+    columns: int = 200,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`env`: CELLOPS_* settings (or others) this run is given."""
+    given = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
     env |= {"COLUMNS": str(columns), "NO_COLOR": "1", "CELLOPS_CONFIG": "/nonexistent/config"}
+    env |= given
     return subprocess.run(
         [CELLOPS, *map(str, args)],
         capture_output=True,

@@ -5,33 +5,20 @@ failure one line and an exit status."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cellops.store.sqlite import SqliteStore
 from tests.apikit import NEW, populate, serve
+from tests.clirun import cellops
 
 pytestmark = pytest.mark.slow
-CELLOPS = Path(sys.executable).parent / "cellops"
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    for name in ("CELLOPS_SERVER", "CELLOPS_TOKEN", "CELLOPS_STATE_DIR"):
-        if env is None or name not in env:
-            environment.pop(name, None)
-    return subprocess.run(
-        [CELLOPS, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-        check=False,
-    )
+    return cellops(*args, env=env)
 
 
 def one_line(result: subprocess.CompletedProcess[str], status: int) -> str:
