@@ -37,6 +37,7 @@ def state(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # many commands, each a process
 def test_get_lists_each_kind_one_line_each(state: Path) -> None:
     cells = run("get", "cells", "--state-dir", state)
     assert cells.returncode == 0, cells.stderr
@@ -67,6 +68,7 @@ def test_get_as_json_and_yaml_has_structured_fields_and_iso_times(state: Path) -
     assert accepted["rollout"]["state"] == "running"  # a structure, not a string
 
 
+@pytest.mark.slow  # many commands, each a process
 def test_describe_a_cell_a_service_and_a_rollout_with_their_events(state: Path) -> None:
     cell = run("describe", "cell", "cell-0000", "--state-dir", state)
     assert cell.returncode == 0, cell.stderr
@@ -84,6 +86,7 @@ def test_describe_a_cell_a_service_and_a_rollout_with_their_events(state: Path) 
     assert missing.returncode == 2 and "no cell 'nope'" in missing.stderr
 
 
+@pytest.mark.slow  # many commands, each a process
 def test_events_are_filtered_by_cell_kind_rollout_and_time(state: Path) -> None:
     every = json.loads(run("events", "-o", "json", "--state-dir", state).stdout)
     assert [e["kind"] for e in every] == [
