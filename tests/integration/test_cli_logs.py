@@ -97,3 +97,19 @@ def _read_until(process: subprocess.Popen[str], wanted: set[str], deadline: floa
         except queue.Empty:
             continue
     return printed
+
+
+def test_a_kubernetes_cells_logs_are_the_clusters(tmp_path: Path) -> None:
+    from cellops.store.records import InventoryItem
+    from cellops.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "state" / "cellops.db")
+    cell = {"spec": {"backend": {"type": "kubernetes", "context": "eks-eu", "namespace": "shop"}}}
+    store.set_applied_cell("eu-1", json.dumps(cell))
+    key = "apps/v1 Deployment shop web"
+    store.track("eu-1", InventoryItem(key, 1, "h", "{}", '{"context": "eks-eu"}'))
+    store.close()
+    result = cellops("logs", "eu-1", "web", "--state-dir", tmp_path / "state")
+    assert result.returncode == 2
+    assert "eu-1 is a Kubernetes cell" in result.stderr
+    assert "kubectl logs --context eks-eu -n shop -l app.kubernetes.io/name=web" in result.stderr

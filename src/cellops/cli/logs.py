@@ -138,6 +138,32 @@ def _read_new(replica: Replica, partial: dict[str, bytes], stamp: bool) -> None:
 
 
 def _nothing(folder: Path, cell: str, service: str, since: str | None) -> str:
+    kubectl = _kubernetes_logs(folder, cell, service)
+    if kubectl is not None:
+        return f"✗ {cell} is a Kubernetes cell: its pods' logs are the cluster's: {kubectl}"
     if since is not None:
         return f"✗ no output from {service} in cell {cell} since {since} (under {folder})"
     return f"✗ no logs for {service} in cell {cell} (under {folder})"
+
+
+def _kubernetes_logs(folder: Path, cell: str, service: str) -> str | None:
+    """The kubectl command that shows a Kubernetes cell's logs of `service`, or None for a
+    cell the controller does not hold in a cluster."""
+    if not (folder / "cellops.db").exists():
+        return None
+    from cellops.store.sqlite import SqliteStore
+
+    store = SqliteStore(folder / "cellops.db")
+    try:
+        if not store.holds_objects(cell):
+            return None
+        applied = store.cell_states(cell)[0]
+    finally:
+        store.close()
+    backend = (json.loads(applied) if applied else {}).get("spec", {}).get("backend", {})
+    namespace = backend.get("namespace") or f"cell-{cell}"
+    context = f" --context {backend['context']}" if backend.get("context") else ""
+    return (
+        f"kubectl logs{context} -n {namespace} -l app.kubernetes.io/name={service}"
+        " --prefix --timestamps -f"
+    )
