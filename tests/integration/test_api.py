@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cellops.api.auth import COOKIE
 from cellops.controller.operator import PROMOTE, ROLLBACKS, approved_key
 from cellops.store.records import RolloutState
 from tests.apikit import BAD, NEW, Api, serve
@@ -40,6 +41,7 @@ READS = [
     "/api/v1/dora",
     "/api/v1/dora?since=7d",
     "/api/v1/openapi.json",
+    "/api/v1/images",
 ]
 # each write, with a body, and what an operator gets on the populated store (a running
 # rollout waiting before its manual wave `rest`, whose cells run their last good state)
@@ -242,3 +244,24 @@ def test_the_webhook_on_the_api_listener_keeps_its_protections(tmp_path: Path) -
     finally:
         listener.stop()
         ctx.close()
+
+
+def test_image_verdicts_are_read_with_signer_digest_and_reason(api: Api, tmp_path: Path) -> None:
+    """What the controller decided about each image, refused ones first, as `status`
+    shows it: the API and the dashboard's revisions page."""
+    from cellops.images.ledger import VerdictLedger
+    from cellops.images.verdict import Verdict
+
+    ledger = VerdictLedger(tmp_path / "cellops.db")
+    digest = "sha256:" + "ab" * 32
+    ledger.record(Verdict("reg.test/shop/web@" + digest, digest, "keys/cosign.pub", None, 1e9))
+    ledger.record(Verdict("reg.test/shop/api:1", None, None, "no signature by keys/a.pub", 1e9))
+    ledger.close()
+    found = get(api, "/api/v1/images", api.viewer).json()["images"]
+    assert [(i["image"], i["ok"], i["signer"], i["reason"]) for i in found] == [
+        ("reg.test/shop/api:1", False, None, "no signature by keys/a.pub"),
+        ("reg.test/shop/web@" + digest, True, "keys/cosign.pub", None),
+    ]
+    assert found[1]["digest"] == digest and found[1]["at"] == "2001-09-09T01:46:40.000Z"
+    page = requests.get(f"{api.url}/revisions", cookies={COOKIE: api.viewer}, timeout=30).text
+    assert "no signature by keys/a.pub" in page and "keys/cosign.pub" in page

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cellops import __version__
-from cellops.api import reads, stream, writes
+from cellops.api import images, reads, stream, writes
 from cellops.api.auth import viewer
 from cellops.api.context import ApiContext
 from cellops.source.webhook import MAX_BODY, webhook_route
@@ -31,7 +31,7 @@ def create_app(ctx: ApiContext, extra: Iterable[APIRouter] = ()) -> FastAPI:
     app.state.cellops = ctx
     from cellops.dashboard.pages import router as dashboard  # the pages at / (Jinja2)
 
-    for router in (reads.router, stream.router, writes.router, dashboard, *extra):
+    for router in (reads.router, images.router, stream.router, writes.router, dashboard, *extra):
         app.include_router(router)
     if ctx.webhook:
         app.router.routes.append(webhook_route(ctx.webhook_secret, ctx.wake, MAX_BODY))

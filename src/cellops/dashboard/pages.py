@@ -22,6 +22,7 @@ from cellops.dashboard.logtail import tails
 from cellops.query import cells as cell_queries
 from cellops.query import history, rollouts
 from cellops.query.fleet import fleet_summary
+from cellops.query.images import images as image_verdicts
 from cellops.store.eventquery import EventFilter
 from cellops.store.tokens import TokenRecord
 
@@ -163,9 +164,12 @@ def rollout_panel(request: Request, id: int | None = None) -> Response:
 
 @router.get("/revisions", response_class=HTMLResponse)
 def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> Response:
-    return _page(
-        request, "revisions.html", lambda ctx, _: {"revisions": history.revisions(ctx.store, limit)}
-    )
+    def build(ctx: ApiContext, _: TokenRecord) -> dict[str, Any]:
+        state_dir = ctx.state.get("state_dir")
+        found = image_verdicts(state_dir) if isinstance(state_dir, Path) else []
+        return {"revisions": history.revisions(ctx.store, limit), "images": found}
+
+    return _page(request, "revisions.html", build)
 
 
 @router.get("/cells/{name}", response_class=HTMLResponse)
