@@ -50,7 +50,10 @@ def test_validate_reports_file_line_field_and_exits_1(fleet: FleetRepo) -> None:
         for line in lines
     ), result.stdout
     assert any(
-        line.startswith("services/api/service.yaml:9: spec.replicas: expected an integer")
+        line.startswith(
+            "services/api/service.yaml:9: spec.replicas:"
+            " expected a whole number, got the text 'two'"
+        )
         for line in lines
     ), result.stdout
     assert "rejected: 2 error(s)" in result.stdout
