@@ -14,22 +14,14 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.clirun import cellops
 from tests.fleetrepo import FleetRepo
 
 CELLOPS = shutil.which("cellops", path=str(Path(sys.executable).parent)) or "cellops"
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [CELLOPS, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=env,
-        check=False,
-    )
+    return cellops(*args, cwd=cwd)
 
 
 def test_validate_a_valid_fleet(fleet: FleetRepo) -> None:
