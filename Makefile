@@ -24,9 +24,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-# The fast tier (under a minute): every test not marked slow.
+# The fast tier (under a minute): the unit and component tests not marked slow, on two
+# workers. The integration tests (real processes, servers) run in `make suite`.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2 tests/unit tests/component
 
 # The whole test suite: the fast tier and the slow tests (real controllers, agents, servers).
 suite: $(STAMP)
