@@ -47,6 +47,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/metrics.py --quick
 	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/dashboard.py --quick
+	$(BIN)/python bench/keyless.py --quick
 
 test: lint typecheck suite bench-quick
 
@@ -62,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/keyless.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,7 +5,7 @@ Against Debian's docker-registry on 127.0.0.1 (htpasswd auth, no referrers API: 
 found through the referrers tag), with the tests' own Sigstore instance (tests/sigstorekit.py).
 Target: a cached verdict costs 0 registry requests.
 
-Run: .venv/bin/python bench/keyless.py [--bundles 200]
+Run: .venv/bin/python bench/keyless.py [--bundles 200] [--quick (5 bundles, as make test)]
 Exit status: 1 if the target is missed or a verdict is wrong.
 """
 
@@ -74,7 +74,10 @@ def registry_costs(sigstore: TestSigstore, folder: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundles", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="5 bundles: that it still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.bundles = 5
     sigstore = TestSigstore()
     print(f"{'measure':<38} {'requests':>9} {'ms':>9}")
     offline(sigstore, args.bundles)
