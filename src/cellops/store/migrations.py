@@ -162,4 +162,11 @@ MIGRATIONS: list[str] = [
         cell, service, applied_rev, applied_hash, healthy_rev, good_rev, good_hash, updated_at
     );
     """,
+    # 11: events found by cell, service or rollout newest first (the API's and `cellops
+    # events`' filters) from an index, not a scan of every event the fleet ever had
+    """
+    CREATE INDEX events_cell ON events(cell, id);
+    CREATE INDEX events_service ON events(service, id);
+    CREATE INDEX events_rollout ON events(rollout, id);
+    """,
 ]
