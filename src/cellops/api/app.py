@@ -14,6 +14,7 @@ from cellops import __version__
 from cellops.api import images, reads, stream, writes
 from cellops.api.auth import viewer
 from cellops.api.context import ApiContext
+from cellops.api.limits import BodyLimit
 from cellops.source.webhook import MAX_BODY, webhook_route
 
 
@@ -35,6 +36,8 @@ def create_app(ctx: ApiContext, extra: Iterable[APIRouter] = ()) -> FastAPI:
         app.include_router(router)
     if ctx.webhook:
         app.router.routes.append(webhook_route(ctx.webhook_secret, ctx.wake, MAX_BODY))
+    # before any route reads a body (FastAPI reads it before it checks the token)
+    app.add_middleware(BodyLimit, larger={"/webhook": MAX_BODY})
 
     @app.get("/healthz", tags=["open"], summary="The controller answers (no token needed)")
     def healthz() -> dict[str, str]:
