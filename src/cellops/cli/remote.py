@@ -136,7 +136,11 @@ def selected(server: str | None) -> Remote | None:
         server = str(current.get("server") or "")
         if not server:
             fail(Exit.USAGE, f"context {current.get('name')!r} in {config_path()} has no server")
-    by_server = next((c for c in contexts.values() if c.get("server") == server), current)
+    # a context's token goes only to that context's server: a --server (or CELLOPS_SERVER)
+    # no context names gets CELLOPS_TOKEN alone, never the current context's token
+    by_server = next(
+        (c for c in contexts.values() if _same(str(c.get("server") or ""), server)), None
+    )
     token = os.environ.get("CELLOPS_TOKEN") or (by_server or {}).get("token")
     if not token:
         fail(
@@ -146,3 +150,7 @@ def selected(server: str | None) -> Remote | None:
         )
     ca = (by_server or {}).get("certificate-authority")
     return Remote(server, str(token), None if ca is None else str(ca))
+
+
+def _same(one: str, other: str) -> bool:
+    return bool(one) and one.rstrip("/") == other.rstrip("/")
