@@ -4,8 +4,9 @@ each notified one to every target that wants it, retries a failure with exponent
 back-off (bounded: `attempts` tries in all), and records every attempt in the store's
 `notify_deliveries`.
 
-A receiver's 2xx is delivered; a 4xx other than 408 and 429 is refused for good (a bad
-signature, a wrong URL: retrying changes nothing); anything else (5xx, no answer, a
+A receiver's 2xx is delivered; a 3xx (never followed: it could point the controller at an
+internal host) or a 4xx other than 408 and 429 is refused for good (a bad signature, a
+wrong URL: retrying changes nothing); anything else (5xx, no answer, a
 refused connection) is tried again. The cursor (`notify.cursor` in the store's settings)
 moves past an event once every target is done with it, so a controller restarted
 mid-delivery delivers the rest; a first start begins at the newest event, not history.
@@ -28,17 +29,29 @@ from cellops.observe.dora import iso
 from cellops.store.database import open_database
 
 CURSOR = "notify.cursor"
-PERMANENT = frozenset(range(400, 500)) - {408, 429}
+PERMANENT = frozenset(range(300, 500)) - {408, 429}  # a redirect is not followed, nor retried
 ERROR_PAUSE = 5.0
 
 Send = Callable[[str, bytes, dict[str, str], float], int]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the receiver's answer, not followed: urllib would re-send the
+    request (as a GET, with our headers) to whatever host it names, an internal one too."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect())
+
+
 def post(url: str, payload: bytes, sent_headers: dict[str, str], timeout: float) -> int:
-    """POST `payload`; the HTTP status (an error status too); OSError when no answer."""
+    """POST `payload`; the HTTP status (an error or redirect status too); OSError when no
+    answer. Redirects are not followed."""
     request = urllib.request.Request(url, payload, sent_headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener.open(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
