@@ -62,8 +62,11 @@ class Remote:
         request.add_header("Authorization", f"Bearer {self.token}")
         request.add_header("Content-Type", "application/json")
         context = ssl.create_default_context(cafile=self.ca) if self.ca else None
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), _no_redirect()
+        )
         try:
-            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            with opener.open(request, timeout=30) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as refused:
             status, detail = refused.code, _detail(refused.read())
@@ -154,3 +157,15 @@ def selected(server: str | None) -> Remote | None:
 
 def _same(one: str, other: str) -> bool:
     return bool(one) and one.rstrip("/") == other.rstrip("/")
+
+
+def _no_redirect() -> Any:
+    """A redirect is an answer, not followed: urllib would send the bearer token on to
+    whatever host it names (a sign-in proxy's, or plain http://)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    return NoRedirect()
