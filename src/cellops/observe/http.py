@@ -2,8 +2,8 @@
 
 `metrics_route(metrics)` is a Starlette route the listener's app mounts (the API adds its
 bearer-token check in front of it); `RequestTimer` is ASGI middleware that observes every
-request's duration by method, route template (never the raw path: bounded label values)
-and status code.
+request's duration by method (the usual ones, else `other`), route template (never the raw
+path: bounded label values) and status code.
 """
 
 from __future__ import annotations
@@ -54,9 +54,19 @@ class RequestTimer:
         try:
             await self.app(scope, receive, sent)
         finally:
-            self.metrics.api_request.labels(
-                scope.get("method", ""), _route(scope), str(status)
-            ).observe(time.perf_counter() - start)
+            self.metrics.api_request.labels(_method(scope), _route(scope), str(status)).observe(
+                time.perf_counter() - start
+            )
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method(scope: Scope) -> str:
+    """The request's method, or `other`: a client may send any token as a method (before
+    any token check), and each new label value would be a new histogram kept for good."""
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else "other"
 
 
 def _route(scope: Scope) -> str:
