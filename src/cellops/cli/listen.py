@@ -4,6 +4,7 @@ of the same listener."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,24 @@ def listen_options(
         host, port = parse_listen(listen, option)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
+    if tls is None and _beyond_loopback(host):
+        typer.echo(
+            f"! {option} serves the API, the dashboard and the webhook on {host or 'every'}"
+            " address over plain HTTP: tokens and the dashboard's cookie cross the network"
+            " in the clear. Give --tls-cert and --tls-key, or put a TLS proxy in front.",
+            err=True,
+        )
     return ListenOptions(host, port, tls, option, what)
+
+
+def _beyond_loopback(host: str) -> bool:
+    """Reachable from other machines (a name may resolve anywhere)."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def as_args(options: ListenOptions | None) -> list[str]:
