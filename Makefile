@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 # The fast tier (under a minute): the unit and component tests not marked slow, on two
 # workers. The integration tests (real processes, servers) run in `make suite`.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -n 2 tests/unit tests/component
+	CELLOPS_FAST_TIER=1 $(BIN)/python -m pytest -m "not slow" -n 2 tests/unit tests/component
 
 # The whole test suite: the fast tier and the slow tests (real controllers, agents, servers).
 suite: $(STAMP)

@@ -16,6 +16,7 @@ from cellops.observe.dora import dora_report
 from cellops.store.planrecord import PlannedCellRecord, PlanRecord, PolicyRecord, WaveRecord
 from cellops.store.records import CellStep, RevisionRecord, RolloutState
 from cellops.store.sqlite import SqliteStore
+from tests.examples import examples
 
 T0 = 1_700_000_000.0
 WINDOW = Window(T0, T0 + 10 * DAY)
@@ -119,7 +120,7 @@ def facts(draw: st.DrawFn) -> RolloutFacts:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(facts(), max_size=12))
 def test_properties_of_the_figures(rollouts: list[RolloutFacts]) -> None:
     out = report(rollouts, [], WINDOW)
@@ -139,7 +140,7 @@ def test_properties_of_the_figures(rollouts: list[RolloutFacts]) -> None:
             assert figures_["change_failures"] <= fleet["change_failures"]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(facts(), max_size=8), st.floats(-1e6, 1e6))
 def test_figures_do_not_depend_on_when_it_happened(
     rollouts: list[RolloutFacts], shift: float

@@ -21,6 +21,7 @@ from cellops.store.migrations import MIGRATIONS
 from cellops.store.planrecord import PlanRecord, PolicyRecord
 from cellops.store.records import CellStep, Phase, RevisionRecord, RolloutState
 from cellops.store.sqlite import SqliteStore
+from tests.examples import examples
 
 NEW, OLD, OLDER = "h-new", "h-old", "h-older"
 
@@ -217,7 +218,7 @@ def rollouts(draw: st.DrawFn) -> tuple[int, int, int, list[ReplicaView]]:
     return want, surge, unavailable, replicas
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(rollouts(), st.data())
 def test_decide_converges_and_keeps_availability(
     setup: tuple[int, int, int, list[ReplicaView]], data: st.DataObject

@@ -10,6 +10,7 @@ from cellops.plan import Plan, plan
 from cellops.plan.planner import REMAINDER
 from cellops.spec.cell import CellState
 from cellops.spec.fleet import RolloutPolicy, WaveSpec
+from tests.examples import examples
 
 FROZEN = (CellState.QUARANTINED, CellState.RETIRED)
 
@@ -75,7 +76,7 @@ def _planned(result: Plan) -> list[str]:
     return [c.cell for w in result.waves for c in w.cells]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(change_sets(), policies())
 def test_every_affected_cell_is_planned_exactly_once(
     changes: ChangeSet, policy: RolloutPolicy
@@ -90,7 +91,7 @@ def test_every_affected_cell_is_planned_exactly_once(
     }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(change_sets(), policies())
 def test_canary_first_and_concurrency_capped(changes: ChangeSet, policy: RolloutPolicy) -> None:
     result = plan(changes, policy)
@@ -117,13 +118,13 @@ def test_canary_first_and_concurrency_capped(changes: ChangeSet, policy: Rollout
         assert len(result.waves[0].cells) == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(change_sets(), policies())
 def test_plans_are_deterministic(changes: ChangeSet, policy: RolloutPolicy) -> None:
     assert plan(changes, policy) == plan(changes, policy)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(change_sets(), policies())
 def test_dependency_order_inside_each_cell(changes: ChangeSet, policy: RolloutPolicy) -> None:
     given_changes = {c.cell: sorted(c.changes, key=lambda x: x.service) for c in changes.cells}
