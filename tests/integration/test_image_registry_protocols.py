@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
@@ -18,6 +17,7 @@ from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier
 from cellops.spec.image_policy import ImagePolicy, SignatureAuthority
 from tests import imagekit
+from tests.httpkit import serving
 from tests.imagekit import PASSWORD, USER, LocalRegistry, new_key, public_pem
 
 registry = imagekit.registry  # the fixture
@@ -74,13 +74,8 @@ def bearer_proxy(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as port:
+        yield f"127.0.0.1:{port}", asked
 
 
 def test_a_signature_found_through_referrers_behind_a_bearer_token(

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,6 +17,7 @@ from cellops.images.registry import Registry
 from cellops.images.verify import ImageVerifier, Verdict
 from cellops.spec.image_policy import ImagePolicy, SignatureAuthority
 from tests import imagekit
+from tests.httpkit import serving
 from tests.imagekit import (
     LocalRegistry,
     free_port,
@@ -178,14 +178,8 @@ class _Canned(BaseHTTPRequestHandler):
 @contextmanager
 def canned(content_type: str, body: bytes) -> Iterator[str]:
     handler = type("Handler", (_Canned,), {"content_type": content_type, "body": body})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def test_a_manifest_of_another_media_type() -> None:

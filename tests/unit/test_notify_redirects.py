@@ -3,14 +3,14 @@ follow a 302 as a GET, with the delivery's headers, to any host (an internal one
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import pytest
 
 from cellops.notify.notifier import PERMANENT, post
+from tests.httpkit import serving
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -35,14 +35,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler) as port:
+        yield f"http://127.0.0.1:{port}/hook"
 
 
 def test_a_redirect_is_not_followed_and_not_delivered(receiver: str) -> None:
