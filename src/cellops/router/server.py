@@ -18,26 +18,14 @@ import structlog
 from aiohttp import web
 
 from cellops.router.bulkhead import Bulkhead, Limits
+from cellops.router.headers import answer_headers, forwarded_headers
 from cellops.router.holds import Holds
 from cellops.router.tablefile import read_table
+from cellops.router.upstream import Upstream, UpstreamError
 from cellops.tenancy.table import RoutingTable, TableError
 
 log = structlog.get_logger("cellops.router")
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "host",
-    }
-)
 STATUS_PATH = "/.cellops/router"
 
 
@@ -50,8 +38,10 @@ class Router:
         self.refused: str | None = None  # why the newest file was not loaded
         self.holds = Holds()  # moves waiting for their new cell to answer
         self._bulkheads: dict[str, Bulkhead] = {}
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._upstreams: dict[str, Upstream] = {}  # by cell URL
+        self._cell_lines: dict[str, bytes] = {}
         self._probes: aiohttp.ClientSession | None = None
+        self.port = 0  # the port it listens on, once serving
 
     def reload(self) -> bool:
         """Read the table again if the file changed; a bad one is logged and ignored."""
@@ -105,7 +95,9 @@ class Router:
             return _refuse(503, "no cell takes tenants", self.limits.retry_after)
         if route.state == "quarantined":
             return _refuse(503, f"cell {cell} is quarantined", self.limits.retry_after)
-        bulkhead = self._bulkheads.setdefault(cell, Bulkhead(self.limits))
+        bulkhead = self._bulkheads.get(cell)
+        if bulkhead is None:
+            bulkhead = self._bulkheads[cell] = Bulkhead(self.limits)
         why = bulkhead.enter()
         if why is not None:
             return _refuse(503, f"{why}: {cell}", self.limits.retry_after)
@@ -114,40 +106,38 @@ class Router:
             response = await self._forward(request, route.url, path, cell)
             ok = True  # the cell answered: its own 5xx is its tenants' answer
             return response
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.info("cell failed", cell=cell, error=type(exc).__name__)
+        except (UpstreamError, TimeoutError) as exc:
+            log.info("cell failed", cell=cell, error=str(exc) or type(exc).__name__)
             return _refuse(503, f"cell {cell} did not answer", self.limits.retry_after)
         finally:
             bulkhead.leave(ok)
 
     async def _forward(self, request: web.Request, url: str, path: str, cell: str) -> web.Response:
-        session = self._session(url)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["X-Cellops-Cell"] = cell
+        upstream = self._upstream(url)
+        headers = forwarded_headers(request, self._cell_line(cell))
         body = await request.read()
-        async with session.request(
-            request.method,
-            url + path,
-            headers=headers,
-            data=body or None,
-            allow_redirects=False,
-            auto_decompress=False,
-        ) as upstream:
-            data = await upstream.read()
-            out = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-            out["X-Cellops-Cell"] = cell
-            return web.Response(status=upstream.status, headers=out, body=data)
+        async with asyncio.timeout(self.limits.timeout):
+            answer = await upstream.send(request.method, path.encode(), headers, body)
+        out = answer_headers(answer.headers)
+        out["X-Cellops-Cell"] = cell
+        data = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
+        return web.Response(status=answer.status, headers=out, body=data)
 
-    def _session(self, url: str) -> aiohttp.ClientSession:
-        session = self._sessions.get(url)
-        if session is None:
+    def _upstream(self, url: str) -> Upstream:
+        upstream = self._upstreams.get(url)
+        if upstream is None:
             limits = self.limits
-            session = self._sessions[url] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=limits.max_connections),
-                timeout=aiohttp.ClientTimeout(total=limits.timeout, connect=limits.connect_timeout),
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
-        return session
+            upstream = Upstream(url, limits.max_connections, limits.connect_timeout)
+            self._upstreams[url] = upstream
+        return upstream
+
+    def _cell_line(self, cell: str) -> bytes:
+        line = self._cell_lines.get(cell)
+        if line is None:
+            if not cell.isprintable():
+                raise UpstreamError(f"cell name {cell!r} cannot be a header value")
+            line = self._cell_lines[cell] = b"X-Cellops-Cell: %s\r\n" % cell.encode()
+        return line
 
     def probe_session(self) -> aiohttp.ClientSession:
         if self._probes is None:
@@ -161,8 +151,10 @@ class Router:
         return "a tenant host name" if table.key == "host" else "/<tenant>/ path prefix"
 
     async def close(self) -> None:
-        for session in [*self._sessions.values(), *filter(None, [self._probes])]:
-            await session.close()
+        for upstream in self._upstreams.values():
+            upstream.close()
+        if self._probes is not None:
+            await self._probes.close()
 
 
 def _refuse(status: int, message: str, retry_after: int | None = None) -> web.Response:
@@ -188,7 +180,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
+    bound = router.port = runner.addresses[0][1] if runner.addresses else port
     print(
         f"router listening on http://{host}:{bound} (table version {router.table.version})",
         flush=True,

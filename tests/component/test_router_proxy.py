@@ -1,0 +1,68 @@
+"""The router in process between a client (aiohttp) and a scripted cell: which headers
+cross, each way, and that repeated ones (Set-Cookie) all arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import aiohttp
+
+from cellops.router.server import Router, serve
+from cellops.router.tablefile import write_table
+from cellops.tenancy.table import CellRoute, RoutingTable
+from tests.component.test_router_upstream import Cell
+
+ANSWER = (
+    b"HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+    b"Connection: X-Hop\r\nX-Hop: inner\r\nKeep-Alive: timeout=5\r\nX-Cellops-Cell: forged\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n4\r\nmade\r\n0\r\n\r\n"
+)
+
+
+async def _through_router(tmp: Path, cell: Cell) -> tuple[int, aiohttp.ClientResponse, bytes]:
+    port = await cell.start()
+    table = RoutingTable(1, "r", {"a": CellRoute(f"http://127.0.0.1:{port}")}, {}, ("a",))
+    write_table(tmp / "routing.json", table)
+    router = Router(tmp / "routing.json")
+    ready = asyncio.Event()
+    serving = asyncio.create_task(serve(router, "127.0.0.1", 0, ready))
+    await ready.wait()
+    headers = {
+        "X-Tenant-Id": "acme",
+        "X-Forwarded-For": "10.1.2.3",
+        "Connection": "keep-alive, X-Secret",
+        "X-Secret": "not for the cell",
+        "X-Cellops-Cell": "forged",
+        "TE": "trailers",
+    }
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{router.port}/p?q=1", headers=headers, data=b"body"
+            ) as r,
+        ):
+            return port, r, await r.read()
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+def test_headers_cross_the_router_as_http_says(tmp_path: Path) -> None:
+    cell = Cell((ANSWER, "keep"))
+    port, answer, body = asyncio.run(_through_router(tmp_path, cell))
+    sent = cell.requests[0]
+    head, _, sent_body = sent.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == b"post /p?q=1 http/1.1" and sent_body == b"body"
+    assert f"host: 127.0.0.1:{port}".encode() in lines
+    assert b"x-forwarded-for: 10.1.2.3" in lines and b"x-tenant-id: acme" in lines
+    assert b"x-cellops-cell: a" in lines and b"x-cellops-cell: forged" not in lines
+    assert not [x for x in lines if x.startswith((b"x-secret", b"te:", b"connection"))]
+    assert (answer.status, body) == (201, b"made")
+    assert answer.headers.getall("Set-Cookie") == ["a=1", "b=2"]
+    assert answer.headers.getall("X-Cellops-Cell") == ["a"]
+    assert "X-Hop" not in answer.headers and "Transfer-Encoding" not in answer.headers
