@@ -21,7 +21,9 @@ ANSWER = (
 )
 
 
-async def _through_router(tmp: Path, cell: Cell) -> tuple[int, aiohttp.ClientResponse, bytes]:
+async def _through_router(
+    tmp: Path, cell: Cell, headers: dict[str, str], data: bytes
+) -> tuple[int, aiohttp.ClientResponse, bytes]:
     port = await cell.start()
     table = RoutingTable(1, "r", {"a": CellRoute(f"http://127.0.0.1:{port}")}, {}, ("a",))
     write_table(tmp / "routing.json", table)
@@ -29,20 +31,10 @@ async def _through_router(tmp: Path, cell: Cell) -> tuple[int, aiohttp.ClientRes
     ready = asyncio.Event()
     serving = asyncio.create_task(serve(router, "127.0.0.1", 0, ready))
     await ready.wait()
-    headers = {
-        "X-Tenant-Id": "acme",
-        "X-Forwarded-For": "10.1.2.3",
-        "Connection": "keep-alive, X-Secret",
-        "X-Secret": "not for the cell",
-        "X-Cellops-Cell": "forged",
-        "TE": "trailers",
-    }
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.post(
-                f"http://127.0.0.1:{router.port}/p?q=1", headers=headers, data=b"body"
-            ) as r,
+            session.post(f"http://127.0.0.1:{router.port}/p?q=1", headers=headers, data=data) as r,
         ):
             return port, r, await r.read()
     finally:
@@ -53,7 +45,15 @@ async def _through_router(tmp: Path, cell: Cell) -> tuple[int, aiohttp.ClientRes
 
 def test_headers_cross_the_router_as_http_says(tmp_path: Path) -> None:
     cell = Cell((ANSWER, "keep"))
-    port, answer, body = asyncio.run(_through_router(tmp_path, cell))
+    headers = {
+        "X-Tenant-Id": "acme",
+        "X-Forwarded-For": "10.1.2.3",
+        "Connection": "keep-alive, X-Secret",
+        "X-Secret": "not for the cell",
+        "X-Cellops-Cell": "forged",
+        "TE": "trailers",
+    }
+    port, answer, body = asyncio.run(_through_router(tmp_path, cell, headers, b"body"))
     sent = cell.requests[0]
     head, _, sent_body = sent.partition(b"\r\n\r\n")
     lines = head.lower().split(b"\r\n")
@@ -66,3 +66,12 @@ def test_headers_cross_the_router_as_http_says(tmp_path: Path) -> None:
     assert answer.headers.getall("Set-Cookie") == ["a=1", "b=2"]
     assert answer.headers.getall("X-Cellops-Cell") == ["a"]
     assert "X-Hop" not in answer.headers and "Transfer-Encoding" not in answer.headers
+
+
+def test_bodies_of_megabytes_cross_both_ways(tmp_path: Path) -> None:
+    big = bytes(range(256)) * (12 << 10)  # 3 MiB: over aiohttp's 1 MiB default
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big[::-1])
+    cell = Cell((answer, "keep"))
+    _, response, body = asyncio.run(_through_router(tmp_path, cell, {"X-Tenant-Id": "a"}, big))
+    assert response.status == 200 and body == big[::-1]
+    assert cell.requests[0].endswith(b"\r\n\r\n" + big)
