@@ -11,6 +11,7 @@ import pygit2
 
 from cellops.model.errors import SourceError
 from cellops.model.snapshot import Snapshot
+from cellops.source.gitcli import no_commits_yet
 from cellops.source.links import refused_entries
 from cellops.source.tree import Kind, Node, SubtreeMemo, build_snapshot
 
@@ -94,11 +95,7 @@ class GitSource:
             commit = obj.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError) as exc:
             if self._repo.head_is_unborn:
-                raise SourceError(
-                    f"{self.path}: the repository has no commits yet: commit the fleet files"
-                    " (git add -A && git commit), or validate them as they are with"
-                    " `cellops validate --path`"
-                ) from exc
+                raise no_commits_yet(self.path) from exc
             raise SourceError(f"{self.path}: unknown revision {rev!r}") from exc
         assert isinstance(commit, pygit2.Commit)
         return commit
