@@ -29,8 +29,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cellops.cli.app import app
 from cellops.cli.common import edge_checks
-from cellops.cli.main import app
 from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Severity
 from cellops.pipeline import Compiler

@@ -38,6 +38,9 @@ HEAVY = (
     "asyncio",
     "rich",  # a tenth of a start: plain lines and tables are written without it
 )
+# What the everyday commands also do without (cellops.cli.fast, cellops.source.gitcli):
+# typer and click cost ~60 ms of a start, pygit2 ~100 ms.
+FAST_HEAVY = ("typer", "click", "pygit2")
 
 PROBE = """
 import json, sys
@@ -85,6 +88,7 @@ def test_reading_the_fleet_loads_no_controller_server_or_cluster_client(
     assert heavy(modules - help_panels) == []  # --help draws its panels with rich
     if command != ["--help"]:  # only the command run is loaded, not its neighbours
         assert "cellops.cli.demo" not in modules and "cellops.cli.router" not in modules
+        assert sorted(m for m in modules if m.split(".")[0] in FAST_HEAVY) == []
 
 
 @pytest.mark.parametrize(
@@ -101,5 +105,7 @@ def test_reading_the_controllers_records_loads_no_controller(
     result, modules = loaded(*command.split(), *repo, "--state-dir", tmp_path / "state")
     assert result.returncode in (0, 2), result.stdout + result.stderr  # 2: no rollout yet
     assert heavy(modules) == []
+    if command in ("status", "get cells", "get rollouts"):
+        assert sorted(m for m in modules if m.split(".")[0] in FAST_HEAVY) == []
     if command not in ("status", "get cells"):  # cells need the fleet's revision; these not
         assert "cellops.spec.cell" not in modules and "cellops.render" not in modules

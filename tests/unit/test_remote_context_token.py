@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 
 from cellops.cli.remote import selected
@@ -31,7 +30,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_another_server_is_not_sent_the_current_contexts_token(config: Path) -> None:
-    with pytest.raises(typer.Exit):
+    with pytest.raises(SystemExit):
         remote = selected("https://attacker.example:8470")
         assert remote is None or remote.token != "cellops_prodsecret"
 

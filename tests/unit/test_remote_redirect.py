@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import pytest
-import typer
 
 from cellops.cli.remote import Remote
 from tests.httpkit import serving
@@ -42,6 +41,6 @@ def server() -> Iterator[str]:
 
 def test_a_redirect_is_refused_and_the_token_not_sent_on(server: str) -> None:
     _Handler.seen.clear()
-    with pytest.raises(typer.Exit):
+    with pytest.raises(SystemExit):
         Remote(server, TOKEN).get("/api/v1/fleet")
     assert _Handler.seen == []

@@ -5,51 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
 if TYPE_CHECKING:
     from cellops.backends.kubernetes.manifests import ManifestCache
     from cellops.model.problems import Problem
     from cellops.pipeline import Check
     from cellops.render import DesiredFleet
     from cellops.source.git import GitSource
+    from cellops.source.gitcli import GitCliSource
     from cellops.spec.revision import Revision
 
-RepoArgument = typer.Argument(
-    Path("."), help="The fleet repo: a Git repository (default: the current directory)."
-)
-RevOption = typer.Option("HEAD", "--rev", "-r", help="Commit, branch or tag to read.")
 
+def open_repo(repo: Path) -> GitCliSource | GitSource:
+    """The fleet repo, read through `git` (fast to start), or pygit2 without it."""
+    from cellops.source.gitcli import open_local
 
-def open_repo(repo: Path) -> GitSource:
-    from cellops.source.git import GitSource
-
-    return GitSource(repo)
-
-
-StateOption = typer.Option(
-    None,
-    "--state-dir",
-    envvar="CELLOPS_STATE_DIR",
-    help="Where the controller keeps its state (default: per repo, under ~/.local/state).",
-)
-
-
-FleetArgument = typer.Argument(
-    ".",
-    help="The fleet repo: a local Git repository (default: here), or a URL that the"
-    " controller clones into its state folder and fetches on every poll.",
-)
+    return open_local(repo)
 
 
 def seconds(value: str, option: str) -> float:
     """A duration option's value in seconds; bad usage (exit 2) if it is none."""
+    from cellops.cli.params import BadParameter
     from cellops.spec.fields import parse_duration
 
     try:
         return float(str(parse_duration(value)))
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+        raise BadParameter(str(exc), param_hint=option) from None
 
 
 def state_dir(repo: str | Path, explicit: Path | None) -> Path:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
+from cellops.cli.common import seconds, state_dir
 from cellops.cli.listen import ListenOption, TlsCertOption, TlsKeyOption, as_args, listen_options
 from cellops.cli.output import console, errors
+from cellops.cli.params import FleetArgument, StateOption
 
 if TYPE_CHECKING:  # the controller is loaded by the commands that run it, not at start
     from collections.abc import Sequence

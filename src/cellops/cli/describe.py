@@ -10,12 +10,11 @@ from typing import Any
 
 import typer
 
-from cellops.cli.common import StateOption
 from cellops.cli.events import event_table
 from cellops.cli.get import RepoOption
-from cellops.cli.output import Exit, Format, OutputOption, emit, say
+from cellops.cli.output import Exit, Format, emit, say
+from cellops.cli.params import OutputOption, ServerOption, StateOption
 from cellops.cli.reader import Reader, open_reader
-from cellops.cli.remote import ServerOption
 from cellops.cli.table import fields, render
 
 describe_app = typer.Typer(

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 import yaml
 
-from cellops.cli.common import RepoArgument, RevOption, StateOption, open_repo, state_dir
-from cellops.cli.output import Exit, Format, OutputOption, emit, errors, short
+from cellops.cli.common import open_repo, state_dir
+from cellops.cli.output import Exit, Format, emit, errors, short
+from cellops.cli.params import OutputOption, RepoArgument, RevOption, StateOption
 
 if TYPE_CHECKING:
     from cellops.backends.base import CellObservation

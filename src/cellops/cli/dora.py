@@ -12,8 +12,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cellops.cli.common import FleetArgument, StateOption, state_dir
-from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
+from cellops.cli.common import state_dir
+from cellops.cli.output import Exit, Format, console, emit, errors
+from cellops.cli.params import FleetArgument, OutputOption, StateOption
 from cellops.store.sqlite import SqliteStore
 
 SinceOption = typer.Option(

@@ -11,11 +11,10 @@ from typing import Any
 
 import typer
 
-from cellops.cli.common import StateOption
 from cellops.cli.get import RepoOption
-from cellops.cli.output import Format, OutputOption, emit
+from cellops.cli.output import Format, emit
+from cellops.cli.params import OutputOption, ServerOption, StateOption
 from cellops.cli.reader import open_reader
-from cellops.cli.remote import ServerOption
 from cellops.cli.table import age, echo
 
 

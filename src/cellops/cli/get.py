@@ -8,15 +8,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from cellops.cli.common import StateOption
-from cellops.cli.output import Exit, Format, OutputOption, emit, errors
+from cellops.cli.output import Exit, Format, emit, errors
+from cellops.cli.params import (
+    Argument,
+    BadParameter,
+    Option,
+    OutputOption,
+    ServerOption,
+    StateOption,
+)
 from cellops.cli.reader import Reader, open_reader
-from cellops.cli.remote import ServerOption
 from cellops.cli.table import age, echo
 
-RepoOption = typer.Option(".", "--repo", help="The fleet repo (path or URL; default: here).")
+RepoOption = Option(".", "--repo", help="The fleet repo (path or URL; default: here).")
 
 
 class Kind(StrEnum):
@@ -45,15 +49,15 @@ def kind_of(text: str) -> Kind:
         return ALIASES.get(text) or Kind(text)
     except ValueError:
         choices = ", ".join(k.value for k in Kind)
-        raise typer.BadParameter(f"{text!r} is not one of: {choices}", param_hint="KIND") from None
+        raise BadParameter(f"{text!r} is not one of: {choices}", param_hint="KIND") from None
 
 
 def get(
-    kind: str = typer.Argument(..., metavar="KIND", help="cells, services, rollouts, revisions."),
-    name: str | None = typer.Argument(None, help="Only this one (a rollout by number)."),
+    kind: str = Argument(..., metavar="KIND", help="cells, services, rollouts, revisions."),
+    name: str | None = Argument(None, help="Only this one (a rollout by number)."),
     repo: str = RepoOption,
     state: Path | None = StateOption,
-    limit: int = typer.Option(20, "--limit", "-n", help="Rollouts or revisions: how many."),
+    limit: int = Option(20, "--limit", "-n", help="Rollouts or revisions: how many."),
     output: Format = OutputOption,
     server: str | None = ServerOption,
 ) -> None:
@@ -68,7 +72,7 @@ def get(
         items = [i for i in items if _matches(i, name, key)]
         if not items:
             errors.print(f"✗ no {what.value.rstrip('s')} {name!r}", markup=False)
-            raise typer.Exit(Exit.USAGE)
+            raise SystemExit(Exit.USAGE)
     if output is not Format.TEXT:
         emit(items, output)
         return

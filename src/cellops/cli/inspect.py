@@ -10,8 +10,7 @@ from pathlib import Path
 import typer
 
 from cellops.cli import operate, rollout_watch
-from cellops.cli.common import FleetArgument, StateOption
-from cellops.cli.remote import ServerOption
+from cellops.cli.params import FleetArgument, ServerOption, StateOption
 
 rollout_app = typer.Typer(help="Watch or steer the current rollout.", no_args_is_help=True)
 

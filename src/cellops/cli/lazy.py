@@ -9,7 +9,11 @@ them when `cellops --help` lists them.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
 import typer
 import typer.main
@@ -17,14 +21,8 @@ from typer import _click as click
 from typer.core import TyperGroup
 from typer.models import CommandInfo
 
-# name: "module:attribute", a command function or a Typer app of subcommands. In the order
-# `cellops --help` lists them.
-COMMANDS: dict[str, str] = {}
-
-
-def lazy(name: str, target: str) -> None:
-    """Register command `name`, defined by `target` ("cellops.cli.x:function")."""
-    COMMANDS[name] = target
+from cellops.cli.commands import COMMANDS
+from cellops.cli.params import BadParameter, Param
 
 
 class LazyGroup(TyperGroup):
@@ -48,11 +46,52 @@ def load(name: str) -> click.Command:
     module, _, attribute = COMMANDS[name].partition(":")
     target = getattr(import_module(module), attribute)
     if isinstance(target, typer.Typer):
-        group = typer.main.get_group(target)
+        group = typer.main.get_group(typed_app(target))
         group.name = name
         return group
     return typer.main.get_command_from_info(
-        CommandInfo(name=name, callback=target),
+        CommandInfo(name=name, callback=typed(target)),
         pretty_exceptions_short=True,
         rich_markup_mode="rich",
     )
+
+
+def typed_app(app: typer.Typer) -> typer.Typer:
+    """`app` with each command's and callback's `params` declarations made typer's."""
+    for info in app.registered_commands:
+        info.callback = typed(info.callback) if info.callback else None
+    if app.registered_callback is not None and app.registered_callback.callback is not None:
+        app.registered_callback.callback = typed(app.registered_callback.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            typed_app(group.typer_instance)
+    return app
+
+
+def typed(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` as typer takes it: each `params.Param` default made typer's Option or
+    Argument, and `params.BadParameter` made typer's (usage, exit 2)."""
+    if getattr(command, "__typed__", False):
+        return command
+    signature = inspect.signature(command, eval_str=True)
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BadParameter as exc:
+            raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None
+
+    parameters = [
+        p.replace(default=_typer(p.default)) if isinstance(p.default, Param) else p
+        for p in signature.parameters.values()
+    ]
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__typed__ = True  # type: ignore[attr-defined]
+    return run
+
+
+def _typer(param: Param) -> Any:
+    if param.argument:
+        return typer.Argument(param.default, help=param.help, metavar=param.metavar)
+    return typer.Option(param.default, *param.decls, help=param.help, envvar=param.envvar)

@@ -18,9 +18,10 @@ from typing import Any
 
 import typer
 
-from cellops.cli.common import StateOption, state_dir
+from cellops.cli.common import state_dir
 from cellops.cli.events import SinceOption, since_option
 from cellops.cli.output import Exit, errors
+from cellops.cli.params import StateOption
 from cellops.cli.table import age
 
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cellops.cli.common import FleetArgument, StateOption, state_dir
+from cellops.cli.common import state_dir
 from cellops.cli.output import Exit, console, errors
-from cellops.cli.remote import ServerOption, selected
+from cellops.cli.params import FleetArgument, ServerOption, StateOption
+from cellops.cli.remote import selected
 
 if TYPE_CHECKING:
     from cellops.store.sqlite import SqliteStore

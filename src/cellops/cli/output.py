@@ -13,7 +13,6 @@ import sys
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-import typer
 import yaml
 
 from cellops.model.problems import Problem, Severity
@@ -62,11 +61,6 @@ class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
     YAML = "yaml"
-
-
-OutputOption = typer.Option(
-    Format.TEXT, "--output", "-o", help="text for people; json or yaml for scripts."
-)
 
 
 def emit(data: object, fmt: Format) -> None:

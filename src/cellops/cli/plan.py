@@ -5,19 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import typer
-
-from cellops.cli.common import RepoArgument, edge_checks, open_repo
-from cellops.cli.output import (
-    Exit,
-    Format,
-    OutputOption,
-    emit,
-    errors,
-    print_problems,
-    say,
-    short,
-)
+from cellops.cli.common import edge_checks, open_repo
+from cellops.cli.output import Exit, Format, emit, errors, print_problems, say, short
+from cellops.cli.params import Option, OutputOption, RepoArgument
 from cellops.cli.table import echo
 from cellops.cli.validate import rejecting_on_failure
 from cellops.diff import Action
@@ -29,8 +19,8 @@ from cellops.spec.fields import format_duration
 @rejecting_on_failure
 def plan(
     repo: Path = RepoArgument,
-    to_rev: str = typer.Option("HEAD", "--to", help="The revision to roll out."),
-    from_rev: str | None = typer.Option(
+    to_rev: str = Option("HEAD", "--to", help="The revision to roll out."),
+    from_rev: str | None = Option(
         None, "--from", help="The revision running now (default: the parent of --to)."
     ),
     output: Format = OutputOption,
@@ -68,7 +58,7 @@ def plan(
                 },
                 output,
             )
-        raise typer.Exit(Exit.REJECTED) from None
+        raise SystemExit(Exit.REJECTED) from None
     if output is Format.TEXT:
         _print(result)
     else:
@@ -88,7 +78,7 @@ def _refuse_a_rejected_base(compiler: Compiler, base: str) -> None:
             f" them), so no fleet runs it: plan with {instead}",
             markup=False,
         )
-        raise typer.Exit(Exit.USAGE) from None
+        raise SystemExit(Exit.USAGE) from None
 
 
 def plan_document(result: PlanResult) -> dict[str, object]:

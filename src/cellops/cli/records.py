@@ -13,8 +13,6 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from cellops.cli.common import state_dir
 from cellops.cli.output import Exit, errors
 
@@ -43,7 +41,7 @@ class Records:
                 " first, or name its state folder with --state-dir",
                 markup=False,
             )
-            raise typer.Exit(Exit.SOURCE)
+            raise SystemExit(Exit.SOURCE)
         self.store: SqliteStore = SqliteStore(self.folder / "cellops.db")
         self._local: LocalCells | None = None
         self._kubernetes: KubernetesCells | None = None
@@ -126,14 +124,14 @@ class Records:
     def _render(self) -> DesiredFleet | None:
         from cellops.model.errors import CellopsError
         from cellops.pipeline import Compiler
-        from cellops.source.git import GitSource
+        from cellops.source.gitcli import open_local
 
         current = self.store.setting(CURRENT)
         if current is None:
             return None
         for where in self._repositories():
             with suppress(CellopsError, OSError, ValueError, KeyError):
-                return Compiler(GitSource(where)).desired(current)
+                return Compiler(open_local(where)).desired(current)
         return None
 
     def _repositories(self) -> list[Path]:

@@ -23,17 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import typer
-
 from cellops.cli.output import Exit, errors
-
-ServerOption = typer.Option(
-    None,
-    "--server",
-    envvar="CELLOPS_SERVER",
-    help="A controller's API (https://host:8470): ask it instead of the state on this"
-    " host. Token: CELLOPS_TOKEN or the config file's context (`cellops config`).",
-)
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class Remote:
 
 def fail(status: Exit, message: str) -> NoReturn:
     errors.print(f"✗ {message}", markup=False)
-    raise typer.Exit(status)
+    raise SystemExit(status)
 
 
 def _detail(body: bytes) -> str:

@@ -7,19 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import typer
 import yaml
 
-from cellops.cli.common import RepoArgument, RevOption, manifest_cache, open_repo
-from cellops.cli.output import (
-    Exit,
-    Format,
-    OutputOption,
-    emit,
-    errors,
-    say,
-    short,
-)
+from cellops.cli.common import manifest_cache, open_repo
+from cellops.cli.output import Exit, Format, emit, errors, say, short
+from cellops.cli.params import Option, OutputOption, RepoArgument, RevOption
 from cellops.cli.table import echo
 from cellops.cli.validate import judge, rejecting_on_failure
 from cellops.model.errors import RevisionRejected
@@ -34,13 +26,13 @@ from cellops.spec.revision import Revision
 @rejecting_on_failure
 def render_cell(
     repo: Path = RepoArgument,
-    cell: str = typer.Option(..., "--cell", "-c", help="The cell to render."),
+    cell: str = Option(..., "--cell", "-c", help="The cell to render."),
     rev: str = RevOption,
-    path: Path | None = typer.Option(
+    path: Path | None = Option(
         None, "--path", "-p", help="Render the files in this folder as they are (no commit)."
     ),
     output: Format = OutputOption,
-    no_validate: bool = typer.Option(
+    no_validate: bool = Option(
         False,
         "--no-validate",
         help="Render a revision that validation rejects (only its fleet files must parse):"
@@ -58,7 +50,7 @@ def render_cell(
     if desired is None:
         known = ", ".join(revision.cells)
         say(f"✗ no cell {cell!r} at {short(revision.id)} (cells: {known})", "red")
-        raise typer.Exit(Exit.USAGE)
+        raise SystemExit(Exit.USAGE)
     if isinstance(desired.spec.backend, KubernetesBackend) and output is Format.YAML:
         # exactly what would be applied: `cellops render -c CELL -o yaml | kubectl apply -f -`
         objects = kubernetes_objects(desired, revision.id, repo, path)
@@ -86,7 +78,7 @@ def _revision(repo: Path, rev: str, path: Path | None, *, validate: bool) -> Rev
             " (--no-validate renders it anyway)",
             markup=False,
         )
-        raise typer.Exit(Exit.REJECTED) from None
+        raise SystemExit(Exit.REJECTED) from None
 
 
 def _print_problems(problems: tuple[Problem, ...]) -> None:
@@ -111,7 +103,7 @@ def kubernetes_objects(
         return cell_objects(cell, revision, own)
     except (ManifestError, ManifestObjectError) as exc:
         errors.print(f"✗ {exc}", markup=False)
-        raise typer.Exit(Exit.REJECTED) from None
+        raise SystemExit(Exit.REJECTED) from None
 
 
 def cell_document(cell: DesiredCell, revision: str) -> dict[str, object]:

@@ -14,10 +14,10 @@ from typing import Any
 
 import typer
 
-from cellops.cli.common import FleetArgument, StateOption, seconds
-from cellops.cli.output import Exit, Format, OutputOption, emit, say
+from cellops.cli.common import seconds
+from cellops.cli.output import Exit, Format, emit, say
+from cellops.cli.params import FleetArgument, OutputOption, ServerOption, StateOption
 from cellops.cli.reader import Reader, open_reader
-from cellops.cli.remote import ServerOption
 from cellops.cli.rollout_view import exit_code, rollout_text
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-from cellops.cli.common import RepoArgument, RevOption, open_repo
+from cellops.cli.common import open_repo
 from cellops.cli.output import errors
+from cellops.cli.params import RepoArgument, RevOption
 from cellops.model.errors import StartupError
 from cellops.router.bulkhead import Limits
 from cellops.router.engines import (

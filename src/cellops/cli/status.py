@@ -8,13 +8,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from cellops.cli.common import FleetArgument, StateOption
-from cellops.cli.output import Format, OutputOption, emit, say
+from cellops.cli.output import Format, emit, say
+from cellops.cli.params import FleetArgument, Option, OutputOption, ServerOption, StateOption
 from cellops.cli.reader import open_reader
 from cellops.cli.records import Records
-from cellops.cli.remote import ServerOption
 from cellops.cli.table import age, echo
 
 
@@ -108,7 +105,7 @@ def _short(revision: str | None) -> str | None:
 def history(
     repo: str = FleetArgument,
     state: Path | None = StateOption,
-    limit: int = typer.Option(20, "--limit", "-n", help="How many entries."),
+    limit: int = Option(20, "--limit", "-n", help="How many entries."),
     output: Format = OutputOption,
     server: str | None = ServerOption,
 ) -> None:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cellops.cli.common import FleetArgument, StateOption, seconds, state_dir
-from cellops.cli.output import Exit, Format, OutputOption, console, emit, errors
+from cellops.cli.common import seconds, state_dir
+from cellops.cli.output import Exit, Format, console, emit, errors
+from cellops.cli.params import FleetArgument, OutputOption, StateOption
 
 if TYPE_CHECKING:
     from cellops.store.sqlite import SqliteStore

@@ -15,20 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-import typer
-from typer._click import ClickException
-
-from cellops.cli.common import RepoArgument, RevOption, edge_checks, open_repo
-from cellops.cli.output import (
-    Exit,
-    Format,
-    OutputOption,
-    emit,
-    errors,
-    print_problems,
-    say,
-    short,
-)
+from cellops.cli.common import edge_checks, open_repo
+from cellops.cli.output import Exit, Format, emit, errors, print_problems, say, short
+from cellops.cli.params import BadParameter, Option, OutputOption, RepoArgument, RevOption
 from cellops.model.errors import CellopsError, RevisionRejected
 from cellops.model.problems import Problem, Severity
 from cellops.render import render
@@ -49,7 +38,7 @@ def rejecting_on_failure(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (CellopsError, typer.Exit, typer.Abort, ClickException):
+        except (CellopsError, BadParameter):
             raise  # foreseen: each has its exit status and message already
         except Exception as exc:  # the point: no traceback, a rejection
             if os.environ.get("CELLOPS_DEBUG"):
@@ -60,7 +49,7 @@ def rejecting_on_failure(command: Callable[P, R]) -> Callable[P, R]:
                 " This is a bug in cellops; CELLOPS_DEBUG=1 shows where.",
                 markup=False,
             )
-            raise typer.Exit(Exit.REJECTED) from None
+            raise SystemExit(Exit.REJECTED) from None
 
     return wrapper
 
@@ -83,7 +72,7 @@ def judge(repo: Path, rev: str, path: Path | None) -> tuple[Revision, tuple[Prob
 def validate(
     repo: Path = RepoArgument,
     rev: str = RevOption,
-    path: Path | None = typer.Option(
+    path: Path | None = Option(
         None, "--path", "-p", help="Validate the files in this folder as they are (no commit)."
     ),
     output: Format = OutputOption,
@@ -97,7 +86,7 @@ def validate(
         revision, found = judge(repo, rev, path)
     except RevisionRejected as rejected:
         _report(rejected.revision, False, rejected.problems, fmt=output)
-        raise typer.Exit(Exit.REJECTED) from None
+        raise SystemExit(Exit.REJECTED) from None
     _report(
         revision.id,
         True,

@@ -16,7 +16,6 @@ from typing import Any
 from cellops import failpoint
 from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
 from cellops.backends.local import isolation, ownership, process
-from cellops.backends.local.containers import container_entry
 from cellops.backends.local.isolation import Isolation
 from cellops.backends.local.layout import CellPaths, cell_paths, read_json, write_json
 from cellops.backends.local.podman import Podman
@@ -253,6 +252,8 @@ class LocalCells:
             "strategy": spec.strategy.model_dump(mode="json", by_alias=True),
         }
         if spec.run is None:  # an image and no app/: containers
+            from cellops.backends.local.containers import container_entry  # TLS, registries
+
             return entry | container_entry(self._podman, service.name, spec)
         relative = Path(spec.run.cwd).relative_to("app")
         code = self._app(service)

@@ -24,13 +24,16 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellops.backends.local.apps import fleet_id
 from cellops.model.problems import Problem
-from cellops.pipeline import Check
-from cellops.render import DesiredFleet
 from cellops.spec.cell import LocalBackend
-from cellops.spec.revision import Revision
+
+if TYPE_CHECKING:  # the check's types only: reading a cell never loads the pipeline
+    from cellops.pipeline import Check
+    from cellops.render import DesiredFleet
+    from cellops.spec.revision import Revision
 
 INSTALL = "install podman and runc (Debian: apt-get install podman runc)"
 TOOLS = ("podman", "runc")

@@ -1,0 +1,44 @@
+"""The `cellops` command: the fast path or the typer app, and errors mapped to exit codes.
+
+Nothing here imports typer: `fast.py` runs a plain invocation of an everyday command
+without it, and only what it cannot take goes to the typer app (`app.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+
+# pydantic looks for plugins in the entry points of every installed distribution at the
+# first model it builds, for plugins cellops never uses. A user who wants one (say, to
+# instrument cellops' models) sets the variable themselves.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from cellops.cli.fast import run_fast
+from cellops.cli.output import Exit, errors
+from cellops.model.errors import CellopsError, SourceError, StartupError
+
+
+def main() -> None:
+    try:
+        if not run_fast(sys.argv[1:]):
+            from cellops.cli.app import app
+
+            app()
+    except (SourceError, StartupError) as exc:
+        errors.print(f"✗ {exc}", markup=False)
+        raise SystemExit(Exit.SOURCE) from None
+    except CellopsError as exc:
+        errors.print(f"✗ {exc}", markup=False)
+        raise SystemExit(Exit.REJECTED) from None
+    except sqlite3.Error as exc:  # the store failed after it opened (damage deeper in it)
+        errors.print(
+            f'✗ the controller\'s store failed: {exc}: see docs/operations.md, "Store faults"',
+            markup=False,
+        )
+        raise SystemExit(Exit.SOURCE) from None
+
+
+if __name__ == "__main__":
+    main()
