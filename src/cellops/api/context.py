@@ -30,10 +30,10 @@ class ApiContext:
     answers: Answers = field(default_factory=Answers)  # store-only answers, by version
 
     def __post_init__(self) -> None:
-        from cellops.query.cells import cells
+        from cellops.api.fleetview import FleetCells
 
-        reader = self.reader or self.store
-        self.snapshot = Snapshot(lambda: cells(reader, self.observe, self.desired()))
+        built = FleetCells(self.reader or self.store, self.observe, self.desired)
+        self.snapshot = Snapshot(built.build)
 
     def close(self) -> None:
         """Close the store connections (the caller's listener is stopped first)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from cellops.api.auth import context, viewer
+from cellops.api.fleetview import dumps
 from cellops.query import cells as cell_queries
 from cellops.query import history, rollouts
 from cellops.query.base import parse_time
@@ -28,7 +28,7 @@ def kept(
 
     def body() -> bytes:
         data = make()
-        return b"" if data is None else json.dumps(data, separators=(",", ":")).encode()
+        return b"" if data is None else data if isinstance(data, bytes) else dumps(data)
 
     found = ctx.answers.get(str(request.url), (ctx.store.version(), version), body)
     if not found:
@@ -55,15 +55,15 @@ def cells(  # noqa: PLR0917 - query parameters
 ) -> Response:
     view = context(request).snapshot.get()
 
-    def page() -> dict[str, Any]:
+    def page() -> bytes:
         found = [
-            c
-            for c in view.cells
+            i
+            for i, c in enumerate(view.cells)
             if (region is None or c["region"] == region)
             and (ring is None or c["ring"] == ring)
             and (health is None or c["health"] == health)
         ]
-        return {"total": len(found), "cells": found[offset : offset + limit]}
+        return view.page(found[offset : offset + limit], len(found))
 
     return kept(request, page, "", view.number)
 
@@ -117,7 +117,7 @@ def events(  # noqa: PLR0917 - query parameters
     since: str | None = Query(None, description="ISO-8601, e.g. 2026-11-30T10:00:00Z"),
     before: int | None = None,
     limit: int = Query(100, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> Response:
     try:
         start = parse_time(since) if since else None
     except ValueError:
@@ -125,7 +125,7 @@ def events(  # noqa: PLR0917 - query parameters
             422, f"since: {since!r} is not an ISO-8601 time (e.g. 2026-11-30T10:00:00Z)"
         ) from None
     where = EventFilter(tuple(kind), cell, service, revision, rollout, start, before)
-    return history.events(context(request).store, where, limit)
+    return kept(request, lambda: history.events(context(request).store, where, limit), "")
 
 
 @router.get("/whoami", summary="The token's name and role")

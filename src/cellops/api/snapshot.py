@@ -14,7 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cellops.api.fleetview import CellView
 
 Cells = list[dict[str, Any]]
 
@@ -24,10 +27,21 @@ class FleetView:
     cells: Cells
     services: list[dict[str, Any]]  # per service, from `cells`
     number: int = 0  # which build: answers made from it are kept until the next one
+    blobs: tuple[bytes, ...] = ()  # each cell's view as JSON, made once
+
+    def page(self, chosen: list[int], total: int) -> bytes:
+        """`{"total": total, "cells": [...]}` of the cells at `chosen`, as JSON."""
+        return b'{"total":%d,"cells":[%s]}' % (total, b",".join(self.blobs[i] for i in chosen))
+
+
+Build = Callable[[], tuple[list["CellView"], bool]]
 
 
 class Snapshot:
-    def __init__(self, build: Callable[[], Cells], ttl: float = 1.0) -> None:
+    """`build`: every cell's view, and whether any changed since the last build (else
+    the view keeps its number, and the answers made from it stay valid)."""
+
+    def __init__(self, build: Build, ttl: float = 1.0) -> None:
         self._build = build
         self._ttl = ttl
         self._value: FleetView | None = None
@@ -51,9 +65,12 @@ class Snapshot:
 
         with self._building:
             start = time.monotonic()
-            cells = self._build()
-            number = self._value.number + 1 if self._value is not None else 1
-            value = FleetView(cells, services(cells), number)
+            views, changed = self._build()
+            value = self._value
+            if value is None or changed:
+                cells = [v.view for v in views]
+                number = value.number + 1 if value is not None else 1
+                value = FleetView(cells, services(cells), number, tuple(v.json for v in views))
             with self._lock:
                 self._value, self._built_at = value, time.monotonic()
                 self._took = self._built_at - start
@@ -81,7 +98,8 @@ class Answers:
             return hit[1]
         body = make()
         with self._lock:
-            if len(self._kept) >= self._size:
-                self._kept.clear()
+            self._kept.pop(key, None)
+            if len(self._kept) >= self._size:  # the oldest goes, not the big ones asked often
+                del self._kept[next(iter(self._kept))]
             self._kept[key] = (version, body)
         return body

@@ -24,7 +24,7 @@ def cells(
     store: ReadStore, observe: Observe | None, desired: DesiredFleet | None = None
 ) -> list[dict[str, Any]]:
     """Every cell: in the ledger, or in the current revision (`desired`), by name."""
-    by_cell = _rows_by_cell(store)
+    by_cell = rows_by_cell(store)
     wanted = desired.cells if desired is not None else {}
     applied = store.applied_cells()
     latest = latest_rollout(store)
@@ -84,6 +84,19 @@ def cell_view(
     """`applied`: the cell as last applied (JSON), where `target` (the current revision's)
     does not say where it lives."""
     seen = observe(name) if observe is not None and rows else None
+    return seen_view(name, rows, target, applied, seen, step=step)
+
+
+def seen_view(
+    name: str,
+    rows: list[BriefRow],
+    target: DesiredCell | None,
+    applied: str | None,
+    seen: CellObservation | None,
+    *,
+    step: tuple[int, tuple[int, CellStep, str]] | None = None,
+) -> dict[str, Any]:
+    """`cell_view` with the cell already observed (`seen`; None: not shown)."""
     labels, place = _place(name, target, applied)
     views = [_service(row, seen) for row in rows]
     given = {row.service for row in rows}
@@ -107,7 +120,7 @@ def cell_view(
     }
 
 
-def _rows_by_cell(store: ReadStore) -> dict[str, list[BriefRow]]:
+def rows_by_cell(store: ReadStore) -> dict[str, list[BriefRow]]:
     by_cell: dict[str, list[BriefRow]] = {}
     for row in store.ledger_brief():
         by_cell.setdefault(row.cell, []).append(row)
