@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +14,7 @@ import aiohttp
 from cellops.router.server import Router, serve
 from cellops.router.tablefile import write_table
 from cellops.tenancy.table import CellRoute, RoutingTable
-from tests.component.test_router_upstream import Cell
+from tests.component.test_router_upstream import OK, Cell
 
 ANSWER = (
     b"HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
@@ -21,26 +23,32 @@ ANSWER = (
 )
 
 
-async def _through_router(
-    tmp: Path, cell: Cell, headers: dict[str, str], data: bytes
-) -> tuple[int, aiohttp.ClientResponse, bytes]:
-    port = await cell.start()
-    table = RoutingTable(1, "r", {"a": CellRoute(f"http://127.0.0.1:{port}")}, {}, ("a",))
+@contextlib.asynccontextmanager
+async def _router(tmp: Path, cell_port: int) -> AsyncIterator[Router]:
+    table = RoutingTable(1, "r", {"a": CellRoute(f"http://127.0.0.1:{cell_port}")}, {}, ("a",))
     write_table(tmp / "routing.json", table)
     router = Router(tmp / "routing.json")
     ready = asyncio.Event()
     serving = asyncio.create_task(serve(router, "127.0.0.1", 0, ready))
     await ready.wait()
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"http://127.0.0.1:{router.port}/p?q=1", headers=headers, data=data) as r,
-        ):
-            return port, r, await r.read()
+        yield router
     finally:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+
+
+async def _through_router(
+    tmp: Path, cell: Cell, headers: dict[str, str], data: bytes
+) -> tuple[int, aiohttp.ClientResponse, bytes]:
+    port = await cell.start()
+    async with (
+        _router(tmp, port) as router,
+        aiohttp.ClientSession() as session,
+        session.post(f"http://127.0.0.1:{router.port}/p?q=1", headers=headers, data=data) as r,
+    ):
+        return port, r, await r.read()
 
 
 def test_headers_cross_the_router_as_http_says(tmp_path: Path) -> None:
@@ -75,3 +83,32 @@ def test_bodies_of_megabytes_cross_both_ways(tmp_path: Path) -> None:
     _, response, body = asyncio.run(_through_router(tmp_path, cell, {"X-Tenant-Id": "a"}, big))
     assert response.status == 200 and body == big[::-1]
     assert cell.requests[0].endswith(b"\r\n\r\n" + big)
+
+
+def test_clients_hanging_up_on_a_slow_cell_do_not_open_its_breaker(tmp_path: Path) -> None:
+    """Three clients give up waiting (a breaker opens after three failures); the cell then
+    answers the fourth: the router's own timeout is a failure, a client's is not."""
+    cell = Cell((b"", "hang"), (b"", "hang"), (b"", "hang"), (OK, "keep"))
+    request = b"GET /x HTTP/1.1\r\nHost: router\r\nX-Tenant-Id: acme\r\n\r\n"
+
+    async def main() -> int:
+        async with _router(tmp_path, await cell.start()) as router:
+            for n in range(1, 4):
+                _, writer = await asyncio.open_connection("127.0.0.1", router.port)
+                writer.write(request)
+                await _until(lambda n=n: len(cell.requests) == n)  # the cell has it
+                writer.close()
+            await _until(lambda: router._bulkheads["a"].in_flight == 0)  # all three left
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{router.port}/x"
+                async with session.get(url, headers={"X-Tenant-Id": "acme"}) as answer:
+                    return answer.status
+
+    assert asyncio.run(main()) == 200
+
+
+async def _until(condition: Callable[[], bool], deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        await asyncio.sleep(0.01)

@@ -173,3 +173,16 @@ def test_nothing_listening_and_bad_urls_are_upstream_errors() -> None:
     asyncio.run(body())
     with pytest.raises(UpstreamError, match="expected http"):
         Upstream("ftp://cell", 4, 5)
+
+
+def test_bytes_past_the_answer_close_the_connection() -> None:
+    extra = b"HTTP/1.1 200 OK\r\nX-Extra: 1\r\nContent-Length: 0\r\n\r\n"
+    cell = Cell((OK + extra, "keep"), (OK, "keep"))
+
+    async def body(up: Upstream) -> None:
+        answer = await up.send("GET", b"/", [], b"")
+        assert answer.headers == [(b"Content-Length", b"3")] and text(answer) == b"ok\n"
+        assert text(await up.send("GET", b"/", [], b"")) == b"ok\n"
+
+    run(cell, body)
+    assert cell.connections == 2

@@ -37,9 +37,12 @@ class Bulkhead:
         self.in_flight += 1
         return None
 
-    def leave(self, ok: bool) -> None:
+    def leave(self, ok: bool | None) -> None:
+        """ok: the cell answered; False: it did not; None: the client left first (no news)."""
         self.in_flight -= 1
         self.trial = False
+        if ok is None:
+            return
         if ok:
             self.failures = 0
             return

@@ -106,11 +106,14 @@ class Router:
         why = bulkhead.enter()
         if why is not None:
             return _refuse(503, f"{why}: {cell}", self.limits.retry_after)
-        ok = False
+        ok: bool | None = False
         try:
             response = await self._forward(request, route.url, path, cell)
             ok = True  # the cell answered: its own 5xx is its tenants' answer
             return response
+        except asyncio.CancelledError:
+            ok = None  # the client hung up: no news of the cell, not one of its failures
+            raise
         except (UpstreamError, TimeoutError) as exc:
             log.info("cell failed", cell=cell, error=str(exc) or type(exc).__name__)
             return _refuse(503, f"cell {cell} did not answer", self.limits.retry_after)

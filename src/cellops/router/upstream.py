@@ -62,11 +62,18 @@ class _Connection(asyncio.Protocol):
             done.set_exception(UpstreamError(f"connection closed: {exc or 'by the cell'}"))
 
     def data_received(self, data: bytes) -> None:
+        if self.done is None or self.done.done():  # bytes nobody asked for: not to be trusted
+            self._fail(UpstreamError("answer without a request"))
+            return
         self.started = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"malformed answer: {exc}"))
+        except Exception as exc:  # HttpParserError, or an upgrade it does not go through
+            self._fail(UpstreamError(f"malformed answer: {exc!r}"))
+
+    def on_message_begin(self) -> None:
+        if self.done is None or self.done.done():  # a second answer in the same bytes
+            raise UpstreamError("answer without a request")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.answer.headers.append((name, value))
