@@ -3,8 +3,8 @@ dashboard and /metrics share it.
 
 The socket is bound before the server starts, so a port in use, out of range or a bad
 address is one clear `StartupError` naming the option to change. At most `limit`
-connections are served at once (uvicorn answers 503 beyond), so that a flood holds a
-bounded number of request bodies."""
+requests are served at once (503 beyond), so that a flood holds a bounded number of
+request bodies; a client slow to send its request is closed (`guard.py`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from cellops.api.guard import HEADER_TIMEOUT, InFlight, guarded
 from cellops.model.errors import StartupError
 
 MAX_CONNECTIONS = 64
@@ -56,6 +57,7 @@ class Listener:
         what: str = "the controller's listener",
         tls: tuple[Path, Path] | None = None,
         limit: int = MAX_CONNECTIONS,
+        header_timeout: float = HEADER_TIMEOUT,
     ) -> None:
         self.option, self.what, self.tls = option, what, tls
         if tls is not None:
@@ -63,13 +65,13 @@ class Listener:
                 if not path.is_file():
                     raise StartupError(f"cannot read the TLS file {path}: no such file")
         config = uvicorn.Config(
-            app,
+            InFlight(app, limit),
+            http=guarded(header_timeout),
             host=host,
             port=port,
             log_level="warning",
             access_log=False,  # a URL may carry what must not be logged
             lifespan="off",
-            limit_concurrency=limit,
             ssl_certfile=str(tls[0]) if tls else None,
             ssl_keyfile=str(tls[1]) if tls else None,
         )
