@@ -4,7 +4,8 @@ Each event is sent once as `id: <event id>`, `event: <kind>`, `data: <JSON>`; a 
 reconnects with `Last-Event-ID` (EventSource does) gets what it missed. The store is read
 every `POLL` seconds, whoever wrote the event (the controller, a CLI on this host). A
 comment line every `HEARTBEAT` seconds keeps proxies from closing an idle stream. At most
-`MAX_STREAMS` streams at once, so they cannot use up the listener's connections.
+`MAX_STREAMS` streams at once, so they cannot use up the listener's connections, and at
+most `PER_TOKEN` of them for one token (429 beyond), so one viewer cannot hold them all.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from cellops.store.eventquery import EventFilter
 POLL = 0.1
 HEARTBEAT = 15.0
 MAX_STREAMS = 16
+PER_TOKEN = 4
 
 router = APIRouter(prefix="/api/v1", tags=["read"], dependencies=[viewer])
 _open = [0]
+_by_token: dict[tuple[int, int], int] = {}  # (the store's, the token's id) -> its streams
 _lock = threading.Lock()
 
 
@@ -47,19 +50,34 @@ async def stream(
     start = after if after is not None else _int(last_event_id)
     if start is None:
         start = await run_in_threadpool(store.last_event_id)
+    token = (id(store), int(request.state.token.id))
     with _lock:
+        if _by_token.get(token, 0) >= PER_TOKEN:
+            raise HTTPException(
+                429,
+                f"this token has {PER_TOKEN} event streams open already: close one (another"
+                " tab of the dashboard?) or use another token",
+                headers={"Retry-After": "30"},
+            )
         if _open[0] >= MAX_STREAMS:
-            raise HTTPException(503, f"{MAX_STREAMS} event streams are open: try again later")
+            raise HTTPException(
+                503,
+                f"{MAX_STREAMS} event streams are open: try again later",
+                headers={"Retry-After": "30"},
+            )
         _open[0] += 1
+        _by_token[token] = _by_token.get(token, 0) + 1
     where = EventFilter(kind=tuple(kind), cell=cell, after=start)
     return StreamingResponse(
-        _events(request, where),
+        _events(request, where, token),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(request: Request, where: EventFilter) -> AsyncIterator[str]:
+async def _events(
+    request: Request, where: EventFilter, token: tuple[int, int]
+) -> AsyncIterator[str]:
     store = context(request).store
     quiet = 0.0
     try:
@@ -81,6 +99,9 @@ async def _events(request: Request, where: EventFilter) -> AsyncIterator[str]:
     finally:
         with _lock:
             _open[0] -= 1
+            _by_token[token] -= 1
+            if not _by_token[token]:
+                del _by_token[token]
 
 
 def _int(text: str | None) -> int | None:
