@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -36,7 +37,7 @@ from cellops.router.engines import haproxy_config, haproxy_map
 from cellops.router.tablefile import write_table
 from cellops.tenancy.placement import CellSlot, TenantEntry, place
 from cellops.tenancy.table import CellRoute, RoutingTable
-from router_load import Load, closed_loop, fixed_rate, start_cell
+from router_load import Load, client, closed_loop, fixed_rate, start_cell
 
 CELLOPS = Path(sys.executable).with_name("cellops")
 
@@ -123,16 +124,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def turns(
+    urls: dict[str, str], tenants: list[str], rate: int, seconds: float, turn: float = 0.5
+) -> dict[str, Load]:
+    """Each target's latency at a fixed rate, taken in turns of `turn` seconds (direct,
+    HAProxy, router, direct, ...): whatever else the machine runs meanwhile falls on every
+    target alike, so the difference between two rows is the targets', not the moment's."""
+    loads = {name: Load() for name in urls}
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = {name: await stack.enter_async_context(client(256)) for name in urls}
+        for _ in range(max(1, round(seconds / turn))):
+            for name, url in urls.items():
+                await fixed_rate(url, tenants, rate, turn, session=sessions[name], load=loads[name])
+    return loads
+
+
 def measure(
-    name: str, port: int, tenants: list[str], seconds: float, rate: int, *, pid: int
+    name: str, port: int, tenants: list[str], seconds: float, fixed: Load, *, pid: int
 ) -> dict[str, object]:
-    """Latency at a fixed rate; the rate a closed loop sustains, and that rate per second
-    of the target's own CPU time (what one core of its own would sustain, whatever else
-    shares the machine: the load generator, the cell, other sessions)."""
-    url = f"http://127.0.0.1:{port}/x"
-    fixed = asyncio.run(fixed_rate(url, tenants, rate, seconds))
+    """The rate a closed loop sustains, and that rate per second of the target's own CPU
+    time (what one core of its own would sustain, whatever else shares the machine: the
+    load generator, the cell, other sessions); `fixed`: its latency, from `turns`."""
     before = cpu_seconds(pid)
-    sustained = asyncio.run(closed_loop(url, tenants, 32, seconds))
+    sustained = asyncio.run(closed_loop(f"http://127.0.0.1:{port}/x", tenants, 32, seconds))
     used = cpu_seconds(pid) - before
     per_core = len(sustained.latencies) / used if used else float("nan")
     failed = fixed.failures + sustained.failures
@@ -170,6 +184,13 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
         print(
             f"{row['name']:<22}{fixed.p(50):>8.2f}{fixed.p(99):>8.2f}{'':>12}"
             f"{sustained.rate:>14.0f}{row['per_core']:>12.0f}{row['failed']:>8}"
+        )
+    fixed = {str(r["name"]): r["fixed"] for r in rows}
+    direct, routed = fixed["direct"], fixed.get("embedded router")
+    if isinstance(direct, Load) and isinstance(routed, Load):
+        print(
+            f"the embedded router adds {routed.p(50) - direct.p(50):+.2f} ms p50,"
+            f" {routed.p(99) - direct.p(99):+.2f} ms p99 at {rate}/s (target <= 2 ms p99)"
         )
 
 
@@ -226,7 +247,7 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
         table = RoutingTable(1, "bench", route, dict.fromkeys(tenants, "a"), ("a",))
         table_path = tmp / "routing.json"
         write_table(table_path, table)
-        rows = [measure("direct", cell_port, tenants, seconds, rate, pid=cell.pid)]
+        targets = {"direct": (cell_port, cell.pid)}
         if shutil.which("haproxy"):
             bare = replace(table, tenants={})
             for name, which, folder in (
@@ -235,10 +256,16 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
             ):
                 proc, port = start_haproxy(tmp / folder, which)
                 procs.append(proc)
-                rows.append(measure(name, port, tenants, seconds, rate, pid=proc.pid))
+                targets[name] = (port, proc.pid)
         router, router_port = start_router(table_path)
         procs.append(router)
-        rows.append(measure("embedded router", router_port, tenants, seconds, rate, pid=router.pid))
+        targets["embedded router"] = (router_port, router.pid)
+        urls = {name: f"http://127.0.0.1:{port}/x" for name, (port, _) in targets.items()}
+        fixed = asyncio.run(turns(urls, tenants, rate, seconds))
+        rows = [
+            measure(name, port, tenants, seconds, fixed[name], pid=pid)
+            for name, (port, pid) in targets.items()
+        ]
         print_rows(rows, rate)
         failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
         moved = asyncio.run(_moves(f"http://127.0.0.1:{router_port}/x", table_path, table, moves))

@@ -8,6 +8,7 @@ send time, so a stalled server shows up as latency, not as fewer requests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -70,16 +71,27 @@ async def _one(
         load.failures += 1
 
 
-def _session(limit: int) -> aiohttp.ClientSession:
+def client(limit: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit),
         timeout=aiohttp.ClientTimeout(total=30),
     )
 
 
-async def fixed_rate(url: str, tenants: list[str], rate: int, seconds: float) -> Load:
-    load = Load()
-    async with _session(256) as session:
+async def fixed_rate(
+    url: str,
+    tenants: list[str],
+    rate: int,
+    seconds: float,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    load: Load | None = None,
+) -> Load:
+    """`session`, `load`: go on with those (turns of several targets, bench/router.py)."""
+    load = Load() if load is None else load
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(client(256))
         tasks = []
         start = time.perf_counter()
         for i in range(int(rate * seconds)):
@@ -90,7 +102,7 @@ async def fixed_rate(url: str, tenants: list[str], rate: int, seconds: float) ->
             tenant = tenants[i % len(tenants)]
             tasks.append(asyncio.create_task(_one(session, url, tenant, load, due)))
         await asyncio.gather(*tasks)
-        load.seconds = time.perf_counter() - start
+        load.seconds += time.perf_counter() - start
     return load
 
 
@@ -104,7 +116,7 @@ async def closed_loop(url: str, tenants: list[str], workers: int, seconds: float
             await _one(session, url, tenants[i % len(tenants)], load, time.perf_counter())
             i += workers
 
-    async with _session(workers) as session:
+    async with client(workers) as session:
         start = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(workers)))
         load.seconds = time.perf_counter() - start
