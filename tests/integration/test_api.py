@@ -263,5 +263,8 @@ def test_image_verdicts_are_read_with_signer_digest_and_reason(api: Api, tmp_pat
         ("reg.test/shop/web@" + digest, True, "keys/cosign.pub", None),
     ]
     assert found[1]["digest"] == digest and found[1]["at"] == "2001-09-09T01:46:40.000Z"
-    page = requests.get(f"{api.url}/revisions", cookies={COOKIE: api.viewer}, timeout=30).text
+    browser = requests.Session()
+    browser.post(f"{api.url}/login", data={"token": api.viewer}, timeout=30)
+    assert browser.cookies.get(COOKIE)
+    page = browser.get(f"{api.url}/revisions", timeout=30).text
     assert "no signature by keys/a.pub" in page and "keys/cosign.pub" in page

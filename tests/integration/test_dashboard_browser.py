@@ -103,8 +103,8 @@ def test_an_operator_watches_pauses_and_sees_a_halt_without_reloading(
     browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     until(browser, "the login refused", lambda: "unknown, revoked" in text_of(browser, ".error"))
     sign_in(browser, url, token(fleet, "operator"), "/rollout")
-    assert browser.get_cookie("cellops_token")["httpOnly"] is True
-    assert browser.get_cookie("cellops_token")["sameSite"] == "Strict"
+    assert browser.get_cookie("cellops_session")["httpOnly"] is True
+    assert browser.get_cookie("cellops_session")["sameSite"] == "Strict"
     browser.execute_script("window.notReloaded = true")
 
     # a release rolls: the open page follows it wave by wave

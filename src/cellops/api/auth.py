@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cellops.api.context import ApiContext
 from cellops.store.tokens import Role, TokenRecord
 
-COOKIE = "cellops_token"  # the dashboard's, for requests a browser makes itself
+COOKIE = "cellops_session"  # the dashboard's session, for requests a browser makes itself
 CSRF = "X-CellOps-Request"  # what the dashboard's script sends with a write
 bearer = HTTPBearer(auto_error=False, description="a token from `cellops token create`")
 
@@ -28,20 +28,27 @@ def require(role: Role) -> Callable[..., TokenRecord]:
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> TokenRecord:
         given = credentials.credentials if credentials is not None else None
-        if not given and (given := request.cookies.get(COOKIE)):  # the dashboard's browser
+        session = None if given else request.cookies.get(COOKIE)
+        if session:  # the dashboard's browser
             _from_this_site(request)
-        if not given:
+        elif not given:
             raise HTTPException(
                 401,
                 "a bearer token is needed: `cellops token create --role viewer` makes one",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         ctx = context(request)
-        record = ctx.store.authenticate(given, ctx.clock())
+        record = (
+            ctx.store.session_token(session, ctx.clock())
+            if session
+            else ctx.store.authenticate(given or "", ctx.clock())
+        )
         if record is None:
             raise HTTPException(
                 401,
-                "unknown, revoked or expired token",
+                "the dashboard's session has ended: sign in again"
+                if session
+                else "unknown, revoked or expired token",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         if not record.role.allows(role):

@@ -3,6 +3,7 @@ fleet, and how to wake the controller."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ class ApiContext:
     clock: Callable[[], float] = time.time
     state: dict[str, object] = field(default_factory=dict)  # for routers added later
     reader: SqliteStore | None = None  # a second connection, for the snapshot's builds
+    # the dashboard's cookie is Secure also over HTTP: TLS ends at a proxy in front
+    secure_cookie: bool = field(default_factory=lambda: _flag("CELLOPS_SECURE_COOKIE"))
     snapshot: Snapshot = field(init=False)
     answers: Answers = field(default_factory=Answers)  # store-only answers, by version
 
@@ -40,6 +43,10 @@ class ApiContext:
         if self.reader is not None:
             self.reader.close()
         self.store.close()
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class Recent:

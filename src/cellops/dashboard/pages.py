@@ -83,12 +83,12 @@ async def login(request: Request) -> Response:
             status_code=403 if found is not None else 401,
             headers=SECURITY,
         )
-    return session.sign_in(request, token, target)
+    return session.sign_in(request, found, target)
 
 
 @router.post("/logout")
-def logout() -> Response:
-    return session.sign_out()
+def logout(request: Request) -> Response:
+    return session.sign_out(request)
 
 
 @router.get("/static/{name}")

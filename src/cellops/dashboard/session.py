@@ -1,7 +1,11 @@
-"""Signing in and out: the token is checked once, then kept in an HttpOnly cookie
-(SameSite=Strict, Secure over HTTPS) that every page and the API read. A page without a
-valid cookie redirects to the login page. Writes made with the cookie need the
-`X-CellOps-Request` header (`cellops.api.auth`), which no other site can set."""
+"""Signing in and out: the token is checked once and a session made for it
+(`store/sessions.py`): the browser's HttpOnly cookie (SameSite=Strict) holds the
+session's random id, never the token, for `SESSION_TTL` at most; signing out or revoking
+the token ends it. The cookie is Secure over HTTPS, and over HTTP too when TLS ends at
+a proxy in front (`CELLOPS_SECURE_COOKIE=1`). A page without a valid session redirects to
+the login page. Writes made with the cookie need the `X-CellOps-Request` header
+(`cellops.api.auth`), which no other site can set; signing in and out need a form from
+this site (`same_origin`)."""
 
 from __future__ import annotations
 
@@ -9,21 +13,22 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from cellops.api.auth import COOKIE, context
 from cellops.store.tokens import Role, TokenRecord
 
 MAX_FORM = 4096  # a login form: a token and where to go next
+SESSION_TTL = 12 * 3600.0
 
 
 def signed_in(request: Request) -> TokenRecord | None:
-    """The valid token in the request's cookie, or None."""
+    """The valid token of the request's session, or None."""
     given = request.cookies.get(COOKIE)
     if not given:
         return None
     ctx = context(request)
-    return ctx.store.authenticate(given, ctx.clock())
+    return ctx.store.session_token(given, ctx.clock())
 
 
 def is_operator(token: TokenRecord) -> bool:
@@ -64,23 +69,38 @@ def same_origin(request: Request) -> bool:
     return origin is None or origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
-def sign_in(request: Request, token: str, target: str) -> Response:
+def sign_in(request: Request, token: TokenRecord, target: str) -> Response:
+    ctx = context(request)
+    session = ctx.store.create_session(token, ctx.clock(), SESSION_TTL)
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        session,
+        max_age=int(SESSION_TTL),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
         path="/",
     )
     return response
 
 
-def sign_out() -> Response:
+def sign_out(request: Request) -> Response:
+    """End the session (only for a form from this site: 403 otherwise, nothing ended)."""
+    if not same_origin(request):
+        return PlainTextResponse("this form was sent from another site", status_code=403)
+    given = request.cookies.get(COOKIE)
+    if given:
+        context(request).store.end_session(given)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
     return response
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or context(request).secure_cookie
 
 
 def viewer_of(token: TokenRecord) -> dict[str, Any]:

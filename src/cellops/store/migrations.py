@@ -169,4 +169,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_service ON events(service, id);
     CREATE INDEX events_rollout ON events(rollout, id);
     """,
+    # 12: the dashboard's sign-in sessions: a random id in the browser's cookie, only its
+    # SHA-256 kept here, with the token it stands for (a revoked token ends its sessions)
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL UNIQUE,
+        token INTEGER NOT NULL REFERENCES tokens(id),
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX sessions_token ON sessions(token);
+    """,
 ]

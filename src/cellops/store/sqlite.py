@@ -26,10 +26,13 @@ from cellops.store.records import (
     RevisionRecord,
 )
 from cellops.store.rollouts import RolloutTables
+from cellops.store.sessions import SessionTables
 from cellops.store.tokens import TokenTables
 
 
-class SqliteStore(LedgerTables, RolloutTables, TokenTables, EventQueries, BriefTables):
+class SqliteStore(
+    LedgerTables, RolloutTables, TokenTables, SessionTables, EventQueries, BriefTables
+):
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         """Open (or create) the store at `path`: see `open_database` for its durability,
         access rights, migrations and the `StoreError` it raises."""
