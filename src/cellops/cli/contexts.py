@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,26 @@ config_app = typer.Typer(help="Controllers the CLI can ask: contexts.", no_args_
 
 
 def _save(config: dict[str, Any]) -> None:
+    """Write the file whole or not at all. It holds tokens: the new file is made by this
+    process alone (O_EXCL, a random name, mode 0600, never a file or link that someone
+    put there first), then renamed over the old one."""
+    import tempfile
+
     import yaml
 
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds tokens
-    with os.fdopen(fd, "w") as out:
-        yaml.safe_dump(config, out, sort_keys=False)
-    staging.replace(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(config, out, sort_keys=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
 
 
 @config_app.command("set-context")
