@@ -17,6 +17,7 @@ target.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from cellops.pipeline import Compiler
+from cellops.render.brief import fleet_brief
 from cellops.render.stored import service_json
 from cellops.source.git import GitSource, create_repository
 from cellops.store.sqlite import SqliteStore
@@ -46,6 +48,7 @@ def fleet(workdir: Path) -> tuple[Path, Path]:
     desired = Compiler(GitSource(repo)).desired("HEAD")
     store = SqliteStore(state / "cellops.db")
     store.set_setting("fleet.current", desired.revision)
+    store.set_setting("fleet.current.cells", json.dumps(fleet_brief(desired)))  # as `up` keeps
     with store.transaction():
         for cell in desired.cells.values():
             for name, service in cell.services.items():

@@ -6,6 +6,7 @@ Real store (SQLite file), real Git fleet repo, real compiler; only the cells are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cellops.controller.reconcile import Reconciler, Settings
 from cellops.health import Health
 from cellops.model.errors import BackendError
 from cellops.pipeline import Compiler
+from cellops.render.brief import fleet_brief
 from cellops.source.git import GitSource
 from cellops.store.records import CellStep, RolloutState
 from cellops.store.sqlite import SqliteStore
@@ -127,6 +129,9 @@ def test_waves_wait_for_health_and_bake(harness: Harness) -> None:
     for cell in CELLS:
         row = next(r for r in harness.store.ledger_rows(cell) if r.service == "api")
         assert row.applied_rev == row.good_rev == row.healthy_rev == head
+    # the accepted revision's cells in brief, for `cellops status` (render.brief)
+    kept = json.loads(harness.store.setting("fleet.current.cells") or "{}")
+    assert kept == fleet_brief(harness.reconciler.compiler.desired(head))
 
 
 def test_a_degraded_canary_is_rolled_back_and_nothing_else_moves(harness: Harness) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cellops.health import Health
-from cellops.render import DesiredCell, DesiredService
+
+if TYPE_CHECKING:  # the port's types: observing a cell never loads the renderer
+    from cellops.render import DesiredCell, DesiredService
 
 
 @dataclass(frozen=True)

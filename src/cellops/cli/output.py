@@ -13,8 +13,6 @@ import sys
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-import yaml
-
 from cellops.model.problems import Problem, Severity
 
 if TYPE_CHECKING:
@@ -68,6 +66,8 @@ def emit(data: object, fmt: Format) -> None:
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
     else:
+        import yaml  # only here: a command that reads no YAML writes JSON and text without it
+
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 

@@ -9,6 +9,7 @@ only when a Kubernetes cell is read.
 
 from __future__ import annotations
 
+import json
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,12 @@ from cellops.cli.output import Exit, errors
 if TYPE_CHECKING:
     from cellops.backends.base import CellObservation
     from cellops.backends.kubernetes.backend import KubernetesCells
-    from cellops.backends.local.backend import LocalCells
     from cellops.render import DesiredFleet
     from cellops.store.eventquery import EventFilter
     from cellops.store.sqlite import SqliteStore
 
-CURRENT = "fleet.current"
+CURRENT = "fleet.current"  # as cellops.controller.reconcile names them
+CURRENT_CELLS = "fleet.current.cells"
 
 
 class Records:
@@ -43,7 +44,6 @@ class Records:
             )
             raise SystemExit(Exit.SOURCE)
         self.store: SqliteStore = SqliteStore(self.folder / "cellops.db")
-        self._local: LocalCells | None = None
         self._kubernetes: KubernetesCells | None = None
         self._desired: tuple[DesiredFleet | None] | None = None
 
@@ -62,12 +62,12 @@ class Records:
     def cells(self) -> list[dict[str, Any]]:
         from cellops.query.cells import cells
 
-        return cells(self.store, self.observe, self.desired())
+        return cells(self.store, self.observe, self.briefs() or self.desired())
 
     def cell(self, name: str) -> dict[str, Any] | None:
         from cellops.query.cells import cell
 
-        return cell(self.store, self.observe, name, self.desired())
+        return cell(self.store, self.observe, name, self.briefs() or self.desired())
 
     def services(self) -> list[dict[str, Any]]:
         from cellops.query.cells import services
@@ -108,11 +108,18 @@ class Records:
 
                 self._kubernetes = KubernetesCells(self.store, lambda service, tree: [])
             return self._kubernetes.observe(cell)
-        if self._local is None:
-            from cellops.backends.local.backend import LocalCells
+        from cellops.backends.local.observe import observe_cell
 
-            self._local = LocalCells(self.folder, lambda tree, target: None)
-        return self._local.observe(cell)
+        return observe_cell(self.folder, cell)
+
+    def briefs(self) -> dict[str, dict[str, Any]] | None:
+        """The current revision's cells in brief, as the controller kept them when it
+        accepted that revision (None from a controller that kept none)."""
+        kept = self.store.setting(CURRENT_CELLS)
+        found = json.loads(kept) if kept else None
+        if not isinstance(found, dict) or found.get("revision") != self.store.setting(CURRENT):
+            return None
+        return dict(found["cells"])
 
     def desired(self) -> DesiredFleet | None:
         """The fleet's current revision, rendered; None when none was accepted yet or the

@@ -101,14 +101,18 @@ def config_path() -> Path:
 
 
 def load_config() -> dict[str, Any]:
-    import yaml
-
     path = config_path()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except FileNotFoundError:
-        return {"contexts": []}
-    except (OSError, yaml.YAMLError) as exc:
+        return {"contexts": []}  # and YAML is not even loaded
+    except OSError as exc:
+        fail(Exit.USAGE, f"cannot read {path}: {exc}")
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         fail(Exit.USAGE, f"cannot read {path}: {exc}")
     if not isinstance(data, dict) or not isinstance(data.get("contexts", []), list):
         fail(Exit.USAGE, f"{path}: expected a mapping with a list of contexts")

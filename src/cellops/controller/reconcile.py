@@ -4,6 +4,7 @@ ledger says (supervise agents, repair drift). Every outcome is written to the st
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import traceback
@@ -22,6 +23,7 @@ from cellops.model.errors import CellopsError, RevisionRejected, SourceError
 from cellops.model.problems import Problem
 from cellops.pipeline import Compiler
 from cellops.render import DesiredCell, DesiredFleet, DesiredService
+from cellops.render.brief import fleet_brief
 from cellops.spec.revision import Revision
 from cellops.store.base import Store
 from cellops.store.planrecord import PolicyRecord
@@ -29,6 +31,7 @@ from cellops.store.records import CellStep, LedgerRow, RevisionRecord, RolloutSt
 
 LAST_SEEN = "source.last_seen"
 CURRENT = "fleet.current"  # the last accepted revision
+CURRENT_CELLS = "fleet.current.cells"  # its cells in brief (render.brief), for the readers
 
 
 @dataclass(frozen=True)
@@ -172,9 +175,8 @@ class Reconciler:
         *,
         retry_of: int | None = None,
     ) -> None:
-        result = self.compiler.plan_against(
-            revision, self.compiler.desired(head), self._plan_ledger(), previous
-        )
+        desired = self.compiler.desired(head)
+        result = self.compiler.plan_against(revision, desired, self._plan_ledger(), previous)
         if self.publish is not None:
             try:
                 self.publish(revision, unbaked_cells(self.store.ledger_rows()))
@@ -186,6 +188,7 @@ class Reconciler:
                 RevisionRecord(head, True, revision.message, [], now, revision.committed_at)
             )
             self.store.set_setting(CURRENT, head)
+            self.store.set_setting(CURRENT_CELLS, json.dumps(fleet_brief(desired)))
             running = self.store.active_rollout()
             if running is not None:
                 self.store.update_rollout(

@@ -6,26 +6,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cellops.backends.base import CellObservation
 from cellops.health import Health, worst
 from cellops.query.base import Observe, ReadStore, iso, latest_rollout
-from cellops.render import DesiredCell, DesiredFleet
-from cellops.render.kubernetes import namespace_of
-from cellops.spec.cell import KubernetesBackend, LocalBackend
 from cellops.store.briefs import BriefRow
 from cellops.store.records import CellStep
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from cellops.backends.base import CellObservation
+    from cellops.render import DesiredCell, DesiredFleet
+
+    # The current revision, rendered, or as the briefs the controller kept of its cells
+    # (`cellops.render.brief`: what `status` reads without loading the spec).
+    Target: TypeAlias = DesiredCell | Mapping[str, Any]
+    Wanted: TypeAlias = DesiredFleet | Mapping[str, Mapping[str, Any]]
 
 NOT_APPLIED = "not-applied"  # the health shown for a service the cell was never given
 
 
 def cells(
-    store: ReadStore, observe: Observe | None, desired: DesiredFleet | None = None
+    store: ReadStore, observe: Observe | None, desired: Wanted | None = None
 ) -> list[dict[str, Any]]:
     """Every cell: in the ledger, or in the current revision (`desired`), by name."""
     by_cell = rows_by_cell(store)
-    wanted = desired.cells if desired is not None else {}
+    wanted = _wanted(desired)
     applied = store.applied_cells()
     latest = latest_rollout(store)
     steps = store.cell_steps(latest.id) if latest else {}
@@ -43,11 +50,11 @@ def cells(
 
 
 def cell(
-    store: ReadStore, observe: Observe | None, name: str, desired: DesiredFleet | None = None
+    store: ReadStore, observe: Observe | None, name: str, desired: Wanted | None = None
 ) -> dict[str, Any] | None:
     """One cell, or None when neither the ledger nor the current revision knows it."""
     rows = store.ledger_brief(name)
-    target = desired.cells.get(name) if desired is not None else None
+    target = _wanted(desired).get(name)
     if not rows and target is None:
         return None
     latest = latest_rollout(store)
@@ -75,7 +82,7 @@ def services(cell_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def cell_view(
     name: str,
     rows: list[BriefRow],
-    target: DesiredCell | None,
+    target: Target | None,
     applied: str | None,
     observe: Observe | None,
     *,
@@ -90,18 +97,19 @@ def cell_view(
 def seen_view(
     name: str,
     rows: list[BriefRow],
-    target: DesiredCell | None,
+    target: Target | None,
     applied: str | None,
     seen: CellObservation | None,
     *,
     step: tuple[int, tuple[int, CellStep, str]] | None = None,
 ) -> dict[str, Any]:
     """`cell_view` with the cell already observed (`seen`; None: not shown)."""
-    labels, place = _place(name, target, applied)
+    brief = _brief(target)
+    labels, place = _place(name, brief, applied)
     views = [_service(row, seen) for row in rows]
     given = {row.service for row in rows}
-    if target is not None:
-        views += [_never_applied(name, s) for s in sorted(target.services) if s not in given]
+    if brief is not None:
+        views += [_never_applied(name, s) for s in brief["services"] if s not in given]
     healths = [Health(v["health"]) for v in views if v["health"] != NOT_APPLIED]
     return {
         "name": name,
@@ -166,18 +174,28 @@ def _never_applied(cell: str, service: str) -> dict[str, Any]:
     }
 
 
+def _wanted(desired: Wanted | None) -> Mapping[str, Target]:
+    if desired is None:
+        return {}
+    return desired if isinstance(desired, Mapping) else desired.cells
+
+
+def _brief(target: Target | None) -> Mapping[str, Any] | None:
+    if target is None or isinstance(target, Mapping):
+        return target
+    from cellops.render.brief import cell_brief
+
+    return cell_brief(target)
+
+
 def _place(
-    name: str, target: DesiredCell | None, applied: str | None
+    name: str, brief: Mapping[str, Any] | None, applied: str | None
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """The cell's labels, and where it lives: its backend, address or namespace."""
-    if target is not None:
-        backend = target.spec.backend
-        labels = dict(target.labels)
-        if isinstance(backend, LocalBackend):
-            return labels, _where("local", address=backend.address)
-        assert isinstance(backend, KubernetesBackend)
-        return labels, _where("kubernetes", namespace=namespace_of(target), context=backend.context)
-    data: Mapping[str, Any] = json.loads(applied) if applied else {}
+    """The cell's labels, and where it lives: its backend, address or namespace, from the
+    current revision (`brief`) or else as last applied (JSON)."""
+    data: Mapping[str, Any] = (
+        brief if brief is not None else (json.loads(applied) if applied else {})
+    )
     spec = data.get("spec", {}).get("backend", {})
     labels = dict(data.get("labels", {}))
     if spec.get("type") == "kubernetes":

@@ -14,19 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from cellops import failpoint
-from cellops.backends.base import CellObservation, DriftRepair, ServiceObservation
+from cellops.backends.base import CellObservation
 from cellops.backends.local import isolation, ownership, process
 from cellops.backends.local.isolation import Isolation
 from cellops.backends.local.layout import CellPaths, cell_paths, read_json, write_json
+from cellops.backends.local.observe import agent_alive, observe_cell
 from cellops.backends.local.podman import Podman
-from cellops.health import Health
-from cellops.health.replicas import PodView, assess
 from cellops.model.errors import BackendError
 from cellops.render import DesiredCell, DesiredService
 from cellops.render.hashing import canonical_json, content_hash
 from cellops.spec.cell import LocalBackend
 
-STALE_AFTER = 5.0  # seconds without a heartbeat before an agent counts as unreachable
 HUNG_AFTER = 15.0  # ... and before a live but silent agent is replaced
 Exporter = Callable[[str, Path], None]  # (tree id, target folder)
 
@@ -132,30 +130,7 @@ class LocalCells:
         return applied
 
     def observe(self, cell: str) -> CellObservation:
-        paths = cell_paths(self.root, cell)
-        status = read_json(paths.status)
-        desired = read_json(paths.desired) or {}
-        if status is None:
-            return CellObservation(
-                cell,
-                reachable=False,
-                desired=desired.get("hash"),
-                reason="the cell agent has not reported",
-            )
-        fresh = time.time() - float(status.get("heartbeat", 0)) < STALE_AFTER
-        reachable = fresh and self.agent_alive(cell)
-        services = {name: _service(name, data) for name, data in status.get("services", {}).items()}
-        repairs = tuple(DriftRepair(r["service"], r["what"]) for r in status.get("repairs", []))
-        return CellObservation(
-            cell,
-            reachable,
-            services,
-            applied=status.get("applied"),
-            repairs=repairs,
-            reason="" if reachable else "the cell agent is not running",
-            desired=desired.get("hash"),
-            repair_seq=int(status.get("repairSeq", 0)),
-        )
+        return observe_cell(self.root, cell)
 
     def delete(self, cell: str) -> None:
         self.stop(cell, workloads=True)
@@ -166,8 +141,7 @@ class LocalCells:
 
     # -- agents ---------------------------------------------------------------------------
     def agent_alive(self, cell: str) -> bool:
-        record = read_json(cell_paths(self.root, cell).pidfile)
-        return record is not None and process.alive(int(record["pid"]), int(record["started"] or 0))
+        return agent_alive(self.root, cell)
 
     def stop(self, cell: str, workloads: bool, timeout: float = 15.0) -> None:
         """Stop a cell's agent; with `workloads`, first empty the cell and wait for it."""
@@ -280,37 +254,3 @@ def _stop_proxy(paths: CellPaths, timeout: float) -> None:
         time.sleep(0.02)
     if process.alive(pid, started):
         os.kill(pid, signal.SIGKILL)
-
-
-def _service(name: str, data: dict[str, Any]) -> ServiceObservation:
-    pods = [
-        PodView(p["hash"], bool(p["ready"]), int(p["restarts"]), p["state"] == "waiting")
-        for p in data.get("pods", [])
-    ]
-    want = int(data.get("replicas", 0))
-    health, reason, running = _listening(*assess(want, str(data.get("hash")), pods), data)
-    return ServiceObservation(
-        service=name,
-        hash=running,
-        health=health,
-        ready=sum(p.ready for p in pods),
-        desired=want,
-        restarts=sum(p.restarts for p in pods),
-        reason=reason,
-    )
-
-
-def _listening(
-    health: Health, reason: str, running: str | None, data: dict[str, Any]
-) -> tuple[Health, str, str | None]:
-    """A service whose port is not served is not healthy, whatever its replicas say: a
-    port that cannot be listened on is degraded, one not listened on yet progressing."""
-    for port, state in sorted(data.get("listeners", {}).items()):
-        if state == "bound":
-            continue
-        why = f"port {port} is not served: {state.partition(': ')[2] or state}"
-        if state.startswith("failed"):
-            return Health.DEGRADED, why, running
-        if health is Health.HEALTHY:
-            health, reason = Health.PROGRESSING, why
-    return health, reason, running

@@ -1,0 +1,94 @@
+"""The cells the controller keeps in brief read exactly as the rendered revision does:
+`status` and `get` list the same cells, addresses, namespaces and never-applied services
+from the briefs, without reading Git or loading the spec."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cellops.pipeline import Compiler
+from cellops.query.cells import cell, cells
+from cellops.render import DesiredFleet
+from cellops.render.brief import fleet_brief
+from cellops.render.stored import service_json
+from cellops.source.git import GitSource, create_repository
+from cellops.store.sqlite import SqliteStore
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def _state(tmp_path: Path, example: str, applied: int) -> tuple[SqliteStore, DesiredFleet]:
+    repo = tmp_path / example
+    shutil.copytree(EXAMPLES / example, repo)
+    create_repository(repo, example)
+    desired = Compiler(GitSource(repo)).desired("HEAD")
+    store = SqliteStore(tmp_path / f"{example}.db")
+    store.set_setting("fleet.current", desired.revision)
+    with store.transaction():  # some cells applied, one service of them left out
+        for desired_cell in list(desired.cells.values())[:applied]:
+            for name, service in list(desired_cell.services.items())[1:]:
+                store.set_applied(
+                    desired_cell.name,
+                    name,
+                    rev=service.revision,
+                    hash_=service.hash,
+                    depends_on=(),
+                    now=time.time(),
+                    spec=service_json(service),
+                )
+    return store, desired
+
+
+@pytest.mark.parametrize("example", ["fleet", "k8s-fleet"])
+def test_briefs_read_as_the_rendered_revision(tmp_path: Path, example: str) -> None:
+    store, desired = _state(tmp_path, example, applied=2)
+    briefs = fleet_brief(desired)["cells"]
+    assert cells(store, None, briefs) == cells(store, None, desired)
+    for name in briefs:
+        assert cell(store, None, name, briefs) == cell(store, None, name, desired)
+    assert any(c["namespace"] or c["address"] for c in cells(store, None, briefs))
+
+
+def test_status_reads_the_briefs_without_git_or_the_spec(tmp_path: Path) -> None:
+    store, desired = _state(tmp_path, "fleet", applied=1)
+    store.set_setting("fleet.current.cells", json.dumps(fleet_brief(desired)))
+    store.close()
+    shutil.rmtree(tmp_path / "fleet")  # the repository is gone: only the briefs can tell
+    probe = (
+        "import sys, json; from cellops.cli.main import main\ncode = 0\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print('MODULES', json.dumps(sorted(sys.modules)))\nsys.exit(code)"
+    )
+    state = tmp_path / "state"
+    state.mkdir()
+    (tmp_path / "fleet.db").rename(state / "cellops.db")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "status",
+            str(tmp_path),
+            "--state-dir",
+            str(state),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out, _, modules = result.stdout.rpartition("MODULES ")
+    listed = {c["name"] for c in json.loads(out)["cells"]}
+    assert listed == set(desired.cells)
+    loaded = set(json.loads(modules))
+    assert not {"pydantic", "cellops.spec.cell", "cellops.render", "yaml"} & loaded
