@@ -74,7 +74,13 @@ class RolloutTables(Tables):
             guard += " AND state = ?"
             args.append(str(if_state))
         sql = f"UPDATE rollouts SET {assignments}, updated_at = ? WHERE id = ?{guard}"
-        cursor = self._run(sql, *args)
+        with self.transaction():
+            cursor = self._db.execute(sql, args)
+            ended = fields.get("state", RolloutState.RUNNING) != RolloutState.RUNNING
+            if ended and cursor.rowcount > 0:  # its own settings (approvals) end with it
+                self._db.execute(
+                    "DELETE FROM settings WHERE key LIKE ?", (f"rollout.{rollout_id}.%",)
+                )
         return cursor.rowcount > 0
 
     def cell_steps(self, rollout_id: int) -> dict[str, tuple[int, CellStep, str]]:
