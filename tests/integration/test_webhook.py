@@ -124,6 +124,24 @@ def test_without_a_secret_every_request_is_refused() -> None:
     assert pushes == []
 
 
+def test_without_a_secret_a_signed_body_is_refused_before_it_is_read() -> None:
+    """4 MiB announced with a signature, nothing sent: no secret to check it against, so
+    the answer comes from the headers alone (it would wait for the body if it read it)."""
+    server = WebhookServer(None, lambda: None, "127.0.0.1", 0)
+    port = server.start()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/webhook")
+        for name, value in {"Content-Length": str(4 << 20), **github(b"")}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 401 and b"no webhook secret" in response.read()
+    finally:
+        connection.close()
+        server.stop()
+
+
 def test_a_body_declared_too_large_is_refused_before_it_is_sent(hook: Hook) -> None:
     """500 MB announced, nothing sent: the answer comes at once, from the headers alone."""
     connection = http.client.HTTPConnection("127.0.0.1", hook.port, timeout=30)

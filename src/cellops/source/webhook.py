@@ -2,7 +2,8 @@
 
 GitHub signs the body with HMAC-SHA256 (`X-Hub-Signature-256: sha256=<hex>`); GitLab
 sends a shared token (`X-Gitlab-Token`). Anything else, or a bad signature, gets 401 and
-changes nothing. With no secret configured every request is refused.
+changes nothing. With no secret configured every request is refused, before any of its
+body is read (a signed body is read, up to `max_body`, only to check its signature).
 
 The endpoint faces the network, so it spends nothing on a request it will refuse: a
 GitLab token is checked before the body is read (the body is never needed); a body
