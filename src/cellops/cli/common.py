@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cellops.backends.kubernetes.manifests import ManifestCache
     from cellops.model.problems import Problem
+    from cellops.model.snapshot import Snapshot
     from cellops.pipeline import Check
     from cellops.render import DesiredFleet
     from cellops.source.git import GitSource
@@ -20,6 +21,15 @@ def open_repo(repo: Path) -> GitCliSource | GitSource:
     from cellops.source.gitcli import open_local
 
     return open_local(repo)
+
+
+def read_snapshot(repo: Path, rev: str, path: Path | None) -> Snapshot:
+    """Revision `rev` of the fleet repo, or the files in the folder `path` as they are."""
+    if path is None:
+        return open_repo(repo).snapshot(rev)
+    from cellops.source.worktree import read_worktree
+
+    return read_worktree(path)
 
 
 def seconds(value: str, option: str) -> float:
@@ -39,14 +49,16 @@ def state_dir(repo: str | Path, explicit: Path | None) -> Path:
     return explicit if explicit is not None else find_state_dir(repo)
 
 
-def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:
+def edge_checks(repo: Path, path: Path | None, scratch: Path | None = None) -> list[Check]:
     """The checks beyond the fleet files themselves: Kubernetes objects against the API
     schema, with each service's manifests/ and chart materialised under `scratch` from
     the folder (`--path`) or from Git, by the same rules, and built there. The schema
     checker is loaded only for a revision with Kubernetes cells: a fleet of local cells
-    never pays for it."""
+    never pays for it, nor for a scratch folder (without `scratch`, a temporary one is
+    made when first needed and removed when the checks are, or at exit)."""
 
     loaded: list[Check] = []  # one checker (and one manifest cache) for every revision
+    kept: list[object] = []  # the temporary folder, alive as long as the checker
 
     def check(revision: Revision, desired: DesiredFleet) -> list[Problem]:
         from cellops.spec.cell import KubernetesBackend
@@ -56,7 +68,13 @@ def edge_checks(repo: Path, path: Path | None, scratch: Path) -> list[Check]:
         if not loaded:
             from cellops.backends.kubernetes.validation import kubernetes_check
 
-            loaded.append(kubernetes_check(manifest_cache(repo, path, scratch)))
+            folder = scratch
+            if folder is None:
+                import tempfile
+
+                kept.append(temporary := tempfile.TemporaryDirectory(prefix="cellops-"))
+                folder = Path(temporary.name)
+            loaded.append(kubernetes_check(manifest_cache(repo, path, folder)))
         return loaded[0](revision, desired)
 
     return [check]

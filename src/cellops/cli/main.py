@@ -7,7 +7,6 @@ without it, and only what it cannot take goes to the typer app (`app.py`).
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 
 # pydantic looks for plugins in the entry points of every installed distribution at the
@@ -32,7 +31,11 @@ def main() -> None:
     except CellopsError as exc:
         errors.print(f"✗ {exc}", markup=False)
         raise SystemExit(Exit.REJECTED) from None
-    except sqlite3.Error as exc:  # the store failed after it opened (damage deeper in it)
+    except Exception as exc:
+        sqlite3 = sys.modules.get("sqlite3")  # not loaded: not one of its errors either
+        if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+            raise
+        # the store failed after it opened (damage deeper in it)
         errors.print(
             f'✗ the controller\'s store failed: {exc}: see docs/operations.md, "Store faults"',
             markup=False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from cellops.cli.common import edge_checks, open_repo
@@ -31,8 +30,7 @@ def plan(
     unless that was rejected), or from nothing for the first commit.
     Exit status: 0 planned, 1 a revision is invalid, 3 unreadable.
     """
-    scratch = tempfile.TemporaryDirectory(prefix="cellops-")
-    compiler = Compiler(open_repo(repo), checks=edge_checks(repo, None, Path(scratch.name)))
+    compiler = Compiler(open_repo(repo), checks=edge_checks(repo, None))
     base = from_rev
     if base is None:
         base, skipped = compiler.last_valid_ancestor(to_rev)

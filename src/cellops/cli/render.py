@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cellops.cli.common import manifest_cache, open_repo
+from cellops.cli.common import manifest_cache, read_snapshot
 from cellops.cli.output import Exit, Format, emit, errors, say, short
 from cellops.cli.params import Option, OutputOption, RepoArgument, RevOption
 from cellops.cli.table import echo
@@ -17,7 +16,6 @@ from cellops.cli.validate import judge, rejecting_on_failure
 from cellops.model.errors import RevisionRejected
 from cellops.model.problems import Problem, Severity
 from cellops.render import DesiredCell, render
-from cellops.source.worktree import read_worktree
 from cellops.spec.cell import KubernetesBackend
 from cellops.spec.loader import load_revision
 from cellops.spec.revision import Revision
@@ -69,8 +67,7 @@ def _revision(repo: Path, rev: str, path: Path | None, *, validate: bool) -> Rev
             revision, found = judge(repo, rev, path)
             _print_problems((*revision.warnings, *found))
             return revision
-        snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
-        return load_revision(snapshot)
+        return load_revision(read_snapshot(repo, rev, path))
     except RevisionRejected as rejected:
         _print_problems(rejected.problems)
         errors.print(
@@ -97,6 +94,8 @@ def kubernetes_objects(
     from cellops.render.kubernetes import ManifestObjectError, cell_objects
 
     try:
+        import tempfile
+
         with tempfile.TemporaryDirectory() as scratch:
             cache = manifest_cache(repo, path, Path(scratch))
             own = own_objects(cache, cell, cell.services)

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from cellops.cli.common import edge_checks, open_repo
+from cellops.cli.common import edge_checks, read_snapshot
 from cellops.cli.output import Exit, Format, emit, errors, print_problems, say, short
 from cellops.cli.params import BadParameter, Option, OutputOption, RepoArgument, RevOption
 from cellops.model.errors import CellopsError, RevisionRejected
 from cellops.model.problems import Problem, Severity
 from cellops.render import render
-from cellops.source.worktree import read_worktree
 from cellops.spec.loader import load_revision
 from cellops.spec.revision import Revision
 
@@ -58,11 +56,9 @@ def judge(repo: Path, rev: str, path: Path | None) -> tuple[Revision, tuple[Prob
     """The revision `rev` of `repo` (or the files under `path`) and the warnings the edge's
     checks found, as the controller would judge it. Raises RevisionRejected with every
     problem, or SourceError when it cannot be read."""
-    snapshot = read_worktree(path) if path is not None else open_repo(repo).snapshot(rev)
-    revision = load_revision(snapshot)
-    with tempfile.TemporaryDirectory(prefix="cellops-") as scratch:
-        desired = render(revision)
-        found = [p for c in edge_checks(repo, path, Path(scratch)) for p in c(revision, desired)]
+    revision = load_revision(read_snapshot(repo, rev, path))
+    desired = render(revision)
+    found = [p for c in edge_checks(repo, path) for p in c(revision, desired)]
     if any(p.severity is Severity.ERROR for p in found):
         raise RevisionRejected(revision.id, (*found, *revision.warnings))
     return revision, tuple(found)
