@@ -18,12 +18,12 @@ from cellops.backends.kubernetes.api import ClusterRef, KubeApi, connect
 from cellops.cli.render import kubernetes_objects
 from cellops.pipeline import Compiler
 from cellops.procfs import start_time
-from cellops.render.stored import service_json
 from cellops.source.git import GitSource
 from cellops.store.sqlite import SqliteStore
 from tests.clirun import cellops
 from tests.fleetrepo import FleetRepo
 from tests.kubeserver import KubeServer, write_kubeconfig
+from tests.ledgerkit import record_applied
 
 ROOT = Path(__file__).parents[2]
 
@@ -37,15 +37,7 @@ def agent_running(repo: FleetRepo, state: Path, cell: str) -> Iterator[None]:
     store = SqliteStore(state / "cellops.db")
     services = {}
     for name, service in desired.services.items():
-        store.set_applied(
-            cell,
-            name,
-            rev=service.revision,
-            hash_=service.hash,
-            depends_on=(),
-            now=time.time(),
-            spec=service_json(service),
-        )
+        record_applied(store, cell, name, service)
         services[name] = {"hash": service.hash, "pods": [], "replicas": 1}
     store.close()
     folder = state / "cells" / cell

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,9 @@ from cellops.pipeline import Compiler
 from cellops.query.cells import cell, cells
 from cellops.render import DesiredFleet
 from cellops.render.brief import fleet_brief
-from cellops.render.stored import service_json
 from cellops.source.git import GitSource, create_repository
 from cellops.store.sqlite import SqliteStore
+from tests.ledgerkit import record_applied
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -34,15 +33,7 @@ def _state(tmp_path: Path, example: str, applied: int) -> tuple[SqliteStore, Des
     with store.transaction():  # some cells applied, one service of them left out
         for desired_cell in list(desired.cells.values())[:applied]:
             for name, service in list(desired_cell.services.items())[1:]:
-                store.set_applied(
-                    desired_cell.name,
-                    name,
-                    rev=service.revision,
-                    hash_=service.hash,
-                    depends_on=(),
-                    now=time.time(),
-                    spec=service_json(service),
-                )
+                record_applied(store, desired_cell.name, name, service)
     return store, desired
 
 
