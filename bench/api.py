@@ -142,7 +142,12 @@ def main() -> int:  # noqa: PLR0915 - one bench, read top to bottom
         built = time.perf_counter() - started
         _, token = store.create_token("bench", Role.VIEWER, time.time())
         routes, metrics = _metrics_routes(store, path)
-        ctx = ApiContext(SqliteStore(path), observe=Recent(healthy), reader=SqliteStore(path))
+        ctx = ApiContext(
+            SqliteStore(path),
+            observe=Recent(healthy),
+            reader=SqliteStore(path),
+            live=SqliteStore(path),
+        )
         app = create_app(ctx, extra=[protected(routes)] if routes else ())
         listener = Listener(app, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{listener.start()}"

@@ -151,6 +151,7 @@ def serve(state: Path, populate_with: tuple[int, int] | None = (6, 2)) -> Iterat
         observe=healthy,
         wake=lambda: wakes.append(1),
         reader=SqliteStore(state / "cellops.db"),
+        live=SqliteStore(state / "cellops.db"),
     )
     ctx.state["state_dir"] = state  # as `cellops up` serves it (image verdicts, log tails)
     listener = Listener(create_app(ctx), "127.0.0.1", 0)

@@ -4,7 +4,7 @@ itself is never logged or echoed: errors name only the role."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,8 +22,8 @@ def context(request: Request) -> ApiContext:
     return found
 
 
-def require(role: Role) -> Callable[..., TokenRecord]:
-    def check(
+def require(role: Role) -> Callable[..., Awaitable[TokenRecord]]:
+    async def check(  # on the event loop: one indexed read, no worker thread's hop
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> TokenRecord:
@@ -39,9 +39,9 @@ def require(role: Role) -> Callable[..., TokenRecord]:
             )
         ctx = context(request)
         record = (
-            ctx.store.session_token(session, ctx.clock())
+            ctx.quick.session_token(session, ctx.clock())
             if session
-            else ctx.store.authenticate(given or "", ctx.clock())
+            else ctx.quick.authenticate(given or "", ctx.clock())
         )
         if record is None:
             raise HTTPException(

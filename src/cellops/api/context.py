@@ -27,6 +27,9 @@ class ApiContext:
     clock: Callable[[], float] = time.time
     state: dict[str, object] = field(default_factory=dict)  # for routers added later
     reader: SqliteStore | None = None  # a second connection, for the snapshot's builds
+    # a third, used only on the event loop: the reads answered there (tokens, the API's
+    # reads) never wait for a lock that a write in a worker thread holds
+    live: SqliteStore | None = None
     # the dashboard's cookie is Secure also over HTTP: TLS ends at a proxy in front
     secure_cookie: bool = field(default_factory=lambda: _flag("CELLOPS_SECURE_COOKIE"))
     snapshot: Snapshot = field(init=False)
@@ -38,10 +41,16 @@ class ApiContext:
         built = FleetCells(self.reader or self.store, self.observe, self.desired)
         self.snapshot = Snapshot(built.build)
 
+    @property
+    def quick(self) -> SqliteStore:
+        """The connection for reads made on the event loop."""
+        return self.live or self.store
+
     def close(self) -> None:
         """Close the store connections (the caller's listener is stopped first)."""
-        if self.reader is not None:
-            self.reader.close()
+        for extra in (self.reader, self.live):
+            if extra is not None:
+                extra.close()
         self.store.close()
 
 

@@ -1,4 +1,9 @@
-"""GET /api/v1/...: the fleet, cells, services, revisions, rollouts and events (viewer)."""
+"""GET /api/v1/...: the fleet, cells, services, revisions, rollouts and events (viewer).
+
+Most are answered on the event loop from answers kept as JSON (a worker thread's hop
+each way is a wake-up each, which a busy machine makes tens of milliseconds), through
+the context's own connection for the loop (`ApiContext.quick`); the cells' snapshot is
+waited for in a worker thread only before its first build."""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from cellops.api.auth import context, viewer
 from cellops.api.fleetview import dumps
+from cellops.api.snapshot import FleetView
 from cellops.query import cells as cell_queries
 from cellops.query import history, rollouts
 from cellops.query.base import parse_time
@@ -20,32 +27,44 @@ router = APIRouter(prefix="/api/v1", tags=["read"], dependencies=[viewer])
 
 
 def kept(
-    request: Request, make: Callable[[], object | None], missing: str, version: object = None
+    request: Request,
+    make: Callable[[], object | None],
+    missing: str,
+    version: object = None,
+    *,
+    loop: bool = True,
 ) -> Response:
     """An answer made again only once the store changed (and, with `version`, whatever
-    else it is made from)."""
+    else it is made from). `loop`: called on the event loop (else in a worker thread)."""
     ctx = context(request)
 
     def body() -> bytes:
         data = make()
         return b"" if data is None else data if isinstance(data, bytes) else dumps(data)
 
-    found = ctx.answers.get(str(request.url), (ctx.store.version(), version), body)
+    store = ctx.quick if loop else ctx.store
+    found = ctx.answers.get(str(request.url), (store.version(), version), body)
     if not found:
         raise HTTPException(404, missing)
     return Response(found, media_type="application/json")
 
 
+async def _view(request: Request) -> FleetView:
+    snapshot = context(request).snapshot
+    view = snapshot.peek()
+    return view if view is not None else await run_in_threadpool(snapshot.get)
+
+
 @router.get("/fleet", summary="The fleet: revision, cells by health, the latest rollout")
-def fleet(request: Request) -> Response:
-    store, view = context(request).store, context(request).snapshot.get()
+async def fleet(request: Request) -> Response:
+    store, view = context(request).quick, await _view(request)
     return kept(
         request, lambda: fleet_summary(store, view.cells, len(view.services)), "", view.number
     )
 
 
 @router.get("/cells", summary="Every cell (also those not applied yet), a page at a time")
-def cells(  # noqa: PLR0917 - query parameters
+async def cells(  # noqa: PLR0917 - query parameters
     request: Request,
     region: str | None = None,
     ring: str | None = None,
@@ -53,7 +72,7 @@ def cells(  # noqa: PLR0917 - query parameters
     limit: int = Query(5000, ge=1, le=5000),
     offset: int = Query(0, ge=0),
 ) -> Response:
-    view = context(request).snapshot.get()
+    view = await _view(request)
 
     def page() -> bytes:
         found = [
@@ -76,38 +95,39 @@ def cell(request: Request, name: str) -> Response:
         lambda: cell_queries.cell(ctx.store, ctx.observe, name, ctx.desired()),
         f"no cell {name!r} in the ledger or the current revision",
         int(time.monotonic()),  # what its agent reports: looked at again each second
+        loop=False,  # the current revision is read through the controller's compiler
     )
 
 
 @router.get("/services", summary="Per service: cells, revisions and health")
-def services(request: Request) -> Response:
-    view = context(request).snapshot.get()
+async def services(request: Request) -> Response:
+    view = await _view(request)
     return kept(request, lambda: view.services, "", view.number)
 
 
 @router.get("/revisions", summary="Revisions seen, accepted or rejected (with problems)")
-def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> Response:
-    return kept(request, lambda: history.revisions(context(request).store, limit), "")
+async def revisions(request: Request, limit: int = Query(50, ge=1, le=1000)) -> Response:
+    return kept(request, lambda: history.revisions(context(request).quick, limit), "")
 
 
 @router.get("/rollouts", summary="Rollouts, newest first")
-def rollout_list(request: Request, limit: int = Query(20, ge=1, le=1000)) -> Response:
-    return kept(request, lambda: rollouts.rollouts(context(request).store, limit), "")
+async def rollout_list(request: Request, limit: int = Query(20, ge=1, le=1000)) -> Response:
+    return kept(request, lambda: rollouts.rollouts(context(request).quick, limit), "")
 
 
 @router.get("/rollouts/latest", summary="The latest rollout: waves, steps, why it waits")
-def rollout_latest(request: Request) -> Response:
-    return kept(request, lambda: rollouts.rollout(context(request).store), "no rollout yet")
+async def rollout_latest(request: Request) -> Response:
+    return kept(request, lambda: rollouts.rollout(context(request).quick), "no rollout yet")
 
 
 @router.get("/rollouts/{rollout_id}", summary="One rollout: waves, steps, why it waits")
-def rollout_one(request: Request, rollout_id: int) -> Response:
-    store = context(request).store
+async def rollout_one(request: Request, rollout_id: int) -> Response:
+    store = context(request).quick
     return kept(request, lambda: rollouts.rollout(store, rollout_id), f"no rollout #{rollout_id}")
 
 
 @router.get("/events", summary="Events, newest first; `next` is the next page's `before`")
-def events(  # noqa: PLR0917 - query parameters
+async def events(  # noqa: PLR0917 - query parameters
     request: Request,
     kind: list[str] = Query(default=[]),  # noqa: B008
     cell: str | None = None,
@@ -125,7 +145,7 @@ def events(  # noqa: PLR0917 - query parameters
             422, f"since: {since!r} is not an ISO-8601 time (e.g. 2026-11-30T10:00:00Z)"
         ) from None
     where = EventFilter(tuple(kind), cell, service, revision, rollout, start, before)
-    return kept(request, lambda: history.events(context(request).store, where, limit), "")
+    return kept(request, lambda: history.events(context(request).quick, where, limit), "")
 
 
 @router.get("/whoami", summary="The token's name and role")

@@ -60,6 +60,7 @@ def start_api(
     ctx = ApiContext(
         store,
         reader=SqliteStore(database),
+        live=SqliteStore(database),
         observe=Recent(observe),
         desired=lambda: desired(store),
         wake=wake,

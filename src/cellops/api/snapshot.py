@@ -51,12 +51,15 @@ class Snapshot:
         self._building = threading.Lock()
 
     def get(self) -> FleetView:
+        return self.peek() or self.rebuild()
+
+    def peek(self) -> FleetView | None:
+        """The view as it is (a rebuild started in the background when it is stale), or
+        None before the first build: then `get` waits for it."""
         with self._lock:
             value, age = self._value, time.monotonic() - self._built_at
             stale = age > max(self._ttl, 8 * self._took)
-        if value is None:
-            return self.rebuild()
-        if stale and not self._building.locked():
+        if value is not None and stale and not self._building.locked():
             threading.Thread(target=self.rebuild, name="api-snapshot", daemon=True).start()
         return value
 
