@@ -54,6 +54,29 @@ def test_since_leaves_out_replicas_that_wrote_nothing_since(state: Path) -> None
     assert none.returncode == 2 and "no output from nope in cell eu-1 since 10m" in none.stderr
 
 
+def test_each_line_is_dated_by_the_agents_notes_and_since_keeps_the_recent_ones(
+    state: Path,
+) -> None:
+    log = state / "cells" / "eu-1" / "logs" / "web" / "web-a.log"
+    log.write_text("booted\nwarming\nserving request 1\n")
+    now = time.time()
+    hour_ago, minute_ago = now - 3600, now - 60
+    # as the agent notes them (logtimes.py): the first line an hour ago, all a minute ago
+    (log.parent / "web-a.log.times").write_text(f"7 {hour_ago:.3f}\n34 {minute_ago:.3f}\n")
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    result = cellops("logs", "eu-1", "web", "--since", "10m", "--timestamps", "--state-dir", state)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    recent = time.strftime(iso, time.gmtime(minute_ago))
+    assert lines[1:] == [f"{recent} warming", f"{recent} serving request 1"]  # not "booted"
+    everything = cellops("logs", "eu-1", "web", "--timestamps", "--state-dir", state)
+    assert everything.stdout.splitlines()[1:4] == [
+        f"{time.strftime(iso, time.gmtime(hour_ago))} booted",
+        f"{time.strftime(iso, time.gmtime(minute_ago))} warming",
+        f"{time.strftime(iso, time.gmtime(minute_ago))} serving request 1",
+    ]
+
+
 @pytest.mark.slow
 def test_follow_prints_new_lines_of_each_replica_and_of_new_ones(state: Path) -> None:
     logs = state / "cells" / "eu-1" / "logs" / "web"
@@ -66,7 +89,7 @@ def test_follow_prints_new_lines_of_each_replica_and_of_new_ones(state: Path) ->
     try:
         assert follower.stdout is not None
         seen = [follower.stdout.readline() for _ in range(5)]  # what is there already
-        assert seen[-1] == "crashed: no key\n", seen
+        assert seen[-1].endswith("Z crashed: no key\n"), seen  # dated by its last write
         with (logs / "web-a.log").open("a") as out:
             out.write("request 1\npartial")
         (logs / "web-b.log").write_text("web-b starting\n")

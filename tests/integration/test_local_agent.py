@@ -29,6 +29,7 @@ from cellops.backends.local.apps import apps_root
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.isolation import app_dir
 from cellops.backends.local.layout import cell_paths, read_json
+from cellops.backends.local.logtimes import read_notes
 from cellops.backends.local.probes import run_probe
 from cellops.health import Health
 from cellops.health.replicas import assess
@@ -597,6 +598,7 @@ def test_a_new_agent_adopts_the_replicas_of_a_killed_one(cells: Callable[[str], 
 
 def test_replica_logs_are_kept_per_replica(cells: Callable[[str], Cell]) -> None:
     cell = cells("logs")
+    started = time.time()
     cell.start_agent()
     cell.apply({"chatty": cell.service("l1")})
     (pod,) = wait_for("a ready replica", lambda: cell.ready("chatty", 1), 15)
@@ -616,7 +618,10 @@ def test_replica_logs_are_kept_per_replica(cells: Callable[[str], Cell]) -> None
         15,
     )
     wait_for("a second start in the log", lambda: log.read_text().count("listening on") == 2, 5)
-    assert sorted(p.name for p in log.parent.iterdir()) == [log.name]
+    size = log.stat().st_size  # the agent notes when the log grew (logtimes.py), once a second
+    wait_for("a note of that output", lambda: any(o >= size for o, _ in read_notes(log)), 15)
+    assert all(started - 5 <= when <= time.time() for _, when in read_notes(log))
+    assert sorted(p.name for p in log.parent.iterdir()) == [log.name, f"{log.name}.times"]
 
 
 def test_trim_log_keeps_logs_bounded(tmp_path: Path) -> None:

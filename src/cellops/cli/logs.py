@@ -3,8 +3,10 @@
 Each replica is headed by a line that says whether it runs (pid, ready, restarts) or is
 gone, and when it last wrote. Lines are written as the workload wrote them, never
 re-wrapped, so a pipe to grep gets whole lines. A workload's output carries no time of
-its own: `--timestamps` stamps each line that arrives while following (-f) with the time
-it was read; earlier lines are dated by their replica's last write, in its header.
+its own: the cell's agent notes how far each log reached and when, once a second
+(`backends/local/logtimes.py`), so each line is dated within about a second of its
+writing; `--since` keeps the lines written since then and `--timestamps` prints the date.
+Lines that arrive while following (-f) are dated when read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import typer
 
+from cellops.backends.local.logtimes import read_notes, written_by
 from cellops.cli.common import state_dir
 from cellops.cli.events import SinceOption, since_option
 from cellops.cli.output import Exit, errors
@@ -53,7 +56,9 @@ def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output."),
     since: str | None = SinceOption,
     timestamps: bool = typer.Option(
-        False, "--timestamps", help="With -f: each new line prefixed with when it was read."
+        False,
+        "--timestamps",
+        help="Each line prefixed with when it was written (within about a second).",
     ),
 ) -> None:
     """Each replica's output in a local cell: running replicas and gone ones, marked."""
@@ -67,7 +72,7 @@ def logs(
         errors.print(_nothing(folder, cell, service, since), markup=False)
         raise typer.Exit(Exit.USAGE)
     for replica in replicas.values():
-        _print_tail(replica, lines)
+        _print_tail(replica, lines, start, timestamps)
     if follow:
         _follow(replicas, paths.logs(service), paths.status, service, timestamps)
 
@@ -90,13 +95,36 @@ def _pods(status: Path, service: str) -> list[dict[str, Any]]:
         return []
 
 
-def _print_tail(replica: Replica, lines: int) -> None:
+def _print_tail(replica: Replica, lines: int, since: float | None, stamp: bool) -> None:
     sys.stdout.write(replica.header() + "\n")
-    data = replica.log.read_bytes() if replica.log.exists() else b""
+    try:
+        data = replica.log.read_bytes()
+        changed = replica.log.stat().st_mtime
+    except OSError:
+        data, changed = b"", time.time()
     replica.offset = len(data)
-    tail = data.decode(errors="replace").splitlines()[-lines:] if lines > 0 else []
-    sys.stdout.write("".join(f"{line}\n" for line in tail))
+    dated = _dated(data, read_notes(replica.log), changed)
+    if since is not None:
+        dated = [(when, line) for when, line in dated if when >= since]
+    tail = dated[-lines:] if lines > 0 else []
+    sys.stdout.write("".join(f"{_iso(when) if stamp else ''}{line}\n" for when, line in tail))
     sys.stdout.flush()
+
+
+def _dated(data: bytes, notes: list[tuple[int, float]], changed: float) -> list[tuple[float, str]]:
+    """Each line of a log with when it had been written by (`logtimes.written_by`)."""
+    found, start = [], 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end].decode(errors="replace")
+        found.append((written_by(notes, min(end + 1, len(data)), changed), line))
+        start = end + 1
+    return found
+
+
+def _iso(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime(when))
 
 
 def _follow(
@@ -133,7 +161,7 @@ def _read_new(replica: Replica, partial: dict[str, bytes], stamp: bool) -> None:
     *complete, rest = data.split(b"\n")
     if rest:
         partial[replica.id] = rest  # an unfinished line waits for its end
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) if stamp else ""
+    now = _iso(time.time()) if stamp else ""
     for line in complete:
         sys.stdout.write(f"{now}[{replica.id}] {line.decode(errors='replace')}\n")
 

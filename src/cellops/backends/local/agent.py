@@ -24,6 +24,7 @@ from typing import Any
 from cellops.backends.local import isolation, ownership, process
 from cellops.backends.local.containers import ContainerRuntime
 from cellops.backends.local.layout import CellPaths, cell_arguments, read_json, write_json
+from cellops.backends.local.logtimes import LogClock
 from cellops.backends.local.podman import Podman
 from cellops.backends.local.probes import Prober, ProbeState
 from cellops.backends.local.replicas import (
@@ -70,6 +71,7 @@ class Agent:
         self.last_status: dict[str, Any] = {}
         self.last_write = 0.0
         self.prober = Prober()
+        self.log_clock = LogClock()  # when each part of a replica's output was written
         self.serving = ServingPath(paths, host)
         self.served = Served(running=False)
         self.user = isolation.load_user(paths.root)  # who the replicas run as (None: as us)
@@ -147,7 +149,11 @@ class Agent:
     # -- one replica ----------------------------------------------------------------------
     def _watch(self, replica: Replica, wanted: dict[str, Any] | None, now: float) -> None:
         """`wanted`: the service's desired entry now (None: the service is gone)."""
-        process.trim_log(self._log(replica), LOG_LIMIT)
+        log = self._log(replica)
+        dropped = process.trim_log(log, LOG_LIMIT)
+        if dropped is not None:
+            self.log_clock.rotated(log, dropped)
+        self.log_clock.note(log, now)
         runtime = self._runtime(replica)
         if replica.state == State.STOPPING:
             if not runtime.alive(replica):
@@ -267,6 +273,7 @@ class Agent:
 
     def _forget(self, replica: Replica) -> None:
         replica.forget(self.paths.replicas)
+        self.log_clock.forget(self._log(replica))
         self.replicas.pop(replica.id, None)
         self.probes.pop(replica.id, None)
 
