@@ -5,6 +5,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -131,9 +132,11 @@ def local_address(fleet: str, name: str, spec: CellSpec) -> str | None:
     return spec.backend.address or derived_address(fleet, name)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def with_address(fleet: str, name: str, spec: CellSpec) -> CellSpec:
     """A local cell's spec with its address in place, derived if unset: what a rendered
-    cell carries, so that the ledger keeps the address a cell was given."""
+    cell carries, so that the ledger keeps the address a cell was given. Remembered (specs
+    are frozen): each revision renders every cell, and most cells' specs do not change."""
     if not isinstance(spec.backend, LocalBackend) or spec.backend.address is not None:
         return spec
     backend = spec.backend.model_copy(update={"address": derived_address(fleet, name)})
