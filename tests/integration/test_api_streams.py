@@ -47,3 +47,17 @@ def test_one_token_cannot_hold_every_stream(api: Api) -> None:
                 return
         time.sleep(0.2)
     pytest.fail("the viewer's streams were not given back after they were closed")
+
+
+def test_a_streams_place_is_given_back_once() -> None:
+    from cellops.api import stream
+
+    token = (0, -1)
+    with stream._lock:
+        stream._open[0] += 1
+        stream._by_token[token] = 1
+    opened = stream._open[0]
+    slot = stream._Slot(token)
+    slot.release()
+    slot.release()  # the stream's end and the response's background task: once
+    assert stream._open[0] == opened - 1 and token not in stream._by_token

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from cellops.api.auth import context, viewer
@@ -67,17 +68,35 @@ async def stream(
             )
         _open[0] += 1
         _by_token[token] = _by_token.get(token, 0) + 1
+    slot = _Slot(token)
     where = EventFilter(kind=tuple(kind), cell=cell, after=start)
     return StreamingResponse(
-        _events(request, where, token),
+        _events(request, where, slot),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(slot.release),  # also when the stream never started
     )
 
 
-async def _events(
-    request: Request, where: EventFilter, token: tuple[int, int]
-) -> AsyncIterator[str]:
+class _Slot:
+    """A stream's place in the counts, given back once (when the stream ends, or when
+    the client left before it began)."""
+
+    def __init__(self, token: tuple[int, int]) -> None:
+        self.token, self.held = token, True
+
+    def release(self) -> None:
+        with _lock:
+            if not self.held:
+                return
+            self.held = False
+            _open[0] -= 1
+            _by_token[self.token] -= 1
+            if not _by_token[self.token]:
+                del _by_token[self.token]
+
+
+async def _events(request: Request, where: EventFilter, slot: _Slot) -> AsyncIterator[str]:
     store = context(request).store
     quiet = 0.0
     try:
@@ -97,11 +116,7 @@ async def _events(
                 quiet = 0.0
                 yield ": keep-alive\n\n"
     finally:
-        with _lock:
-            _open[0] -= 1
-            _by_token[token] -= 1
-            if not _by_token[token]:
-                del _by_token[token]
+        slot.release()
 
 
 def _int(text: str | None) -> int | None:
