@@ -195,7 +195,7 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
             f"{'':>13}{sustained.rate:>13.0f}{row['per_core']:>12.0f}{row['failed']:>8}"
         )
     print(
-        f"(turn p99: the median of each {TURN * 1000:.0f} ms turn's p99, which one stall moves not)"
+        f"(turn p99: the median of each {TURN * 1000:.0f} ms turn's p99: one stall cannot move it)"
     )
     by_name = {str(r["name"]): r for r in rows}
     if "embedded router" in by_name:
