@@ -112,7 +112,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.done = asyncio.get_running_loop().create_future()
         self.answer, self.head, self.framed, self.started = Answer(), head, False, False
-        self.transport.writelines(request)
+        self.transport.write(b"".join(request))  # one segment, not one per header line
         try:
             await self.done
         except BaseException:
