@@ -210,10 +210,13 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
 
 
 def _knock(url: str, tenants: list[str], seconds: float) -> subprocess.Popen[str]:
-    """The hung cell's tenants at 50/s from another process (not this one's event loop)."""
+    """The hung cell's tenants at 50/s from another process (not this one's event loop),
+    started and ready before the measurement: it knocks once sent "go"."""
     load = str(Path(__file__).with_name("router_load.py"))
     args = [sys.executable, load, url, str(seconds), "50", *tenants]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    knocker = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert knocker.stdout is not None and knocker.stdout.readline().strip() == "ready"
+    return knocker
 
 
 def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
@@ -231,8 +234,11 @@ def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
         procs.append((router, port))
         url = f"http://127.0.0.1:{port}/x"
         before = asyncio.run(fixed_rate(url, healthy, rate, seconds))
-        os.kill(procs[1][0].pid, signal.SIGSTOP)
         knocking = _knock(url, hung, seconds)
+        os.kill(procs[1][0].pid, signal.SIGSTOP)
+        assert knocking.stdin is not None
+        knocking.stdin.write("go\n")
+        knocking.stdin.flush()
         during = asyncio.run(fixed_rate(url, healthy, rate, seconds))
         refused, answered = map(int, knocking.communicate(timeout=120)[0].split())
         os.kill(procs[1][0].pid, signal.SIGCONT)

@@ -124,5 +124,7 @@ async def closed_loop(url: str, tenants: list[str], workers: int, seconds: float
 
 
 if __name__ == "__main__":  # a knocking client in its own process: URL SECONDS RATE TENANT...
+    print("ready", flush=True)  # imports done: its start costs no CPU during a measurement
+    sys.stdin.readline()  # "go"
     done = asyncio.run(fixed_rate(sys.argv[1], sys.argv[4:], int(sys.argv[3]), float(sys.argv[2])))
     print(done.failures, len(done.latencies))
