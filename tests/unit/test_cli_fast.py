@@ -96,6 +96,10 @@ INVOCATIONS = [
     ["render", "{repo}", "-c", "eu-1"],
     ["render", "{repo}", "--cell", "eu-1", "-ojson", "--no-validate"],
     ["render", "{repo}", "--cell", "nowhere"],
+    ["render", "{repo}", "-c=eu-1"],  # click's value is "=eu-1", argparse's "eu-1"
+    ["validate", "{repo}", "-o=json"],
+    ["validate", "-1"],  # click: no such option; argparse: a negative number
+    ["validate", "{repo}", "-p=."],
 ]
 
 
@@ -121,6 +125,10 @@ def test_a_command_says_the_same_on_either_path(
         ["render"],  # --cell is required
         ["get", "bogus"],  # a bad value found by the command itself
         ["get", "cells", "--limit", "many"],
+        ["get", "cells", "--limit", "\uff15"],  # a fullwidth 5: int() takes it, typer not
+        ["get", "cells", "-n=3"],
+        ["validate", "-o=json"],
+        ["validate", "-1"],
     ],
 )
 def test_what_the_fast_path_is_unsure_of_goes_to_typer(
@@ -142,3 +150,40 @@ def test_an_environment_variable_fills_an_option_as_click_does(
     namespace = fast.parser_for(get).parse_args(["cells"])
     assert namespace.state == tmp_path / "elsewhere"
     assert namespace.server is None
+
+
+def test_ctrl_c_ends_either_path_quietly_with_130(
+    example_fleet: FleetRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(repo: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("cellops.cli.plan.open_repo", interrupted)
+    for fast_path in (True, False):
+        try:
+            ended = _run(["plan", str(example_fleet.path)], monkeypatch, fast_path=fast_path)
+        except KeyboardInterrupt:
+            pytest.fail(f"a traceback (fast path: {fast_path})")
+        assert ended == (130, "", "")
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_went_away_ends_either_path_quietly_with_1(
+    example_fleet: FleetRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["validate", str(example_fleet.path), "-o", "json"]
+    for fast_path in (True, False):
+        monkeypatch.setattr("sys.argv", ["cellops", *args])
+        monkeypatch.setenv("CELLOPS_NO_FAST", "" if fast_path else "1")
+        err = io.StringIO()
+        with (
+            contextlib.redirect_stdout(_ClosedPipe()),
+            contextlib.redirect_stderr(err),
+            pytest.raises(SystemExit) as exited,
+        ):
+            main()
+        assert (exited.value.code, err.getvalue()) == (1, ""), fast_path

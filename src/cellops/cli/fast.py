@@ -36,6 +36,8 @@ def run_fast(argv: list[str]) -> bool:
     """Run `argv` if it is a plain invocation of an everyday command; False if not."""
     if not argv or argv[0] not in FAST or os.environ.get("CELLOPS_NO_FAST"):
         return False
+    if not _plain(argv[1:]):
+        return False
     module, _, attribute = COMMANDS[argv[0]].partition(":")
     command = getattr(import_module(module), attribute)
     try:
@@ -49,6 +51,22 @@ def run_fast(argv: list[str]) -> bool:
     return True
 
 
+def _plain(args: list[str]) -> bool:
+    """Whether argparse reads these words as click does. Not `-o=json` (click's value is
+    `=json`), nor a word like `-1` (argparse takes a negative number for a value or an
+    argument where click sees an option): such a line goes to typer."""
+    for arg in args:
+        if arg == "--":
+            return True
+        if (
+            arg[:1] == "-"
+            and arg[1:2] != "-"
+            and ("=" in arg or arg[1:2].isdigit() or arg[1:2] == ".")
+        ):
+            return False
+    return True
+
+
 def parser_for(command: Callable[..., Any]) -> argparse.ArgumentParser:
     """An argparse parser taking exactly the parameters `command` declares."""
     parser = _Parser(add_help=False, allow_abbrev=False)
@@ -58,6 +76,8 @@ def parser_for(command: Callable[..., Any]) -> argparse.ArgumentParser:
             raise _Unsure(f"{name}: not declared with cellops.cli.params")
         kind = _kind(parameter.annotation)
         if declared.argument:
+            if kind is bool:
+                raise _Unsure(f"{name}: a yes/no argument")
             nargs = None if declared.default is ... else "?"
             parser.add_argument(name, nargs=nargs, default=declared.default, type=kind)
         elif kind is bool:
@@ -82,9 +102,20 @@ def _kind(annotation: Any) -> Callable[[str], Any]:
         annotation = others[0]
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return _choice(annotation)
-    if annotation in (str, int, bool) or getattr(annotation, "__name__", "") == "Path":
+    if annotation is int:
+        return _integer
+    if annotation in (str, bool) or getattr(annotation, "__name__", "") == "Path":
         return annotation  # type: ignore[no-any-return]
     raise _Unsure(f"cannot convert to {annotation}")
+
+
+def _integer(text: str) -> int:
+    """Plain ASCII digits only: int() also takes other scripts' digits (fullwidth,
+    Arabic-Indic), which typer refuses; what typer alone takes (`5.0`, ` 5`) is left to it."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise _Unsure(f"{text!r}: not plain digits")
+    return int(text)
 
 
 def _choice(enum: type[Enum]) -> Callable[[str], Any]:

@@ -6,6 +6,7 @@ without it, and only what it cannot take goes to the typer app (`app.py`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -21,7 +22,7 @@ from cellops.model.errors import CellopsError, SourceError, StartupError
 
 def main() -> None:
     try:
-        if not run_fast(sys.argv[1:]):
+        if not _fast(sys.argv[1:]):
             from cellops.cli.app import app
 
             app()
@@ -41,6 +42,20 @@ def main() -> None:
             markup=False,
         )
         raise SystemExit(Exit.SOURCE) from None
+
+
+def _fast(argv: list[str]) -> bool:
+    """`run_fast`, ended as typer ends a command: Ctrl-C is exit 130 and a reader that
+    went away (`| head`) exit 1, each without a traceback."""
+    try:
+        return run_fast(argv)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        # nothing more reaches the reader, nor a complaint when Python flushes at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ def rejecting_on_failure(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (CellopsError, BadParameter):
-            raise  # foreseen: each has its exit status and message already
+        except (CellopsError, BadParameter, BrokenPipeError):
+            raise  # foreseen: each has its exit status and message (a closed reader none)
         except Exception as exc:  # the point: no traceback, a rejection
             if os.environ.get("CELLOPS_DEBUG"):
                 traceback.print_exc()
