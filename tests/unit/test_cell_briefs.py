@@ -83,3 +83,44 @@ def test_status_reads_the_briefs_without_git_or_the_spec(tmp_path: Path) -> None
     assert listed == set(desired.cells)
     loaded = set(json.loads(modules))
     assert not {"pydantic", "cellops.spec.cell", "cellops.render", "yaml"} & loaded
+
+
+def _kept(revision: str) -> list[str]:
+    def one(cell: object) -> str:
+        return json.dumps({"revision": revision, "cells": {"eu-1": cell}})
+
+    local = {"type": "local", "address": "127.0.0.9"}
+    return [
+        "not JSON",
+        "[" * 100_000,  # deeper than the JSON parser goes
+        json.dumps([revision]),
+        json.dumps({"revision": revision, "cells": "eu-1"}),
+        json.dumps({"revision": revision}),
+        one(1),
+        one({"labels": {}, "spec": "local", "services": []}),
+        one({"labels": {"ring": 1}, "spec": {"backend": local}, "services": []}),
+        one({"labels": {}, "spec": {"backend": local}, "services": "ledger"}),
+        one({"labels": {}, "spec": {"backend": {"type": "ftp"}}, "services": []}),
+        one({"labels": {}, "spec": {"backend": {**local, "address": ["x"]}}, "services": []}),
+        json.dumps({"revision": "0" * 40, "cells": {}}),  # another revision's
+    ]
+
+
+def test_briefs_that_are_damaged_or_of_another_revision_are_not_trusted(tmp_path: Path) -> None:
+    from cellops.cli.records import Records
+
+    store, desired = _state(tmp_path, "fleet", applied=2)
+    store.close()
+    state = tmp_path / "state"
+    state.mkdir()
+    (tmp_path / "fleet.db").rename(state / "cellops.db")
+    with Records(str(tmp_path / "fleet"), state) as records:
+        rendered = records.cells()  # no briefs kept: the revision rendered from Git
+        assert {c["name"] for c in rendered} == set(desired.cells)
+        for kept in _kept(desired.revision):
+            records.store.set_setting("fleet.current.cells", kept)
+            assert records.briefs() is None, kept[:80]
+            assert records.cells() == rendered
+            assert records.cell("eu-1") == next(c for c in rendered if c["name"] == "eu-1")
+        records.store.set_setting("fleet.current.cells", json.dumps(fleet_brief(desired)))
+        assert records.briefs() is not None and records.cells() == rendered

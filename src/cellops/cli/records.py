@@ -9,7 +9,7 @@ only when a Kubernetes cell is read.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,14 +112,12 @@ class Records:
 
         return observe_cell(self.folder, cell)
 
-    def briefs(self) -> dict[str, dict[str, Any]] | None:
+    def briefs(self) -> dict[str, Mapping[str, Any]] | None:
         """The current revision's cells in brief, as the controller kept them when it
-        accepted that revision (None from a controller that kept none)."""
-        kept = self.store.setting(CURRENT_CELLS)
-        found = json.loads(kept) if kept else None
-        if not isinstance(found, dict) or found.get("revision") != self.store.setting(CURRENT):
-            return None
-        return dict(found["cells"])
+        accepted that revision (None from a controller that kept none, or none sound)."""
+        from cellops.query.cells import read_briefs
+
+        return read_briefs(self.store.setting(CURRENT_CELLS), self.store.setting(CURRENT))
 
     def desired(self) -> DesiredFleet | None:
         """The fleet's current revision, rendered; None when none was accepted yet or the

@@ -174,6 +174,40 @@ def _never_applied(cell: str, service: str) -> dict[str, Any]:
     }
 
 
+def read_briefs(kept: str | None, current: str | None) -> dict[str, Mapping[str, Any]] | None:
+    """The briefs the controller kept (`render.brief.fleet_brief` as JSON), by cell; None
+    unless they are of the `current` revision and every one has the shape the views read
+    (an older controller kept none; a damaged or edited value is not trusted): the
+    caller then renders the revision instead."""
+    try:
+        found = json.loads(kept) if kept and current else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(found, dict) or found.get("revision") != current:
+        return None
+    briefs = found.get("cells")
+    if not isinstance(briefs, dict) or not all(_well_formed(b) for b in briefs.values()):
+        return None
+    return briefs
+
+
+def _well_formed(brief: object) -> bool:
+    if not isinstance(brief, dict):
+        return False
+    labels, spec, services = brief.get("labels"), brief.get("spec"), brief.get("services")
+    backend = spec.get("backend") if isinstance(spec, dict) else None
+    if not isinstance(backend, dict) or backend.get("type") not in ("local", "kubernetes"):
+        return False
+    where = [backend.get(k) for k in ("address", "namespace", "context")]
+    return (
+        isinstance(labels, dict)
+        and all(isinstance(v, str) for v in (*labels, *labels.values()))
+        and isinstance(services, list)
+        and all(isinstance(s, str) for s in services)
+        and all(w is None or isinstance(w, str) for w in where)
+    )
+
+
 def _wanted(desired: Wanted | None) -> Mapping[str, Target]:
     if desired is None:
         return {}
