@@ -198,3 +198,11 @@ def test_a_repository_in_a_folder_whose_name_is_not_utf8(tmp_path: Path) -> None
     git(folder, "commit", "-q", "--allow-empty", "-m", "first")
     fast, slow = both(folder)
     assert fast.snapshot("HEAD") == slow.snapshot("HEAD")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_another_users_repository_is_refused_in_one_line(repo: Path) -> None:
+    for path in (repo, *repo.rglob("*")):
+        os.chown(path, 65534, 65534, follow_symlinks=False)  # nobody's
+    with pytest.raises(SourceError, match=r"not owned by current user.*safe\.directory"):
+        open_local(repo)

@@ -64,7 +64,12 @@ class GitSource:
             raise SourceError(
                 f"{self.path}: not a Git repository (run 'git init' or 'cellops init')"
             )
-        self._repo = pygit2.Repository(found)
+        try:
+            self._repo = pygit2.Repository(found)
+        except pygit2.GitError as exc:  # another user's repository, a damaged one
+            hint = " (if you trust it: git config --global --add safe.directory PATH)"
+            why = f"{self.path}: {exc}" + (hint if "owned" in str(exc) else "")
+            raise SourceError(why) from None
         self._memo = SubtreeMemo()
 
     @property
