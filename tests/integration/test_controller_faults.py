@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cellops.backends.local.backend import STALE_AFTER
+from cellops.backends.local.observe import STALE_AFTER
 from cellops.controller.reconcile import Settings
 from cellops.store.records import CellStep, RolloutState
 from cellops.wiring import wire
