@@ -29,7 +29,7 @@ from cellops.backends.local.apps import apps_root
 from cellops.backends.local.backend import LocalCells
 from cellops.backends.local.isolation import app_dir
 from cellops.backends.local.layout import cell_paths, read_json
-from cellops.backends.local.logtimes import read_notes
+from cellops.backends.local.logtimes import read_notes, trim_log
 from cellops.backends.local.probes import run_probe
 from cellops.health import Health
 from cellops.health.replicas import assess
@@ -626,16 +626,16 @@ def test_replica_logs_are_kept_per_replica(cells: Callable[[str], Cell]) -> None
 
 def test_trim_log_keeps_logs_bounded(tmp_path: Path) -> None:
     log = tmp_path / "r.log"
-    process.trim_log(log, 100)  # no log yet: nothing to do
+    trim_log(log, 100)  # no log yet: nothing to do
     assert not log.exists()
     with open(log, "ab") as writer:  # as a replica writes: O_APPEND
         writer.write(b"a" * 60)
         writer.flush()
-        process.trim_log(log, 100)
+        trim_log(log, 100)
         assert log.read_bytes() == b"a" * 60  # under the limit: untouched
         writer.write(b"b" * 60)
         writer.flush()
-        process.trim_log(log, 100)
+        trim_log(log, 100)
         rotated = tmp_path / "r.log.1"
         assert rotated.read_bytes() == b"a" * 40 + b"b" * 60  # the last `limit` bytes
         assert log.read_bytes() == b""
@@ -644,7 +644,7 @@ def test_trim_log_keeps_logs_bounded(tmp_path: Path) -> None:
         assert log.read_bytes() == b"c" * 10
         writer.write(b"d" * 200)
         writer.flush()
-        process.trim_log(log, 100)
+        trim_log(log, 100)
         assert rotated.read_bytes() == b"d" * 100  # .1 is replaced, not grown
         assert log.stat().st_size == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.log", "r.log.1"]

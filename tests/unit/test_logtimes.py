@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellops.backends.local import process
 from cellops.backends.local.logtimes import (
     MAX_NOTES,
     LogClock,
     read_notes,
     times_path,
+    trim_log,
     written_by,
 )
 
@@ -52,7 +52,7 @@ def test_a_rotated_log_takes_its_notes_along(tmp_path: Path) -> None:
     for second in range(10):
         write(log, f"line {second}\n")  # 7 bytes each
         clock.note(log, 100.0 + second)
-    dropped = process.trim_log(log, 21)  # the last three lines go to .1
+    dropped = trim_log(log, 21)  # the last three lines go to .1
     assert dropped == 49
     clock.rotated(log, dropped)
     previous = log.with_name(log.name + ".1")

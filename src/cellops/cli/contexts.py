@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from cellops.atomic import write_atomic
 from cellops.cli.output import Exit, console
 from cellops.cli.remote import config_path, fail, load_config
 
@@ -20,23 +19,12 @@ def _save(config: dict[str, Any]) -> None:
     """Write the file whole or not at all. It holds tokens: the new file is made by this
     process alone (O_EXCL, a random name, mode 0600, never a file or link that someone
     put there first), then renamed over the old one."""
-    import tempfile
 
     import yaml
 
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            yaml.safe_dump(config, out, sort_keys=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
+    text = yaml.safe_dump(config, sort_keys=False)
+    write_atomic(path, text.encode(), durable=True, folder_mode=0o700)
 
 
 @config_app.command("set-context")

@@ -6,12 +6,10 @@ only grows; publishing the same placement again keeps the version.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from cellops.atomic import write_atomic
 from cellops.tenancy.table import RoutingTable, TableError, parse_table
 
 MAX_TABLE_BYTES = 256 << 20
@@ -33,18 +31,7 @@ def read_table(path: Path) -> RoutingTable:
 
 
 def write_table(path: Path, table: RoutingTable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(table.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomic(path, table.to_json(), durable=True)
 
 
 def publish(path: Path, table: RoutingTable) -> RoutingTable:

@@ -24,7 +24,7 @@ from typing import Any
 from cellops.backends.local import isolation, ownership, process
 from cellops.backends.local.containers import ContainerRuntime
 from cellops.backends.local.layout import CellPaths, cell_arguments, read_json, write_json
-from cellops.backends.local.logtimes import LogClock
+from cellops.backends.local.logtimes import LogClock, trim_log
 from cellops.backends.local.podman import Podman
 from cellops.backends.local.probes import Prober, ProbeState
 from cellops.backends.local.replicas import (
@@ -114,7 +114,7 @@ class Agent:
         process.reap([r.pid for r in self.replicas.values() if r.pid] + [self.serving.pid])
         self._load_desired()
         services: dict[str, Any] = self.desired.get("services", {})
-        process.trim_log(self.paths.proxy_log, LOG_LIMIT)
+        trim_log(self.paths.proxy_log, LOG_LIMIT)
         restarted = self.serving.keep(now)
         if restarted:  # its ports were not served for a moment
             for name in sorted(n for n, s in services.items() if s["ports"]):
@@ -149,11 +149,7 @@ class Agent:
     # -- one replica ----------------------------------------------------------------------
     def _watch(self, replica: Replica, wanted: dict[str, Any] | None, now: float) -> None:
         """`wanted`: the service's desired entry now (None: the service is gone)."""
-        log = self._log(replica)
-        dropped = process.trim_log(log, LOG_LIMIT)
-        if dropped is not None:
-            self.log_clock.rotated(log, dropped)
-        self.log_clock.note(log, now)
+        self.log_clock.keep(self._log(replica), now, LOG_LIMIT)
         runtime = self._runtime(replica)
         if replica.state == State.STOPPING:
             if not runtime.alive(replica):

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cellops.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,7 @@ def app_dir(state_root: Path, tree_id: str) -> Path:
 
 def write_json(path: Path, data: object) -> None:
     """Write atomically: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"), sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -15,6 +15,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from cellops.atomic import write_atomic
+
 INTERVAL = 1.0  # seconds between two notes of one log, at most one per interval
 MAX_NOTES = 4096  # past this, the older half of the notes is thinned to every other one
 
@@ -49,6 +51,14 @@ class LogClock:
 
     def __init__(self) -> None:
         self._last: dict[Path, tuple[int, float]] = {}
+
+    def keep(self, log: Path, now: float, limit: int) -> None:
+        """One tick of a replica's log: bounded at `limit` bytes (rotated to `.1` with its
+        notes), and its growth noted."""
+        dropped = trim_log(log, limit)
+        if dropped is not None:
+            self.rotated(log, dropped)
+        self.note(log, now)
 
     def note(self, log: Path, now: float) -> None:
         try:
@@ -88,6 +98,23 @@ def _thin(log: Path) -> None:
 
 
 def _write(path: Path, notes: list[tuple[int, float]]) -> None:
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_text("".join(f"{o} {t:.3f}\n" for o, t in notes))
-    staging.replace(path)
+    write_atomic(path, "".join(f"{o} {t:.3f}\n" for o, t in notes).encode())
+
+
+def trim_log(log: Path, limit: int) -> int | None:
+    """Keep a replica's log bounded: past `limit` bytes, move it to .1 and start afresh;
+    how many bytes from its start did not go to .1 (None: not moved).
+
+    The replica writes with O_APPEND, so truncating under it is safe: its next write lands
+    at the new end of the file.
+    """
+    try:
+        if log.stat().st_size <= limit:
+            return None
+        previous = log.with_name(log.name + ".1")
+        data = log.read_bytes()
+        previous.write_bytes(data[-limit:])
+        os.truncate(log, 0)
+    except OSError:
+        return None
+    return max(0, len(data) - limit)

@@ -21,11 +21,11 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cellops.atomic import write_atomic
 from cellops.backends.local.apps import fleet_id
 from cellops.model.problems import Problem
 from cellops.spec.cell import LocalBackend
@@ -166,8 +166,4 @@ def _keep(path: Path, data: bytes) -> None:
     with contextlib.suppress(FileNotFoundError):
         if path.read_bytes() == data:
             return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(temporary, path)
+    write_atomic(path, data, folder_mode=0o700)

@@ -179,22 +179,3 @@ def reap(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)  # adopted replicas are not our children: ignored
-
-
-def trim_log(log: Path, limit: int) -> int | None:
-    """Keep a replica's log bounded: past `limit` bytes, move it to .1 and start afresh;
-    how many bytes from its start did not go to .1 (None: not moved).
-
-    The replica writes with O_APPEND, so truncating under it is safe: its next write lands
-    at the new end of the file.
-    """
-    try:
-        if log.stat().st_size <= limit:
-            return None
-        previous = log.with_suffix(log.suffix + ".1")
-        data = log.read_bytes()
-        previous.write_bytes(data[-limit:])
-        os.truncate(log, 0)
-    except OSError:
-        return None
-    return max(0, len(data) - limit)
