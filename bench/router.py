@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -40,10 +39,12 @@ from cellops.router.engines import haproxy_config, haproxy_map
 from cellops.router.tablefile import write_table
 from cellops.tenancy.placement import CellSlot, TenantEntry, place
 from cellops.tenancy.table import CellRoute, RoutingTable
-from router_load import Load, client, closed_loop, fixed_rate, start_cell
+from router_load import Client, Load, closed_loop, cold_memory, fixed_rate, start_cell
 
 CELLOPS = Path(sys.executable).with_name("cellops")
-TURN = 0.5  # seconds a target has the fixed-rate load before the next one
+TURN = 1.0  # seconds of a target's fixed-rate load that are measured, before the next one
+WARM = 0.5  # seconds of the same load before them, not measured (see `turns`)
+SETTLE = 3.0  # a new process's first seconds at the rate, not measured (see `turns`)
 
 
 def bench_placement(tenants: int, cells: int) -> tuple[float, float, float, float]:
@@ -89,6 +90,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cell(folder: Path) -> tuple[subprocess.Popen[str], int]:
+    proc, port = start_cell(_free_port, folder)
+    _wait_port(port, proc)
+    return proc, port
+
+
 def start_haproxy(folder: Path, table: RoutingTable) -> tuple[subprocess.Popen[str], int]:
     folder.mkdir()
     port = _free_port()
@@ -129,22 +136,44 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def turns(
-    urls: dict[str, str], tenants: list[str], rate: int, seconds: float, turn: float = TURN
+    urls: dict[str, str],
+    tenants: list[str],
+    rate: int,
+    seconds: float,
+    *,
+    turn: float = TURN,
+    warm: float = WARM,
+    settle: float = SETTLE,
 ) -> tuple[dict[str, Load], dict[str, list[float]]]:
-    """Each target's latency at a fixed rate, taken in turns of `turn` seconds (direct,
-    HAProxy, router, direct, ...): whatever else the machine runs meanwhile falls on every
-    target alike, so the difference between two rows is the targets', not the moment's.
-    Also each turn's own p99 (ms), whose median one stall of another process cannot move."""
+    """Each target's latency at a fixed rate, taken in turns (direct, HAProxy, router,
+    direct, ...): whatever else the machine runs meanwhile falls on every target alike, so
+    the difference between two rows is the targets', not the moment's. Also each turn's own
+    p99 (ms), whose median one stall of another process cannot move.
+
+    Each turn starts with `warm` seconds of the same load, not measured: the rate is a
+    steady state, and on this machine a process left idle for a second (the other targets'
+    turns) finds its memory cold again (re-touching 64 MiB: 7 ms at once, 217 ms after 1 s
+    idle, 392 ms after 5 s; see docs/performance.md), which costs a Python process's first
+    requests far more than HAProxy's and is no part of serving 1,000 requests a second.
+    For the same reason every target first has `settle` seconds of load: a process just
+    started is still taking fresh memory from the machine (the router's p99 over its first
+    2-second windows here: 13, 8, then 5 ms)."""
     loads = {name: Load() for name in urls}
     per_turn: dict[str, list[float]] = {name: [] for name in urls}
-    async with contextlib.AsyncExitStack() as stack:
-        sessions = {name: await stack.enter_async_context(client(256)) for name in urls}
-        for _ in range(max(1, round(seconds / turn))):
-            for name, url in urls.items():
-                load = loads[name]
-                before = len(load.latencies)
-                await fixed_rate(url, tenants, rate, turn, session=sessions[name], load=load)
-                per_turn[name].append(Load(load.latencies[before:]).p(99))
+    targets = {name: Client(url) for name, url in urls.items()}
+    for name, url in urls.items():
+        settled = await fixed_rate(url, tenants, rate, settle, target=targets[name])
+        loads[name].failures += settled.failures
+    for _ in range(max(1, round(seconds / turn))):
+        for name, url in urls.items():
+            load = loads[name]
+            warmed = await fixed_rate(url, tenants, rate, warm, target=targets[name])
+            load.failures += warmed.failures  # not measured, but a failure all the same
+            before = len(load.latencies)
+            await fixed_rate(url, tenants, rate, turn, target=targets[name], load=load)
+            per_turn[name].append(Load(load.latencies[before:]).p(99))
+    for target in targets.values():
+        target.close()
     return loads, per_turn
 
 
@@ -210,8 +239,9 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
 
 
 def _knock(url: str, tenants: list[str], seconds: float) -> subprocess.Popen[str]:
-    """The hung cell's tenants at 50/s from another process (not this one's event loop),
-    started and ready before the measurement: it knocks once sent "go"."""
+    """Cell b's tenants at 50/s from another process (not this one's event loop), started
+    and ready before the measurement: it knocks once sent "go", through the "before" window
+    (b healthy) and the "during" one (b hung), so the two differ by the hang alone."""
     load = str(Path(__file__).with_name("router_load.py"))
     args = [sys.executable, load, url, str(seconds), "50", *tenants]
     knocker = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -219,9 +249,46 @@ def _knock(url: str, tenants: list[str], seconds: float) -> subprocess.Popen[str
     return knocker
 
 
-def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
+async def windows(
+    url: str, tenants: list[str], rate: int, seconds: float, target: Client
+) -> tuple[Load, list[float]]:
+    """A fixed-rate load in windows of `TURN` seconds: all of it, and each window's p99."""
+    load, p99s = Load(), []
+    for _ in range(max(1, round(seconds / TURN))):
+        before = len(load.latencies)
+        await fixed_rate(url, tenants, rate, TURN, target=target, load=load)
+        p99s.append(Load(load.latencies[before:]).p(99))
+    return load, p99s
+
+
+async def _hang(
+    url: str,
+    tenants: list[str],
+    rate: int,
+    seconds: float,
+    *,
+    cell: subprocess.Popen[str],
+    knocking: subprocess.Popen[str],
+    settle: float,
+) -> tuple[tuple[Load, list[float]], tuple[Load, list[float]]]:
+    """The healthy cell's tenants before and while `cell` is hung and knocked on; one client
+    throughout, settled first (see `turns`)."""
+    target = Client(url)
+    settled = await fixed_rate(url, tenants, rate, settle, target=target)
+    assert knocking.stdin is not None
+    knocking.stdin.write("go\n")
+    knocking.stdin.flush()
+    before = await windows(url, tenants, rate, seconds, target)
+    before[0].failures += settled.failures
+    os.kill(cell.pid, signal.SIGSTOP)
+    during = await windows(url, tenants, rate, seconds, target)
+    target.close()
+    return before, during
+
+
+def bulkhead(tmp: Path, seconds: float, rate: int, settle: float) -> int:
     """One of two cells hung (SIGSTOP): the other's p99 before and during; its failures."""
-    procs = [start_cell(), start_cell()]
+    procs = [_cell(tmp / "cell-a"), _cell(tmp / "cell-b")]
     try:
         routes = {
             n: CellRoute(f"http://127.0.0.1:{p}") for n, (_, p) in zip("ab", procs, strict=True)
@@ -233,20 +300,21 @@ def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
         router, port = start_router(path, "--timeout", "2")
         procs.append((router, port))
         url = f"http://127.0.0.1:{port}/x"
-        before = asyncio.run(fixed_rate(url, healthy, rate, seconds))
-        knocking = _knock(url, hung, seconds)
-        os.kill(procs[1][0].pid, signal.SIGSTOP)
-        assert knocking.stdin is not None
-        knocking.stdin.write("go\n")
-        knocking.stdin.flush()
-        during = asyncio.run(fixed_rate(url, healthy, rate, seconds))
+        knocking = _knock(url, hung, 2 * max(1, round(seconds / TURN)) * TURN)
+        hang = _hang(
+            url, healthy, rate, seconds, cell=procs[1][0], knocking=knocking, settle=settle
+        )
+        (before, before_p99s), (during, during_p99s) = asyncio.run(hang)
+        calm, hung_p99 = statistics.median(before_p99s), statistics.median(during_p99s)
         refused, answered = map(int, knocking.communicate(timeout=120)[0].split())
         os.kill(procs[1][0].pid, signal.SIGCONT)
         print(
             f"\nbulkhead, cell b hung (SIGSTOP): cell a's p99 {before.p(99):.2f} ms before,"
-            f" {during.p(99):.2f} ms during (target within 20%); a's failures"
-            f" {before.failures + during.failures} (target 0); b's tenants refused"
-            f" {refused} of {refused + answered}"
+            f" {during.p(99):.2f} ms during; its {TURN:.0f} s windows' median p99"
+            f" {calm:.2f} ms before, {hung_p99:.2f} ms during ({hung_p99 / calm - 1:+.0%};"
+            f" target within 20%); a's failures"
+            f" {before.failures + during.failures} (target 0); b's tenants: {answered} answered"
+            f" before the hang, {refused} refused during it"
         )
         return before.failures + during.failures
     finally:
@@ -256,11 +324,11 @@ def bulkhead(tmp: Path, seconds: float, rate: int) -> int:
             proc.wait(timeout=20)
 
 
-def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
+def run_targets(tmp: Path, seconds: float, rate: int, moves: int, settle: float) -> int:
     """The four targets under load, then the moves; the number of failed requests."""
     procs: list[subprocess.Popen[str]] = []
     try:
-        cell, cell_port = start_cell()
+        cell, cell_port = _cell(tmp / "cell")
         procs.append(cell)
         tenants = [f"tenant-{i}" for i in range(1000)]
         url = f"http://127.0.0.1:{cell_port}"
@@ -282,7 +350,7 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int) -> int:
         procs.append(router)
         targets["embedded router"] = (router_port, router.pid)
         urls = {name: f"http://127.0.0.1:{port}/x" for name, (port, _) in targets.items()}
-        fixed, per_turn = asyncio.run(turns(urls, tenants, rate, seconds))
+        fixed, per_turn = asyncio.run(turns(urls, tenants, rate, seconds, settle=settle))
         rows = [
             measure(name, port, tenants, seconds, fixed[name], pid=pid)
             for name, (port, pid) in targets.items()
@@ -313,7 +381,12 @@ def main() -> int:
     seconds, rate = (1.0, 200) if args.quick else (args.seconds, args.rate)
     placed, placed_cpu, lookups, lookups_cpu = bench_placement(tenants_n, cells_n)
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"load generator: bounded Python client, {seconds:.0f} s each")
+    hot, cold = cold_memory()
+    print(
+        f"this machine: writing 64 MiB again takes {hot:.0f} ms at once,"
+        f" {cold:.0f} ms after 1 s idle"
+    )
+    print(f"load generator: lean Python client (asyncio + httptools), {seconds:.0f} s each")
     print(
         f"placement: {tenants_n:,} tenants over {cells_n:,} cells in {placed:.2f} s"
         f" ({placed_cpu:.2f} s of CPU; target <= 2 s at 1,000,000 x 1,000)"
@@ -323,8 +396,9 @@ def main() -> int:
         " target >= 1,000,000/s)"
     )
     with tempfile.TemporaryDirectory(prefix="cellops-router-bench-") as tmp:
-        failed = run_targets(Path(tmp), seconds, rate, 10 if args.quick else 100)
-        failed += bulkhead(Path(tmp), seconds, rate)
+        settle = 0.3 if args.quick else SETTLE
+        failed = run_targets(Path(tmp), seconds, rate, 10 if args.quick else 100, settle)
+        failed += bulkhead(Path(tmp), seconds, rate, settle)
     if failed:
         print(f"FAIL: {failed} request(s) failed")
         return 1
