@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,7 @@ def test_haproxy_answers_a_down_cells_tenants_with_503_and_retry_after(
     assert cell_of(port, "acme") == "a"
 
 
-def test_nginx_routes_by_the_exported_map(tmp_path: Path, cells: Cells) -> None:
-    table, out, port = tmp_path / "routing.json", tmp_path / "nginx", free_port()
-    write_table(table, table_of(cells, {"acme": "a", "globex": "b"}))
-    export(table, "nginx", out, port)
+def start_nginx(out: Path, port: int) -> subprocess.Popen[str]:
     conf = out / "nginx.conf"
     conf.write_text(
         f"daemon off;\npid {out}/nginx.pid;\nerror_log {out}/error.log;\n"
@@ -123,8 +121,16 @@ def test_nginx_routes_by_the_exported_map(tmp_path: Path, cells: Cells) -> None:
         f"  include {out}/cellops-map.conf;\n  include {out}/cellops-server.conf;\n}}\n"
     )
     proc = subprocess.Popen(["nginx", "-p", str(out), "-c", str(conf)], text=True)
+    wait_for(lambda: up(proc, port), "nginx")
+    return proc
+
+
+def test_nginx_routes_by_the_exported_map(tmp_path: Path, cells: Cells) -> None:
+    table, out, port = tmp_path / "routing.json", tmp_path / "nginx", free_port()
+    write_table(table, table_of(cells, {"acme": "a", "globex": "b"}))
+    export(table, "nginx", out, port)
+    proc = start_nginx(out, port)
     try:
-        wait_for(lambda: up(proc, port), "nginx")
         assert cell_of(port, "acme") == "a" and cell_of(port, "globex") == "b"
         assert cell_of(port, "unlisted") in ("a", "b")
         assert get(port, "/x")[0] == 400
@@ -133,3 +139,44 @@ def test_nginx_routes_by_the_exported_map(tmp_path: Path, cells: Cells) -> None:
         assert status == 503 and headers.get("retry-after") == "5"
     finally:
         stop(proc)
+
+
+def test_nginx_takes_the_tenant_off_the_path_as_the_router_does(
+    tmp_path: Path, cells: Cells
+) -> None:
+    table, out, port = tmp_path / "routing.json", tmp_path / "nginx", free_port()
+    write_table(table, replace(table_of(cells, {"acme": "a", "globex": "b"}), key="path"))
+    export(table, "nginx", out, port)
+    proc = start_nginx(out, port)
+    try:
+        assert get(port, "/acme/orders/7?x=1")[1].split()[:2] == ["a", "/orders/7"]
+        assert get(port, "/globex")[1].split()[:2] == ["b", "/"]
+    finally:
+        stop(proc)
+
+
+def test_haproxy_keeps_an_unlisted_tenant_on_one_cell_by_a_custom_header(
+    tmp_path: Path, cells: Cells
+) -> None:
+    """The hashed backend hashes the table's header: hashing a header that is not there
+    made HAProxy spread each unlisted tenant's requests over every cell."""
+    table, out, port = tmp_path / "routing.json", tmp_path / "haproxy", free_port()
+    write_table(table, replace(table_of(cells, {"acme": "a"}), header="X-Customer"))
+    export(table, "haproxy", out, port)
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(out / "haproxy.cfg")], text=True)
+    try:
+        wait_for(lambda: up(proc, port), "haproxy")
+        for tenant in ("initech", "umbrella", "hooli"):
+            homes = {get(port, "/x", {"X-Customer": tenant})[1].split()[0] for _ in range(8)}
+            assert len(homes) == 1, f"{tenant} was served by {homes}"
+    finally:
+        stop(proc)
+
+
+def test_haproxy_takes_its_config_for_an_https_cell(tmp_path: Path) -> None:
+    table, out = tmp_path / "routing.json", tmp_path / "haproxy"
+    routes = {"a": CellRoute("https://localhost:8443"), "b": CellRoute("http://127.0.0.1:9")}
+    write_table(table, RoutingTable(1, "r1", routes, {"acme": "a"}, ("a", "b")))
+    export(table, "haproxy", out, free_port())
+    assert "ssl verify required" in (out / "haproxy.cfg").read_text()
+    subprocess.run(["haproxy", "-c", "-f", str(out / "haproxy.cfg")], check=True)

@@ -38,8 +38,9 @@ ALLOWED_STDLIB = {
     "zlib",  # crc32 only: a stable hash (tenancy/ring.py)
 }
 ALLOWED_THIRD_PARTY = {"pydantic", "yaml"}
-# pathlib only for PurePosixPath (path arithmetic, no file access)
-ALLOWED_NAMES = {("pathlib", "PurePosixPath")}
+# pathlib only for PurePosixPath (path arithmetic, no file access); urllib only to split a
+# URL string (tenancy/checks.py), never urllib.request
+ALLOWED_NAMES = {("pathlib", "PurePosixPath"), ("urllib.parse", "urlsplit")}
 
 
 def _modules(package: str) -> list[Path]:

@@ -14,6 +14,7 @@ from cellops.cli.params import RepoArgument, RevOption
 from cellops.model.errors import StartupError
 from cellops.router.bulkhead import Limits
 from cellops.router.engines import (
+    EngineError,
     haproxy_config,
     haproxy_map,
     map_lines,
@@ -97,19 +98,23 @@ def export(
     """Write an HAProxy configuration and map, or an nginx map configuration."""
     routing = _table(table)
     limits = _limits(max_connections, timeout)
+    map_path = out / "tenants.map"
+    try:  # every file made before any is written: a refused table leaves `out` as it was
+        if fmt is EngineFormat.HAPROXY:
+            sock = str((out / "haproxy.sock").resolve())
+            config = haproxy_config(routing, listen, str(map_path.resolve()), sock, limits)
+            files = {map_path: haproxy_map(routing), out / "haproxy.cfg": config}
+        else:
+            files = {
+                out / "cellops-map.conf": nginx_config(routing, limits),
+                out / "cellops-server.conf": nginx_server(listen, limits, routing.key),
+            }
+    except EngineError as exc:
+        raise StartupError(f"cannot export for {fmt.value}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
-    if fmt is EngineFormat.HAPROXY:
-        map_path = out / "tenants.map"
-        map_path.write_text(haproxy_map(routing))
-        config = haproxy_config(
-            routing, listen, str(map_path.resolve()), str((out / "haproxy.sock").resolve()), limits
-        )
-        (out / "haproxy.cfg").write_text(config)
-        typer.echo(f"wrote {out / 'haproxy.cfg'} and {map_path}")
-    else:
-        (out / "cellops-map.conf").write_text(nginx_config(routing, limits))
-        (out / "cellops-server.conf").write_text(nginx_server(listen, limits))
-        typer.echo(f"wrote {out / 'cellops-map.conf'} and {out / 'cellops-server.conf'}")
+    for path, text in files.items():
+        path.write_text(text)
+    typer.echo("wrote " + " and ".join(str(p) for p in files))
 
 
 @router_app.command("haproxy-sync")

@@ -9,6 +9,8 @@ redispatch to another cell, and a 503 with Retry-After.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from cellops.router.bulkhead import Limits
 from cellops.tenancy.table import RoutingTable
 
@@ -25,14 +27,40 @@ def map_lines(table: RoutingTable) -> dict[str, str]:
     return {t: backend(c) for t, c in sorted(table.tenants.items()) if c in routed}
 
 
+class EngineError(ValueError):
+    """A routing table this engine cannot carry out as it says; the message says why."""
+
+
 def _hostport(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_routes(table: RoutingTable, engine: str, *, tls: bool) -> None:
+    """The engines send a request to host:port with its own path: an entry point with a
+    path (or, for nginx, https) would be reached at the wrong place, so it is refused."""
+    for name, route in sorted(table.cells.items()):
+        parts = urlsplit(route.url)
+        if parts.path not in ("", "/"):
+            raise EngineError(
+                f"cell {name}: entry point {route.url} has a path, and {engine} sends"
+                " requests to host:port with their own path: give the cell an entry point"
+                " without one, or route through `cellops router run`"
+            )
+        if parts.scheme == "https" and not tls:
+            raise EngineError(
+                f"cell {name}: entry point {route.url} is https, which the {engine} export"
+                " does not speak to cells: use the HAProxy export or `cellops router run`"
+            )
 
 
 def haproxy_config(
     table: RoutingTable, listen: str, map_path: str, socket: str, limits: Limits | None = None
 ) -> str:
     limits = limits or Limits()
+    _check_routes(table, "HAProxy", tls=True)
     key = {
         "header": f"req.hdr({table.header})",
         "host": "req.hdr(host),field(1,:),field(1,.)",
@@ -68,7 +96,7 @@ def haproxy_config(
     ]
     for name, route in sorted(table.cells.items()):
         lines += [f"backend {backend(name)}", _server(name, route.url, limits)]
-    lines += [f"backend {HASHED}", "    balance hdr(X-Tenant-Id)", "    hash-type consistent"]
+    lines += [f"backend {HASHED}", f"    balance hdr({table.header})", "    hash-type consistent"]
     if table.key != "header":
         lines[-2] = "    balance uri"  # no tenant header to hash: the path or host's URI
     lines += [_server(c, table.cells[c].url, limits) for c in table.ring]
@@ -76,7 +104,11 @@ def haproxy_config(
 
 
 def _server(name: str, url: str, limits: Limits) -> str:
-    return f"    server {name} {_hostport(url)} maxconn {limits.max_connections}"
+    line = f"    server {name} {_hostport(url)} maxconn {limits.max_connections}"
+    parts = urlsplit(url)
+    if parts.scheme == "https":  # verified against the system's CAs, by the URL's host name
+        line += f" ssl verify required ca-file @system-ca sni str({parts.hostname})"
+    return line
 
 
 def haproxy_map(table: RoutingTable) -> str:
@@ -86,6 +118,7 @@ def haproxy_map(table: RoutingTable) -> str:
 def nginx_config(table: RoutingTable, limits: Limits | None = None) -> str:
     """An `http {}` include: the tenant map, one upstream per cell, and a hashed upstream."""
     limits = limits or Limits()
+    _check_routes(table, "nginx", tls=False)
     source = {
         "header": "$http_" + table.header.lower().replace("-", "_"),
         "host": "$cellops_host_tenant",
@@ -112,9 +145,11 @@ def nginx_config(table: RoutingTable, limits: Limits | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def nginx_server(listen: str, limits: Limits | None = None) -> str:
-    """A `server {}` that proxies by the map (no retry into another cell)."""
+def nginx_server(listen: str, limits: Limits | None = None, key: str = "header") -> str:
+    """A `server {}` that proxies by the map (no retry into another cell); with the path
+    key, the tenant's segment is taken off the path, as the embedded router and HAProxy do."""
     limits = limits or Limits()
+    strip = ["        rewrite ^/[^/]+/?(.*)$ /$1 break;"] if key == "path" else []
     return (
         "\n".join(
             [
@@ -122,6 +157,7 @@ def nginx_server(listen: str, limits: Limits | None = None) -> str:
                 f"    listen {listen};",
                 '    if ($cellops_backend = "") { return 400 "no tenant\\n"; }',
                 "    location / {",
+                *strip,
                 "        proxy_pass http://$cellops_backend;",
                 "        proxy_next_upstream off;",
                 f"        proxy_connect_timeout {int(limits.connect_timeout * 1000)}ms;",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 from pathlib import Path
 
 import aiohttp
@@ -26,10 +25,10 @@ from cellops.router.headers import answer_headers, forwarded_headers
 from cellops.router.holds import Holds
 from cellops.router.tablefile import read_table
 from cellops.router.upstream import Upstream, UpstreamError
+from cellops.tenancy.checks import TENANT_ID
 from cellops.tenancy.table import RoutingTable, TableError
 
 log = structlog.get_logger("cellops.router")
-TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUS_PATH = "/.cellops/router"
 MAX_BODY = 64 << 20  # a request's body is read whole before it goes to the cell
 
@@ -91,7 +90,7 @@ class Router:
             }
             return web.json_response(status)
         tenant, path = self.tenant_of(request)
-        if tenant is None or not TENANT.match(tenant):
+        if tenant is None or not TENANT_ID.match(tenant):
             return _refuse(400, f"no tenant: expected {self._expected()}")
         table = self.table
         cell = self.holds.cell_of(tenant, table)

@@ -22,13 +22,11 @@ from pydantic import (
 
 from cellops.spec.base import Metadata, SpecModel
 from cellops.spec.fields import DnsLabel, FieldError, WholeNumber, YesNo
-
-# safe as a HAProxy or nginx map key and in a header, host label or path segment
-_TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+from cellops.tenancy.checks import TENANT_ID
 
 
 def _check_tenant_id(value: str) -> str:
-    if not _TENANT_ID.match(value):
+    if not TENANT_ID.match(value):
         raise ValueError(
             f"{value!r} is not a tenant id: expected letters, digits, '.', '_' and '-',"
             " starting with a letter or digit, at most 128 characters"

@@ -14,6 +14,7 @@ from cellops.spec.documents import Parsed
 from cellops.spec.fleet import FleetDocument
 from cellops.spec.selection import CellIndex
 from cellops.spec.tenants import Routing, TenantsDocument
+from cellops.tenancy.checks import cell_url_problem
 from cellops.tenancy.exposure import cell_shares
 from cellops.tenancy.placement import CellSlot, Placement, TenantEntry, place
 from cellops.tenancy.table import CellRoute, RoutingTable
@@ -89,6 +90,7 @@ def check_tenants(
     tenancy = tenancy_of({p: i.model for p, i in parsed.items() if i.model is not None})
     if routing_file is not None:
         problems += _canary_cells(tenancy.routing, cells, parsed[routing_file])
+        problems += _entry_points(tenancy.routing, cells, parsed[routing_file])
     result = place(cell_slots(fleet, cells, tenancy.routing), tenancy.entries)
     for error in result.errors:
         path, line = where.get(error.tenant or "", ("tenants/", 0))
@@ -167,3 +169,24 @@ def routing_table(
         header=routing.header,
         weights={e.id: e.weight for e in tenancy.entries if e.weight != 1},
     )
+
+
+def _entry_points(
+    routing: Routing, cells: Mapping[str, CellDocument], parsed: Parsed[TenantsDocument]
+) -> list[Problem]:
+    """`entryPoints` must name known cells, each by a URL the router and the engines can
+    use as it is (http or https, a host, no credentials, query or odd characters)."""
+    problems = []
+    for cell, url in routing.entry_points.items():
+        if cell not in cells:
+            known = ", ".join(sorted(cells)) or "none"
+            message = f"unknown cell {cell!r}: expected one of {known}"
+        else:
+            problem = cell_url_problem(url)
+            if problem is None:
+                continue
+            message = f"entry point {url!r} of cell {cell!r} {problem}"
+        line = parsed.line("spec", "routing", "entryPoints", cell)
+        where = f"spec.routing.entryPoints.{cell}"
+        problems.append(Problem(parsed.path, line, where, message))
+    return problems

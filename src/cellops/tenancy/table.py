@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cellops.tenancy.checks import CELL_NAME, HEADER, REVISION, STATES, TENANT_ID, cell_url_problem
 from cellops.tenancy.ring import Ring
 
 FORMAT = 1
@@ -80,25 +81,63 @@ def parse_table(data: bytes) -> RoutingTable:
         raise TableError("cells, tenants: expected objects")
     if not isinstance(ring, list):
         raise TableError("ring: expected a list of cells")
-    cells: dict[str, CellRoute] = {}
-    for name, route in cells_raw.items():
-        if not isinstance(route, dict) or not isinstance(route.get("url"), str):
-            raise TableError(f"cells.{name}: expected an object with a url")
-        cells[name] = CellRoute(route["url"], str(route.get("state", "active")))
+    cells = _cells(cells_raw)
+    for tenant in tenants:
+        if not TENANT_ID.match(tenant):
+            raise TableError(f"tenants: {tenant!r} is not a tenant id")
     pairs = [*((f"tenants.{t}", c) for t, c in tenants.items()), *(("ring", c) for c in ring)]
     for where, cell in pairs:
         if not isinstance(cell, str) or cell not in cells:
             raise TableError(f"{where}: unknown cell {cell!r}")
-    key = body.get("key", "header")
-    if key not in KEYS:
-        raise TableError(f"key: expected one of {', '.join(KEYS)}, found {key!r}")
+    key, header, revision = _settings(body)
+    weights = _weights(body.get("weights", {}), tenants)
     return RoutingTable(
         version=version,
-        revision=str(body.get("revision", "")),
+        revision=revision,
         cells=cells,
         tenants=tenants,
         ring=tuple(ring),
         key=key,
-        header=str(body.get("header", "X-Tenant-Id")),
-        weights=body.get("weights") or {},
+        header=header,
+        weights=weights,
     )
+
+
+def _settings(body: dict[str, object]) -> tuple[str, str, str]:
+    key, header = body.get("key", "header"), body.get("header", "X-Tenant-Id")
+    revision = body.get("revision", "")
+    if not isinstance(key, str) or key not in KEYS:
+        raise TableError(f"key: expected one of {', '.join(KEYS)}, found {key!r}")
+    if not isinstance(header, str) or not HEADER.match(header):
+        raise TableError(f"header: expected a header name (letters, digits, '-'), found {header!r}")
+    if not isinstance(revision, str) or not REVISION.match(revision):
+        raise TableError(f"revision: expected a commit id, found {revision!r}")
+    return key, header, revision
+
+
+def _cells(raw: dict[object, object]) -> dict[str, CellRoute]:
+    cells: dict[str, CellRoute] = {}
+    for name, route in raw.items():
+        if not isinstance(name, str) or not CELL_NAME.match(name):
+            raise TableError(f"cells: {name!r} is not a cell name")
+        if not isinstance(route, dict) or not isinstance(route.get("url"), str):
+            raise TableError(f"cells.{name}: expected an object with a url")
+        problem = cell_url_problem(route["url"])
+        if problem is not None:
+            raise TableError(f"cells.{name}.url {route['url']!r} {problem}")
+        state = route.get("state", "active")
+        if state not in STATES:
+            raise TableError(f"cells.{name}.state: expected one of {', '.join(sorted(STATES))}")
+        cells[name] = CellRoute(route["url"], state)
+    return cells
+
+
+def _weights(raw: object, tenants: dict[str, object]) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise TableError("weights: expected an object")
+    for tenant, weight in raw.items():
+        if tenant not in tenants:
+            raise TableError(f"weights.{tenant}: not a listed tenant")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+            raise TableError(f"weights.{tenant}: expected a whole number, found {weight!r}")
+    return raw
