@@ -85,6 +85,48 @@ def test_a_table_file_with_unsafe_values_is_refused_whole(
         parse_table(json.dumps({**GOOD, **change}).encode())
 
 
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [  # `$` matched before a final newline: each of these passed and reached a config
+        ({"tenants": {"acme\n": "a"}, "weights": {}}, "not a tenant id"),
+        ({"cells": {"a\n": {"url": "http://h:1"}}, "tenants": {}, "ring": []}, "cell name"),
+        ({"header": "X-Tenant-Id\n"}, "header"),
+        ({"revision": "abc\n"}, "revision"),
+    ],
+)
+def test_a_value_ending_in_a_newline_is_refused(change: dict[str, object], why: str) -> None:
+    with pytest.raises(TableError, match=why):
+        parse_table(json.dumps({**GOOD, **change}).encode())
+
+
+def test_a_tenant_id_ending_in_a_newline_is_refused_by_the_spec() -> None:
+    from pydantic import ValidationError
+
+    from cellops.spec.tenants import Tenant
+
+    with pytest.raises(ValidationError, match="not a tenant id"):
+        Tenant.model_validate({"id": "acme\n"})
+
+
+@pytest.mark.parametrize(
+    ("cells", "ring", "why"),
+    [
+        ({"a": "active", "q": "quarantined"}, ["a", "q"], "'q' is quarantined"),
+        ({"a": "active", "d": "draining"}, ["d"], "'d' is draining"),
+        ({"a": "active"}, ["a", "a"], "more than once"),
+    ],
+)
+def test_a_ring_of_cells_that_take_no_new_tenants_is_refused(
+    cells: dict[str, str], ring: list[str], why: str
+) -> None:
+    """The router hashed unlisted tenants onto such a cell (a 503 for a quarantined one)
+    and the HAProxy and nginx exports sent them to it; a doubled cell broke HAProxy's
+    config (two servers of one name)."""
+    routes = {n: {"url": "http://h:1", "state": s} for n, s in cells.items()}
+    with pytest.raises(TableError, match=why):
+        parse_table(json.dumps({**GOOD, "cells": routes, "ring": ring}).encode())
+
+
 def table(*urls: str, header: str = "X-Tenant-Id") -> RoutingTable:
     cells = {f"c{i}": CellRoute(url) for i, url in enumerate(urls)}
     return RoutingTable(1, "r", cells, {"acme": "c0"}, tuple(cells), header=header)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-# safe as a HAProxy or nginx map key and in a header, host label or path segment
-TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-CELL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS-1123 label
-HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-REVISION = re.compile(r"^[A-Za-z0-9._-]{0,128}$")
+# safe as a HAProxy or nginx map key and in a header, host label or path segment; `\Z`,
+# not `$`, ends each pattern: `$` also matches before a final newline ("acme\n")
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+CELL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")  # a DNS-1123 label
+HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
+REVISION = re.compile(r"^[A-Za-z0-9._-]{0,128}\Z")
 STATES = frozenset({"active", "draining", "quarantined"})
-_PATH = re.compile(r"^[A-Za-z0-9._~/-]*$")
+_PATH = re.compile(r"^[A-Za-z0-9._~/-]*\Z")
 _EXPECTED = "expected http(s)://host[:port][/path]"
 
 

@@ -89,6 +89,7 @@ def parse_table(data: bytes) -> RoutingTable:
     for where, cell in pairs:
         if not isinstance(cell, str) or cell not in cells:
             raise TableError(f"{where}: unknown cell {cell!r}")
+    _check_ring(ring, cells)
     key, header, revision = _settings(body)
     weights = _weights(body.get("weights", {}), tenants)
     return RoutingTable(
@@ -130,6 +131,17 @@ def _cells(raw: dict[object, object]) -> dict[str, CellRoute]:
             raise TableError(f"cells.{name}.state: expected one of {', '.join(sorted(STATES))}")
         cells[name] = CellRoute(route["url"], state)
     return cells
+
+
+def _check_ring(ring: list[str], cells: Mapping[str, CellRoute]) -> None:
+    """The ring holds each cell once, and only cells that take new tenants: unlisted
+    tenants hashed onto a draining or quarantined cell would go (or be refused) there, and
+    an engine cannot carry a cell twice (one server name per backend)."""
+    if len(set(ring)) != len(ring):
+        raise TableError(f"ring: a cell is named more than once: {ring}")
+    for cell in ring:
+        if cells[cell].state != "active":
+            raise TableError(f"ring: cell {cell!r} is {cells[cell].state}: only active cells")
 
 
 def _weights(raw: object, tenants: dict[str, object]) -> dict[str, int]:
