@@ -3,7 +3,8 @@
 Hop-by-hop headers (RFC 9110 7.6.1) stay on their own leg, and so do the headers a
 `Connection` header names; Host and Content-Length are written anew for the cell's leg
 (and by aiohttp for the client's). Everything else, X-Forwarded-* included, is passed on
-as it came. Both ways add `X-Cellops-Cell` (the router's own: a client's is dropped).
+as it came, but the tenant header: the router writes the tenant it routed by. Both ways
+add `X-Cellops-Cell` (the router's own: a client's is dropped).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+_OWN: dict[str, frozenset[bytes]] = {}  # HOP_BY_HOP and a table's tenant header, by header
+
 
 def _dropped(connection: list[bytes]) -> frozenset[bytes]:
     """HOP_BY_HOP and the header names the Connection header(s) list."""
@@ -35,14 +38,21 @@ def _dropped(connection: list[bytes]) -> frozenset[bytes]:
     return HOP_BY_HOP | named
 
 
-def forwarded_headers(request: web.BaseRequest, cell_line: bytes) -> list[bytes]:
-    """The request's headers for the cell, as `Name: value\\r\\n` lines (bytes as they came)."""
+def forwarded_headers(
+    request: web.BaseRequest, own: list[bytes], tenant_header: str
+) -> list[bytes]:
+    """The request's headers for the cell, as `Name: value\\r\\n` lines (bytes as they came),
+    then the router's `own` lines. The client's `tenant_header` never crosses: `own` says
+    the tenant the router routed by (a client's copy, or a second one, would contradict it;
+    with the host or path key the cell had only the client's word)."""
     raw = request.raw_headers
-    drop = HOP_BY_HOP
+    drop = _OWN.get(tenant_header)
+    if drop is None:
+        drop = _OWN[tenant_header] = HOP_BY_HOP | {tenant_header.lower().encode()}
     if "Connection" in request.headers:
-        drop = _dropped([v for k, v in raw if k.lower() == b"connection"])
+        drop = drop | _dropped([v for k, v in raw if k.lower() == b"connection"])
     lines = [b"%s: %s\r\n" % (k, v) for k, v in raw if k.lower() not in drop]
-    lines.append(cell_line)
+    lines += own
     return lines
 
 

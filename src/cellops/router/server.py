@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
+from urllib.parse import unquote
 
 import aiohttp
 import structlog
@@ -69,12 +70,15 @@ class Router:
         return True
 
     def tenant_of(self, request: web.BaseRequest) -> tuple[str | None, str]:
+        """The request's tenant (None: none, or more than one) and the target for the cell."""
         table = self.table
         path = request.raw_path
         if table.key == "header":
-            return request.headers.get(table.header), path
-        if table.key == "host":
-            return (request.host or "").split(":")[0].split(".")[0] or None, path
+            found = request.headers.getall(table.header, ())
+            return (found[0] if len(found) == 1 else None), path  # two: which one is meant?
+        if table.key == "host":  # the Host header only (aiohttp's `host` falls back to
+            host = request.headers.get("Host", "")  # this machine's name); DNS has no case
+            return host.split(":")[0].split(".")[0].lower() or None, path
         _, _, rest = path.partition("/")
         tenant, slash, tail = rest.partition("/")
         return tenant or None, "/" + tail if slash else "/"
@@ -89,6 +93,9 @@ class Router:
                 "held": len(self.holds.held),
             }
             return web.json_response(status)
+        why = target_problem(request.raw_path)
+        if why is not None:
+            return _refuse(400, why)
         tenant, path = self.tenant_of(request)
         if tenant is None or not TENANT_ID.match(tenant):
             return _refuse(400, f"no tenant: expected {self._expected()}")
@@ -107,7 +114,7 @@ class Router:
             return _refuse(503, f"{why}: {cell}", self.limits.retry_after)
         ok: bool | None = False
         try:
-            response = await self._forward(request, route.url, path, cell)
+            response = await self._forward(request, route.url, path, cell, tenant)
             ok = True  # the cell answered: its own 5xx is its tenants' answer
             return response
         except asyncio.CancelledError:
@@ -120,10 +127,12 @@ class Router:
             bulkhead.leave(ok)
 
     async def _forward(
-        self, request: web.BaseRequest, url: str, path: str, cell: str
+        self, request: web.BaseRequest, url: str, path: str, cell: str, tenant: str
     ) -> web.Response:
         upstream = self._upstream(url)
-        headers = forwarded_headers(request, self._cell_line(cell))
+        header = self.table.header  # the cell is told the tenant the router routed by
+        own = [self._cell_line(cell), b"%s: %s\r\n" % (header.encode(), tenant.encode())]
+        headers = forwarded_headers(request, own, header)
         body = await request.read()
         async with asyncio.timeout(self.limits.timeout):
             answer = await upstream.send(request.method, path.encode(), headers, body)
@@ -164,6 +173,25 @@ class Router:
             upstream.close()
         if self._probes is not None:
             await self._probes.close()
+
+
+def target_problem(target: str) -> str | None:
+    """Why a request target cannot go to a cell as it is, or None. Only a path: an
+    absolute-form target names its own host, which a cell's ingress would route by. No
+    `.` or `..` segment, even percent-encoded: behind an entry point with a path (or a
+    shared ingress) `/../other-cell/` would leave the tenant's cell."""
+    if not target.startswith("/"):
+        return "expected a path starting with /"
+    path = target.partition("?")[0]
+    if "." not in path and "%" not in path:
+        return None  # the common case, at no cost
+    decoded = unquote(path)
+    while decoded != path:  # %252e%252e is .. to a cell that decodes twice
+        path, decoded = decoded, unquote(decoded)
+    for segment in decoded.replace("\\", "/").split("/"):
+        if segment in (".", ".."):
+            return "a path with . or .. segments is not forwarded"
+    return None
 
 
 def _refuse(status: int, message: str, retry_after: int | None = None) -> web.Response:
