@@ -134,7 +134,8 @@ def table(*urls: str, header: str = "X-Tenant-Id") -> RoutingTable:
 
 def test_haproxy_hashes_unlisted_tenants_by_the_tables_own_header() -> None:
     config = haproxy_config(table("http://h:1", header="X-Customer"), ":80", "m", "s")
-    assert "balance hdr(X-Customer)" in config and "X-Tenant-Id" not in config
+    assert "set-var(txn.tenant) req.fhdr(X-Customer)" in config
+    assert "balance hash var(txn.tenant)" in config and "X-Tenant-Id" not in config
 
 
 def test_haproxy_speaks_tls_to_an_https_cell_and_checks_its_certificate() -> None:

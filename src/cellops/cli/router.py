@@ -105,9 +105,10 @@ def export(
             config = haproxy_config(routing, listen, str(map_path.resolve()), sock, limits)
             files = {map_path: haproxy_map(routing), out / "haproxy.cfg": config}
         else:
+            server = nginx_server(listen, limits, routing.key, routing.header)
             files = {
                 out / "cellops-map.conf": nginx_config(routing, limits),
-                out / "cellops-server.conf": nginx_server(listen, limits, routing.key),
+                out / "cellops-server.conf": server,
             }
     except EngineError as exc:
         raise StartupError(f"cannot export for {fmt.value}: {exc}") from None

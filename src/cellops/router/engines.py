@@ -15,6 +15,7 @@ from cellops.router.bulkhead import Limits
 from cellops.tenancy.table import RoutingTable
 
 HASHED = "tenants_hashed"
+TENANT_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # checks.TENANT_ID, for the engines
 
 
 def backend(cell: str) -> str:
@@ -61,9 +62,9 @@ def haproxy_config(
 ) -> str:
     limits = limits or Limits()
     _check_routes(table, "HAProxy", tls=True)
-    key = {
-        "header": f"req.hdr({table.header})",
-        "host": "req.hdr(host),field(1,:),field(1,.)",
+    key = {  # fhdr: the value whole (hdr cuts at commas: "acme, victim" gave victim)
+        "header": f"req.fhdr({table.header})",
+        "host": "req.hdr(host),field(1,:),field(1,.),lower",  # host names have no case
         "path": "path,field(2,/)",
     }[table.key]
     lines = [
@@ -85,7 +86,10 @@ def haproxy_config(
         f"    bind {listen}",
         f"    http-request set-var(txn.tenant) {key}",
         '    http-request return status 400 content-type text/plain string "no tenant"'
-        " if !{ var(txn.tenant) -m found } || { var(txn.tenant) -m len 0 }",
+        f" if !{{ var(txn.tenant) -m reg {TENANT_PATTERN} }}"
+        f" || {{ req.fhdr_cnt({table.header}) gt 1 }}",  # two: which one is meant?
+        # the cell is told the tenant HAProxy routed by, never a client's other word for it
+        f"    http-request set-header {table.header} %[var(txn.tenant)]",
     ]
     if table.key == "path":
         lines.append("    http-request set-path %[path,regsub(^/[^/]*,)]")
@@ -96,9 +100,9 @@ def haproxy_config(
     ]
     for name, route in sorted(table.cells.items()):
         lines += [f"backend {backend(name)}", _server(name, route.url, limits)]
-    lines += [f"backend {HASHED}", f"    balance hdr({table.header})", "    hash-type consistent"]
-    if table.key != "header":
-        lines[-2] = "    balance uri"  # no tenant header to hash: the path or host's URI
+    # the tenant itself is hashed, whatever the key: `balance uri` spread a host's or a
+    # path's tenant over every cell, one URI here and another there
+    lines += [f"backend {HASHED}", "    balance hash var(txn.tenant)", "    hash-type consistent"]
     lines += [_server(c, table.cells[c].url, limits) for c in table.ring]
     return "\n".join(lines) + "\n"
 
@@ -115,21 +119,25 @@ def haproxy_map(table: RoutingTable) -> str:
     return "".join(f"{t} {b}\n" for t, b in map_lines(table).items())
 
 
+def _nginx_source(key: str, header: str) -> str:
+    """The nginx variable that holds a request's tenant."""
+    if key == "header":
+        return "$http_" + header.lower().replace("-", "_")
+    return "$cellops_host_tenant" if key == "host" else "$cellops_path_tenant"
+
+
 def nginx_config(table: RoutingTable, limits: Limits | None = None) -> str:
     """An `http {}` include: the tenant map, one upstream per cell, and a hashed upstream."""
     limits = limits or Limits()
     _check_routes(table, "nginx", tls=False)
-    source = {
-        "header": "$http_" + table.header.lower().replace("-", "_"),
-        "host": "$cellops_host_tenant",
-        "path": "$cellops_path_tenant",
-    }[table.key]
+    source = _nginx_source(table.key, table.header)
     lines = [
         'map $host $cellops_host_tenant { "~^(?<t>[^.]+)\\." $t; default ""; }',
         'map $uri $cellops_path_tenant { "~^/(?<t>[^/]+)" $t; default ""; }',
         f"map {source} $cellops_backend {{",
         f"    default {HASHED};",
         '    "" "";',
+        f'    "~^(?!{TENANT_PATTERN[1:]})" "";',  # no tenant id: refused, as the router does
     ]
     lines += [f"    {t} {b};" for t, b in map_lines(table).items()]
     lines.append("}")
@@ -145,11 +153,15 @@ def nginx_config(table: RoutingTable, limits: Limits | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def nginx_server(listen: str, limits: Limits | None = None, key: str = "header") -> str:
+def nginx_server(
+    listen: str, limits: Limits | None = None, key: str = "header", header: str = "X-Tenant-Id"
+) -> str:
     """A `server {}` that proxies by the map (no retry into another cell); with the path
-    key, the tenant's segment is taken off the path, as the embedded router and HAProxy do."""
+    key, the tenant's segment is taken off the path, as the embedded router and HAProxy do.
+    The cell is told the tenant nginx routed by in `header` (replacing any the client sent)."""
     limits = limits or Limits()
     strip = ["        rewrite ^/[^/]+/?(.*)$ /$1 break;"] if key == "path" else []
+    source = _nginx_source(key, header)
     return (
         "\n".join(
             [
@@ -159,6 +171,7 @@ def nginx_server(listen: str, limits: Limits | None = None, key: str = "header")
                 "    location / {",
                 *strip,
                 "        proxy_pass http://$cellops_backend;",
+                f"        proxy_set_header {header} {source};",
                 "        proxy_next_upstream off;",
                 f"        proxy_connect_timeout {int(limits.connect_timeout * 1000)}ms;",
                 f"        proxy_read_timeout {int(limits.timeout * 1000)}ms;",
