@@ -267,3 +267,25 @@ def test_haproxy_takes_a_hosts_tenant_without_case(tmp_path: Path, cells: Cells)
         assert ask(port, "/x", ("Host", "GLOBEX.example.com"))[1][0] == "b"
     finally:
         stop(proc)
+
+
+def test_haproxy_sync_refuses_a_map_naming_a_backend_haproxy_lacks(
+    haproxy: tuple[Path, Path, int, subprocess.Popen[str]], cells: Cells
+) -> None:
+    """A tenant moved to a cell the running config has no backend for went to the hashed
+    backend: HAProxy sent it to whichever cell its hash named."""
+    table, out, port, _ = haproxy
+    moved = table_of(cells, {"acme": "a", "globex": "b"}, version=2)
+    routes = {**moved.cells, "c": CellRoute("http://127.0.0.1:9")}
+    write_table(table, replace(moved, cells=routes, tenants={"acme": "c", "globex": "a"}))
+    sync = subprocess.run(
+        [
+            *(str(CELLOPS), "router", "haproxy-sync", "--table", str(table)),
+            *("--socket", str(out / "haproxy.sock"), "--map", str(out / "tenants.map")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sync.returncode == 2 and "no backend cell_c" in sync.stderr
+    assert cell_of(port, "acme") == "a" and cell_of(port, "globex") == "b"  # nothing changed

@@ -37,8 +37,19 @@ def live_map(sock_path: Path, map_path: str) -> dict[str, str]:
     return found
 
 
+def live_backends(sock_path: Path) -> set[str]:
+    return {row.strip() for row in command(sock_path, "show backend").splitlines()} - {""}
+
+
 def sync_map(sock_path: Path, map_path: str, wanted: dict[str, str]) -> int:
-    """Make the live map equal `wanted`; the number of commands sent."""
+    """Make the live map equal `wanted`; the number of commands sent. A tenant whose cell
+    HAProxy has no backend for would go to the hashed backend (another cell): refused."""
+    missing = sorted(set(wanted.values()) - live_backends(sock_path))
+    if missing:
+        raise HaproxyError(
+            f"HAProxy has no backend {', '.join(missing)}: its tenants would be hashed onto"
+            " other cells; export the config and reload HAProxy first (nothing was changed)"
+        )
     live = live_map(sock_path, map_path)
     commands = [f"del map {map_path} {k}" for k in live if k not in wanted]
     for key, value in wanted.items():
