@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\Z")
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 Fetch = Callable[[str, dict[str, str], dict[str, str]], bytes]

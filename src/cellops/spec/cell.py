@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from cellops.spec.base import Metadata, SpecModel
 from cellops.spec.fields import DnsLabel, Quantity, WholeNumber
 
-_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
 
 
 class CellState(StrEnum):

@@ -18,9 +18,9 @@ from pydantic import Field, field_validator, model_validator
 from cellops.spec.base import SpecModel
 from cellops.spec.fields import DnsLabel, FieldError
 
-_OCI = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$")
+_OCI = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+\Z")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?\Z")
 VALUES_FOLDERS = ("chart", "values")  # where values files may live in the service folder
 
 

@@ -28,10 +28,10 @@ from cellops.tenancy.fleet import check_tenants
 
 M = TypeVar("M", CellDocument, ServiceDocument, TenantsDocument)
 FLEET_FILE = "cellops.yaml"
-_CELL_FILE = re.compile(r"^cells/([^/]+)\.yaml$")
-_SERVICE_FILE = re.compile(r"^services/([^/]+)/service\.yaml$")
-_TENANTS_FILE = re.compile(r"^tenants/([^/]+)\.yaml$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_CELL_FILE = re.compile(r"^cells/([^/]+)\.yaml\Z")
+_SERVICE_FILE = re.compile(r"^services/([^/]+)/service\.yaml\Z")
+_TENANTS_FILE = re.compile(r"^tenants/([^/]+)\.yaml\Z")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
 def load_revision(

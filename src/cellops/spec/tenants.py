@@ -36,7 +36,7 @@ def _check_tenant_id(value: str) -> str:
 
 TenantId = Annotated[str, AfterValidator(_check_tenant_id)]
 
-_PERCENT = re.compile(r"^(\d{1,3}(\.\d+)?)%$")
+_PERCENT = re.compile(r"^(\d{1,3}(\.\d+)?)%\Z")
 
 
 def _parse_share(value: object) -> float:
