@@ -59,6 +59,7 @@ def check_tenants(
     """Placement of a revision's tenants; every problem at its file and line."""
     problems: list[Problem] = []
     where: dict[str, tuple[str, int]] = {}
+    folded: dict[str, str] = {}  # lower-case id -> the id as listed
     routing_file: str | None = None
     for path, item in sorted(parsed.items()):
         assert item.model is not None
@@ -75,19 +76,22 @@ def check_tenants(
             routing_file = routing_file or path
         for i, tenant in enumerate(item.model.spec.tenants):
             line = item.line("spec", "tenants", i, "id")
-            if tenant.id in where:
-                first, first_line = where[tenant.id]
-                problems.append(
-                    Problem(
-                        path,
-                        line,
-                        f"spec.tenants[{i}].id",
-                        f"tenant {tenant.id!r} is already listed at {first}:{first_line}",
-                    )
-                )
-            else:
-                where[tenant.id] = (path, line)
+            message = _listed(tenant.id, (path, line), where, folded)
+            if message is not None:
+                problems.append(Problem(path, line, f"spec.tenants[{i}].id", message))
     tenancy = tenancy_of({p: i.model for p, i in parsed.items() if i.model is not None})
+    if tenancy.routing.key == "host":
+        problems += [
+            Problem(
+                path,
+                line,
+                "spec.tenants",
+                f"tenant {tenant!r} has upper-case letters, and with key: host its requests"
+                f" come by a host name, which has no case: use {tenant.lower()!r}",
+            )
+            for tenant, (path, line) in where.items()
+            if tenant != tenant.lower()
+        ]
     if routing_file is not None:
         problems += _canary_cells(tenancy.routing, cells, parsed[routing_file])
         problems += _entry_points(tenancy.routing, cells, parsed[routing_file])
@@ -98,6 +102,24 @@ def check_tenants(
             Problem(path, line or None, "spec.tenants", f"tenant {error.tenant!r} {error.message}")
         )
     return result, problems
+
+
+def _listed(
+    tenant: str, at: tuple[str, int], where: dict[str, tuple[str, int]], folded: dict[str, str]
+) -> str | None:
+    """Note where `tenant` is listed; why it cannot be (listed before, even in another
+    case: a host name and nginx's map do not tell "Acme" from "acme"), or None."""
+    other = folded.get(tenant.lower())
+    if other is None:
+        where[tenant], folded[tenant.lower()] = at, tenant
+        return None
+    first, first_line = where[other]
+    if other == tenant:
+        return f"tenant {tenant!r} is already listed at {first}:{first_line}"
+    return (
+        f"tenant {tenant!r} differs from {other!r} ({first}:{first_line}) only by case:"
+        " a host name and nginx's map do not tell them apart"
+    )
 
 
 def tenant_shares(
