@@ -4,18 +4,22 @@
   for 1,000,000 over 1,000; lookups in process (`RoutingTable.lookup`), target >= 1,000,000/s;
 - one toy cell reached four ways: direct, HAProxy without a map (one backend), HAProxy with
   the map (every tenant listed), the embedded router (`cellops router run`): p50/p99 at a
-  fixed rate, the targets taking turns of half a second (target: the router adds <= 2 ms
+  fixed rate, the targets taking turns of a second (after 3 s of settling, each turn after
+  0.5 s of warm-up, see `turns`; target: the router adds <= 2 ms
   p99 at 1,000 requests/s; "turn p99", the median of the turns' p99s, is that without the
   odd stall of another process on a shared machine) and the rate a closed
   loop sustains, and that rate per second of the target's own CPU time ("per core": the
   target's capacity on one core of its own; targets: the router >= 5,000/s on one core;
   HAProxy with the map within 10% of HAProxy without);
 - moves under load: the embedded router's table rewritten N times while requests flow,
-  target 0 failed requests.
+  target 0 failed requests;
+- bulkhead: two cells, one hung (SIGSTOP) while its tenants knock at 50/s: the other's
+  p99 before and during (target within 20%), its failures (target 0).
 
-The load generator is a bounded Python client (bench/router_load.py) in this process; on
-a small machine it, not the target, may be the limit: the direct row shows its ceiling.
-Run: .venv/bin/python bench/router.py [--quick] [--seconds 5]
+The load generator is a lean Python client (bench/router_load.py) in this process, its
+garbage collector paused while it measures; on a small machine it, not the target, may be
+the limit: the direct row shows its ceiling. The toy cell is nginx when installed.
+Run: .venv/bin/python bench/router.py [--quick] [--seconds 10]
 --quick (`make test`): small sizes, short loads; exit 1 when a request fails or a tenant is
 routed to the wrong cell, never for a missed speed target. Processes are stopped at the end.
 """
@@ -35,13 +39,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cellops.router.engines import haproxy_config, haproxy_map
 from cellops.router.tablefile import write_table
 from cellops.tenancy.placement import CellSlot, TenantEntry, place
 from cellops.tenancy.table import CellRoute, RoutingTable
-from router_load import Client, Load, closed_loop, cold_memory, fixed_rate, start_cell
+from router_load import (
+    Client,
+    Load,
+    closed_loop,
+    cold_memory,
+    collector_paused,
+    fixed_rate,
+)
+from router_procs import cpu_seconds, start_haproxy, start_router, toy_cell
 
-CELLOPS = Path(sys.executable).with_name("cellops")
 TURN = 1.0  # seconds of a target's fixed-rate load that are measured, before the next one
 WARM = 0.5  # seconds of the same load before them, not measured (see `turns`)
 SETTLE = 3.0  # a new process's first seconds at the rate, not measured (see `turns`)
@@ -66,73 +76,6 @@ def bench_placement(tenants: int, cells: int) -> tuple[float, float, float, floa
     rate = len(keys) / (time.perf_counter() - start)
     rate_cpu = len(keys) / (time.process_time() - cpu)
     return placed, placed_cpu, rate, rate_cpu
-
-
-def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:
-    import socket
-
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cell(folder: Path) -> tuple[subprocess.Popen[str], int]:
-    proc, port = start_cell(_free_port, folder)
-    _wait_port(port, proc)
-    return proc, port
-
-
-def start_haproxy(folder: Path, table: RoutingTable) -> tuple[subprocess.Popen[str], int]:
-    folder.mkdir()
-    port = _free_port()
-    (folder / "tenants.map").write_text(haproxy_map(table))
-    config = haproxy_config(
-        table, f"127.0.0.1:{port}", str(folder / "tenants.map"), str(folder / "haproxy.sock")
-    )
-    (folder / "haproxy.cfg").write_text(config)
-    proc = subprocess.Popen(["haproxy", "-db", "-f", str(folder / "haproxy.cfg")], text=True)
-    _wait_port(port, proc)
-    return proc, port
-
-
-def start_router(table_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [
-            str(CELLOPS),
-            "router",
-            "run",
-            "--table",
-            str(table_path),
-            "--listen",
-            "127.0.0.1:0",
-            *list(extra),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    return proc, int(line.split("http://127.0.0.1:")[1].split()[0])
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time a process (all its threads) has used: user + system."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def turns(
@@ -178,22 +121,27 @@ async def turns(
 
 
 def measure(
-    name: str, port: int, tenants: list[str], seconds: float, fixed: Load, *, pid: int
-) -> dict[str, object]:
-    """The rate a closed loop sustains, and that rate per second of the target's own CPU
-    time (what one core of its own would sustain, whatever else shares the machine: the
-    load generator, the cell, other sessions); `fixed`: its latency, from `turns`."""
-    before = cpu_seconds(pid)
-    sustained = asyncio.run(closed_loop(f"http://127.0.0.1:{port}/x", tenants, 32, seconds))
-    used = cpu_seconds(pid) - before
-    per_core = len(sustained.latencies) / used if used else float("nan")
-    failed = fixed.failures + sustained.failures
+    targets: dict[str, tuple[int, int]], tenants: list[str], seconds: float, rounds: int = 5
+) -> dict[str, tuple[Load, float]]:
+    """Each target's rate in a closed loop, and that rate per second of its own CPU time
+    (what one core of its own would sustain, whatever else shares the machine: the load
+    generator, the cell, other sessions). The targets take turns (`rounds` of them, each
+    `seconds / rounds` long), so that a slow spell of the machine falls on all alike."""
+    loads = {name: Load() for name in targets}
+    cpu = dict.fromkeys(targets, 0.0)
+    for _ in range(max(1, rounds)):
+        for name, (port, pid) in targets.items():
+            before = cpu_seconds(pid)
+            url = f"http://127.0.0.1:{port}/x"
+            done = asyncio.run(closed_loop(url, tenants, 32, seconds / max(1, rounds)))
+            cpu[name] += cpu_seconds(pid) - before
+            load = loads[name]
+            load.latencies += done.latencies
+            load.failures += done.failures
+            load.seconds += done.seconds
     return {
-        "name": name,
-        "fixed": fixed,
-        "sustained": sustained,
-        "per_core": per_core,
-        "failed": failed,
+        name: (load, len(load.latencies) / cpu[name] if cpu[name] else float("nan"))
+        for name, load in loads.items()
     }
 
 
@@ -227,6 +175,10 @@ def print_rows(rows: list[dict[str, object]], rate: int) -> None:
         f"(turn p99: the median of each {TURN * 1000:.0f} ms turn's p99: one stall cannot move it)"
     )
     by_name = {str(r["name"]): r for r in rows}
+    if "haproxy + map" in by_name:
+        bare, mapped = by_name["haproxy, no map"]["per_core"], by_name["haproxy + map"]["per_core"]
+        assert isinstance(bare, float) and isinstance(mapped, float)
+        print(f"HAProxy with the map: {mapped / bare - 1:+.1%} per core (target within 10%)")
     if "embedded router" in by_name:
         direct, routed = by_name["direct"], by_name["embedded router"]
         d, r = direct["fixed"], routed["fixed"]
@@ -288,7 +240,7 @@ async def _hang(
 
 def bulkhead(tmp: Path, seconds: float, rate: int, settle: float) -> int:
     """One of two cells hung (SIGSTOP): the other's p99 before and during; its failures."""
-    procs = [_cell(tmp / "cell-a"), _cell(tmp / "cell-b")]
+    procs = [toy_cell(tmp / "cell-a"), toy_cell(tmp / "cell-b")]
     try:
         routes = {
             n: CellRoute(f"http://127.0.0.1:{p}") for n, (_, p) in zip("ab", procs, strict=True)
@@ -304,7 +256,8 @@ def bulkhead(tmp: Path, seconds: float, rate: int, settle: float) -> int:
         hang = _hang(
             url, healthy, rate, seconds, cell=procs[1][0], knocking=knocking, settle=settle
         )
-        (before, before_p99s), (during, during_p99s) = asyncio.run(hang)
+        with collector_paused():
+            (before, before_p99s), (during, during_p99s) = asyncio.run(hang)
         calm, hung_p99 = statistics.median(before_p99s), statistics.median(during_p99s)
         refused, answered = map(int, knocking.communicate(timeout=120)[0].split())
         os.kill(procs[1][0].pid, signal.SIGCONT)
@@ -328,7 +281,7 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int, settle: float)
     """The four targets under load, then the moves; the number of failed requests."""
     procs: list[subprocess.Popen[str]] = []
     try:
-        cell, cell_port = _cell(tmp / "cell")
+        cell, cell_port = toy_cell(tmp / "cell")
         procs.append(cell)
         tenants = [f"tenant-{i}" for i in range(1000)]
         url = f"http://127.0.0.1:{cell_port}"
@@ -350,13 +303,20 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int, settle: float)
         procs.append(router)
         targets["embedded router"] = (router_port, router.pid)
         urls = {name: f"http://127.0.0.1:{port}/x" for name, (port, _) in targets.items()}
-        fixed, per_turn = asyncio.run(turns(urls, tenants, rate, seconds, settle=settle))
-        rows = [
-            measure(name, port, tenants, seconds, fixed[name], pid=pid)
-            for name, (port, pid) in targets.items()
+        with collector_paused():
+            fixed, per_turn = asyncio.run(turns(urls, tenants, rate, seconds, settle=settle))
+        rates = measure(targets, tenants, seconds)
+        rows: list[dict[str, object]] = [
+            {
+                "name": name,
+                "fixed": fixed[name],
+                "sustained": sustained,
+                "per_core": per_core,
+                "failed": fixed[name].failures + sustained.failures,
+                "turn_p99": statistics.median(per_turn[name]),
+            }
+            for name, (sustained, per_core) in rates.items()
         ]
-        for row in rows:
-            row["turn_p99"] = statistics.median(per_turn[str(row["name"])])
         print_rows(rows, rate)
         failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
         moved = asyncio.run(_moves(f"http://127.0.0.1:{router_port}/x", table_path, table, moves))
@@ -374,7 +334,7 @@ def run_targets(tmp: Path, seconds: float, rate: int, moves: int, settle: float)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
     args = parser.parse_args()
     tenants_n, cells_n = (20_000, 100) if args.quick else (1_000_000, 1_000)
