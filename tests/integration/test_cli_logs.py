@@ -105,6 +105,25 @@ def test_follow_prints_new_lines_of_each_replica_and_of_new_ones(state: Path) ->
     assert follower.returncode == 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_follow_ends_cleanly_on_ctrl_c_or_sigterm(state: Path, sig: signal.Signals) -> None:
+    follower = subprocess.Popen(
+        [CELLOPS, "logs", "eu-1", "web", "-f", "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        [follower.stdout.readline() for _ in range(5)]  # following now
+        follower.send_signal(sig)
+        follower.wait(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0
+
+
 def _read_until(process: subprocess.Popen[str], wanted: set[str], deadline: float) -> list[str]:
     """Lines the process prints until each of `wanted` is in one, or the deadline."""
     lines: queue.Queue[str] = queue.Queue()

@@ -12,7 +12,9 @@ Lines that arrive while following (-f) are dated when read.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from cellops.cli.events import SinceOption, since_option
 from cellops.cli.output import Exit, errors
 from cellops.cli.params import StateOption
 from cellops.cli.table import age
+
+STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -131,10 +135,14 @@ def _follow(
     replicas: dict[str, Replica], folder: Path, status: Path, service: str, stamp: bool
 ) -> None:
     """New output of every replica, each line prefixed with its replica; replicas that
-    start meanwhile are followed too. Ends with Ctrl-C."""
+    start meanwhile are followed too. Ends with Ctrl-C or SIGTERM: their handler only sets
+    a flag the loop checks (a KeyboardInterrupt can be lost, e.g. when it is raised inside a
+    finalizer; once in a run of the suite, the follower went on after its SIGINT)."""
     partial: dict[str, bytes] = {}
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOPS}
     try:
-        while True:
+        while not stop.is_set():
             for name, fresh in _replicas(folder, status, service, None).items():
                 if name not in replicas:
                     replicas[name] = fresh
@@ -142,9 +150,10 @@ def _follow(
             for replica in replicas.values():
                 _read_new(replica, partial, stamp)
             sys.stdout.flush()
-            time.sleep(0.25)
-    except KeyboardInterrupt:
-        return
+            stop.wait(0.25)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _read_new(replica: Replica, partial: dict[str, bytes], stamp: bool) -> None:
