@@ -57,6 +57,14 @@ def test_an_entry_point_that_is_no_plain_url_is_refused(url: str, why: str) -> N
     assert problem is not None and why in problem
 
 
+def test_a_table_cellops_writes_parses_with_weights_of_tenants_it_does_not_list() -> None:
+    """A weighted tenant on a cell without a route (a Kubernetes cell with no entry point)
+    is not listed, but keeps its weight: routers must not refuse the controller's table."""
+    routes = {"a": CellRoute("http://127.0.0.1:1")}
+    table = RoutingTable(1, "r", routes, {"acme": "a"}, ("a",), weights={"bigco": 20})
+    assert parse_table(table.to_json()) == table
+
+
 def test_a_good_table_parses_with_its_weights() -> None:
     table = parse_table(json.dumps(GOOD).encode())
     assert table.weights == {"acme": 5} and table.revision == "0123abcd"
@@ -74,7 +82,7 @@ def test_a_good_table_parses_with_its_weights() -> None:
         ({"cells": {"a": {"url": "http://h:1/\n}"}}}, "cells.a.url"),
         ({"cells": {"a": {"url": "http://h:1", "state": "maybe"}}}, "cells.a.state"),
         ({"weights": {"acme": "5"}}, "weights.acme"),
-        ({"weights": {"nobody": 2}}, "not a listed tenant"),
+        ({"weights": {"no body": 2}}, "not a tenant id"),
         ({"weights": []}, "weights"),
     ],
 )

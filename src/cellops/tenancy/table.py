@@ -91,7 +91,7 @@ def parse_table(data: bytes) -> RoutingTable:
             raise TableError(f"{where}: unknown cell {cell!r}")
     _check_ring(ring, cells)
     key, header, revision = _settings(body)
-    weights = _weights(body.get("weights", {}), tenants)
+    weights = _weights(body.get("weights", {}))
     return RoutingTable(
         version=version,
         revision=revision,
@@ -144,12 +144,12 @@ def _check_ring(ring: list[str], cells: Mapping[str, CellRoute]) -> None:
             raise TableError(f"ring: cell {cell!r} is {cells[cell].state}: only active cells")
 
 
-def _weights(raw: object, tenants: dict[str, object]) -> dict[str, int]:
+def _weights(raw: object) -> dict[str, int]:
     if not isinstance(raw, dict):
         raise TableError("weights: expected an object")
-    for tenant, weight in raw.items():
-        if tenant not in tenants:
-            raise TableError(f"weights.{tenant}: not a listed tenant")
+    for tenant, weight in raw.items():  # a weighted tenant may be hashed, not listed
+        if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
+            raise TableError(f"weights: {tenant!r} is not a tenant id")
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
             raise TableError(f"weights.{tenant}: expected a whole number, found {weight!r}")
     return raw
