@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,16 @@ pytestmark = [
     ),
 ]
 Cells = dict[str, tuple[subprocess.Popen[str], int]]
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A short folder in place of pytest's: HAProxy refuses an admin socket path over 97
+    characters, and pytest's (its run number, xdist's worker folder, the test's name) grew
+    past that on a machine that had run the suite a few hundred times."""
+    folder = Path(tempfile.mkdtemp(prefix="cellops-engines-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
