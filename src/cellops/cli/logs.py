@@ -135,9 +135,10 @@ def _follow(
     replicas: dict[str, Replica], folder: Path, status: Path, service: str, stamp: bool
 ) -> None:
     """New output of every replica, each line prefixed with its replica; replicas that
-    start meanwhile are followed too. Ends with Ctrl-C or SIGTERM: their handler only sets
-    a flag the loop checks (a KeyboardInterrupt can be lost, e.g. when it is raised inside a
-    finalizer; once in a run of the suite, the follower went on after its SIGINT)."""
+    start meanwhile are followed too. Ends with Ctrl-C or SIGTERM, whose handler sets a
+    flag the loop checks. It is installed here because Python installs none for SIGINT in a
+    process started with SIGINT ignored (any `cmd &` of a non-interactive shell): such a
+    follower, seen in a suite run, went on after its SIGINT for hours."""
     partial: dict[str, bytes] = {}
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOPS}
