@@ -75,10 +75,16 @@ def logs(
     if not replicas and not follow:
         errors.print(_nothing(folder, cell, service, since), markup=False)
         raise typer.Exit(Exit.USAGE)
-    for replica in replicas.values():
-        _print_tail(replica, lines, start, timestamps)
-    if follow:
-        _follow(replicas, paths.logs(service), paths.status, service, timestamps)
+    stop = threading.Event()  # set by SIGINT/SIGTERM from the first line printed (`_follow`)
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOPS} if follow else {}
+    try:
+        for replica in replicas.values():
+            _print_tail(replica, lines, start, timestamps)
+        if follow:
+            _follow(replicas, paths.logs(service), paths.status, service, timestamps, stop)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _replicas(folder: Path, status: Path, service: str, since: float | None) -> dict[str, Replica]:
@@ -132,29 +138,28 @@ def _iso(when: float) -> str:
 
 
 def _follow(
-    replicas: dict[str, Replica], folder: Path, status: Path, service: str, stamp: bool
+    replicas: dict[str, Replica],
+    folder: Path,
+    status: Path,
+    service: str,
+    stamp: bool,
+    stop: threading.Event,
 ) -> None:
     """New output of every replica, each line prefixed with its replica; replicas that
-    start meanwhile are followed too. Ends with Ctrl-C or SIGTERM, whose handler sets a
-    flag the loop checks. It is installed here because Python installs none for SIGINT in a
-    process started with SIGINT ignored (any `cmd &` of a non-interactive shell): such a
-    follower, seen in a suite run, went on after its SIGINT for hours."""
+    start meanwhile are followed too. Ends when `stop` is set: by the SIGINT/SIGTERM handler
+    `logs` installs before its first line. Python installs none for SIGINT in a process
+    started with SIGINT ignored (any `cmd &` of a non-interactive shell): such a follower,
+    seen in a suite run, went on after its SIGINT for hours."""
     partial: dict[str, bytes] = {}
-    stop = threading.Event()
-    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOPS}
-    try:
-        while not stop.is_set():
-            for name, fresh in _replicas(folder, status, service, None).items():
-                if name not in replicas:
-                    replicas[name] = fresh
-                    sys.stdout.write(fresh.header() + "\n")
-            for replica in replicas.values():
-                _read_new(replica, partial, stamp)
-            sys.stdout.flush()
-            stop.wait(0.25)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    while not stop.is_set():
+        for name, fresh in _replicas(folder, status, service, None).items():
+            if name not in replicas:
+                replicas[name] = fresh
+                sys.stdout.write(fresh.header() + "\n")
+        for replica in replicas.values():
+            _read_new(replica, partial, stamp)
+        sys.stdout.flush()
+        stop.wait(0.25)
 
 
 def _read_new(replica: Replica, partial: dict[str, bytes], stamp: bool) -> None:
