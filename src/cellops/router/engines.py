@@ -12,10 +12,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from cellops.router.bulkhead import Limits
+from cellops.tenancy.checks import TENANT_ID
 from cellops.tenancy.table import RoutingTable
 
 HASHED = "tenants_hashed"
-TENANT_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # checks.TENANT_ID, for the engines
+# checks.TENANT_ID in the engines' regex syntax (no header value holds a newline)
+TENANT_PATTERN = TENANT_ID.pattern.removesuffix("\\Z") + "$"
 
 
 def backend(cell: str) -> str:
